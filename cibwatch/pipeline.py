@@ -1,0 +1,77 @@
+"""The detect pipeline: signals -> graph -> clusters -> operations -> characterise -> results.
+
+Each stage is a function over workspace tables; this module only runs them in order,
+records the run and reports progress.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cibwatch.config import Config
+from cibwatch.workspace import scalar
+
+if TYPE_CHECKING:
+    from cibwatch.workspace import Workspace
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class DetectResult:
+    run_id: str
+    flagged_assets: int
+    operations: int
+    seconds: dict[str, float] = field(default_factory=dict)
+    out: Path | None = None
+
+
+def detect(
+    ws: Workspace,
+    out: str | Path | None = None,
+    config: Config | None = None,
+    progress: Progress | None = None,
+) -> DetectResult:
+    """Find coordinated clusters, join them into operations, profile them, write results."""
+    from cibwatch import characterise, cluster, graph, operations, results, signals
+
+    cfg = config or Config()
+    say = progress or (lambda _msg: None)
+    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    ws.con.execute(
+        "INSERT INTO runs VALUES (?, now()::TIMESTAMP, NULL, 'running', ?, NULL)",
+        [run_id, json.dumps(cfg.to_dict())],
+    )
+    stages: list[tuple[str, Callable[[], object]]] = [
+        ("signals", lambda: signals.extract_keys(ws.con, cfg)),
+        ("graph", lambda: graph.build_edges(ws.con, cfg)),
+        ("clusters", lambda: cluster.find_clusters(ws.con, cfg)),
+        ("operations", lambda: operations.link_operations(ws.con, cfg)),
+        ("characterise", lambda: characterise.characterise(ws.con, cfg)),
+    ]
+    seconds: dict[str, float] = {}
+    for name, stage in stages:
+        say(name)
+        t0 = time.perf_counter()
+        stage()
+        seconds[name] = round(time.perf_counter() - t0, 3)
+    out_path = None
+    if out is not None:
+        say("results")
+        out_path = results.write_results(ws.con, out)
+    flagged = scalar(ws.con, "SELECT count(*) FROM cluster_members")
+    n_ops = scalar(ws.con, "SELECT count(*) FROM operations")
+    summary = {"flagged_assets": flagged, "operations": n_ops, "seconds": seconds}
+    ws.con.execute(
+        "UPDATE runs SET finished_at = now()::TIMESTAMP, status = 'done', summary = ? "
+        "WHERE run_id = ?",
+        [json.dumps(summary), run_id],
+    )
+    return DetectResult(run_id, flagged, n_ops, seconds, out_path)

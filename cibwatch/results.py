@@ -1,0 +1,116 @@
+"""Write the results folder of ../shared/SCHEMA.md from the workspace tables.
+
+`accounts.csv` lists every flagged asset; `operations.json` one object per operation with
+the contract's keys plus the full `profile` (docs/profile.md).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from cibwatch.safety import csv_safe
+
+ACCOUNT_COLUMNS = ["platform", "account_id", "operation_id", "cluster_id", "score"]
+
+
+def flagged_assets(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    """(platform, account_id, operation_id, cluster_id, score) of every flagged asset."""
+    return con.execute(
+        """
+        SELECT m.platform, m.account_id, oc.operation_id, m.cluster_id, m.score
+        FROM cluster_members m
+        JOIN operation_clusters oc USING (cluster_id)
+        ORDER BY oc.operation_id, m.cluster_id, m.platform, m.account_id
+        """
+    ).fetchall()
+
+
+def operation_documents(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """One contract object per operation, largest first."""
+    ops = con.execute(
+        """
+        SELECT o.operation_id, o.name, o.confidence, o.status, o.known_operation,
+               p.profile
+        FROM operations o LEFT JOIN operation_profiles p USING (operation_id)
+        """
+    ).fetchall()
+    docs = []
+    for op_id, name, confidence, status, known, profile_json in ops:
+        profile = json.loads(profile_json) if profile_json else {}
+        clusters = [
+            r[0]
+            for r in con.execute(
+                "SELECT cluster_id FROM operation_clusters WHERE operation_id = ? ORDER BY 1",
+                [op_id],
+            ).fetchall()
+        ]
+        assets: dict[str, dict[str, int]] = {}
+        for platform, asset_type, n in con.execute(
+            """
+            SELECT m.platform, coalesce(a.asset_type, 'account'), count(*)
+            FROM cluster_members m
+            JOIN operation_clusters oc USING (cluster_id)
+            LEFT JOIN accounts a ON a.platform = m.platform AND a.account_id = m.account_id
+            WHERE oc.operation_id = ?
+            GROUP BY ALL ORDER BY 1, 3 DESC
+            """,
+            [op_id],
+        ).fetchall():
+            assets.setdefault(platform, {})[asset_type] = int(n)
+        evidence = [
+            {"signal": s, "strength": float(st), "detail": d}
+            for s, st, d in con.execute(
+                "SELECT signal, strength, detail FROM operation_evidence "
+                "WHERE operation_id = ? ORDER BY strength DESC",
+                [op_id],
+            ).fetchall()
+        ]
+        time_ = profile.get("time", {})
+        docs.append(
+            {
+                "operation_id": op_id,
+                "name": name,
+                "clusters": clusters,
+                "assets": assets,
+                "utc_offset_hours": time_.get("utc_offset_hours"),
+                "shift_pattern": time_.get("shift_pattern"),
+                "echo_chamber_ratio": profile.get("engagement", {}).get("echo_chamber_ratio"),
+                "inauthentic_follower_share": profile.get("followers", {}).get(
+                    "inauthentic_follower_share"
+                ),
+                "narratives": [
+                    {k: n[k] for k in ("label", "share", "examples") if k in n}
+                    for n in profile.get("narratives", [])
+                ],
+                "evidence": evidence,
+                "confidence": float(confidence),
+                "status": status,
+                "known_operation": known,
+                "profile": profile,
+            }
+        )
+    docs.sort(key=lambda d: -sum(sum(t.values()) for t in d["assets"].values()))
+    return docs
+
+
+def write_results(con: duckdb.DuckDBPyConnection, out: str | Path) -> Path:
+    """Write accounts.csv and operations.json into `out` (created if missing)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "accounts.csv").open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(ACCOUNT_COLUMNS)
+        for platform, account_id, op_id, cluster_id, score in flagged_assets(con):
+            writer.writerow(
+                [csv_safe(platform), csv_safe(account_id), op_id, cluster_id, f"{score:.4f}"]
+            )
+    docs = operation_documents(con)
+    (out / "operations.json").write_text(
+        json.dumps(docs, indent=2, ensure_ascii=False, default=str), encoding="utf-8"
+    )
+    return out
