@@ -1,0 +1,44 @@
+"""The append-only audit log: who did what, when and why.
+
+Review actions and exports (from the CLI and the workbench) are recorded here. Rows are
+only ever inserted; nothing in cibwatch updates or deletes them.
+"""
+
+from __future__ import annotations
+
+import getpass
+
+import duckdb
+
+
+def record(
+    con: duckdb.DuckDBPyConnection,
+    action: str,
+    target: str | None = None,
+    detail: str | None = None,
+    user: str | None = None,
+) -> None:
+    """Append one entry; `user` defaults to the operating-system user (CLI use)."""
+    con.execute(
+        'INSERT INTO audit_log ("at", user_name, action, target, detail) '
+        "VALUES (now()::TIMESTAMP, ?, ?, ?, ?)",
+        [user or _os_user(), action, target, detail],
+    )
+
+
+def entries(con: duckdb.DuckDBPyConnection, limit: int = 200) -> list[dict]:
+    """Newest first."""
+    rows = con.execute(
+        'SELECT seq, "at", user_name, action, target, detail FROM audit_log '
+        "ORDER BY seq DESC LIMIT ?",
+        [limit],
+    ).fetchall()
+    keys = ("seq", "at", "user", "action", "target", "detail")
+    return [dict(zip(keys, row, strict=True)) for row in rows]
+
+
+def _os_user() -> str:
+    try:
+        return "cli:" + getpass.getuser()
+    except (KeyError, OSError):
+        return "cli:unknown"
