@@ -20,8 +20,14 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class IngestConfig:
-    # Rows per Arrow batch when streaming big files: bounds memory, keeps DuckDB busy.
-    batch_rows: int = 500_000
+    # DuckDB memory cap while ingesting: it spills to disk beyond this, so a 10M-post
+    # file stays well under 2 GiB resident on a small machine.
+    memory_limit: str = "1GB"
+    # DuckDB threads while ingesting: the reference machine has 2 cores.
+    threads: int = 2
+    # Longest CSV/JSONL line accepted (bytes): a twarc API page of 100 tweets with its
+    # includes is about 1 MB; DuckDB reserves ~16x this per gzip read buffer.
+    max_line_size: int = 8 * 1024 * 1024
     # Rows shown per quarantine listing by default: enough to see the pattern.
     quarantine_preview: int = 20
 
@@ -32,6 +38,55 @@ class SignalConfig:
 
     # Shortest normalised text used as an exact fingerprint: "lol" or "+1" is not a key.
     min_text_chars: int = 25
+    # Shortest text given a MinHash: below this a few edited characters change half of it.
+    minhash_min_chars: int = 40
+    # Characters per shingle: 5 is word-sized in Latin scripts and phrase-sized in CJK.
+    shingle_chars: int = 5
+    # MinHash permutations: 64 estimate Jaccard to about +-0.06, cheap enough for 10M posts.
+    minhash_perms: int = 64
+    # LSH bands (64/16 = 4 rows each): pairs at Jaccard 0.7 collide with p > 0.99.
+    minhash_bands: int = 16
+    # Share of signature positions two band-colliding texts must agree on to be one group:
+    # stops chance collisions from chaining unrelated texts.
+    minhash_min_similarity: float = 0.7
+    # Seed of the MinHash permutations, fixed so keys are identical run to run.
+    minhash_seed: int = 1
+    # Query parameters that only track clicks; dropped so one link stays one key.
+    tracking_params_regex: str = (
+        "^(utm_[a-z_]*|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|igshid|yclid|_ga|ref_src)(=|$)"
+    )
+    # A hashtag sequence key needs two tags: one tag is a topic, two in order a template.
+    min_hashtags: int = 2
+    # Accounts created within the same this-many minutes form one creation batch.
+    batch_minutes: int = 5
+    # Handle families are stem + at least this many trailing digits ("anna_li_4821").
+    handle_min_digits: int = 2
+    # ... and a stem at least this long, so "a123" and "x99" are not one family.
+    handle_min_stem: int = 3
+    # Shortest normalised display name used as a key ("Li" is not evidence).
+    min_name_chars: int = 5
+    # Windows (seconds) per key type. Centrally supplied texts are posted by operators
+    # over days; the rarity weights and the null model, not the window, decide.
+    window_text_s: int = 7 * 86400
+    # Near-duplicate texts are the same supplied content, edited: same window as text.
+    window_neardup_s: int = 7 * 86400
+    # A supplied link is spread over a few days.
+    window_url_s: int = 3 * 86400
+    # A rare domain is pushed in bursts; a day keeps chance overlap on common sites low.
+    window_domain_s: int = 86400
+    # Re-shares: bots act within seconds, operators within hours of the post.
+    window_share_s: int = 6 * 3600
+    # Comments/replies on the same post: operators arrive within hours of each other.
+    window_reply_s: int = 6 * 3600
+    # Reactions on the same post: as comments.
+    window_react_s: int = 6 * 3600
+    # A hashtag template is used within a day.
+    window_hashtags_s: int = 86400
+    # A supplied image/video frame circulates for days.
+    window_media_s: int = 7 * 86400
+    # Popular-key cap: a key used by more assets keeps a hash sample of this many for pair
+    # generation (its rarity weight is near zero anyway): pairs stay linear in the data.
+    max_key_accounts: int = 200
 
 
 @dataclass(frozen=True)
@@ -40,6 +95,10 @@ class GraphConfig:
 
     # Benjamini-Hochberg level on candidate edges: 1 in 1,000 kept edges may be chance.
     fdr: float = 0.001
+    # Fewest shared keys of one type that can make an edge: one shared key is anecdote.
+    min_shared_keys: int = 3
+    # Example key uses kept per edge and key type as evidence (explain shows them).
+    evidence_per_type: int = 3
 
 
 @dataclass(frozen=True)
@@ -50,6 +109,25 @@ class ClusterConfig:
     min_cluster_size: int = 3
     # Fixed seed so that reruns on unchanged data give the same clusters.
     seed: int = 42
+    # Leiden CPM resolution as a share of the median edge weight: a cluster must be at
+    # least this dense; sparser sub-networks (other shifts, teams) become other clusters.
+    min_density: float = 0.1
+    # A Leiden member needs this share of its edge weight inside its cluster; a bridge
+    # with most of its ties elsewhere is not claimed.
+    min_internal_share: float = 0.5
+    # ... and at least this many significant edges inside it: one edge may be the 1 in
+    # 1,000 chance discovery the FDR allows, two independent ones rarely are.
+    min_member_edges: int = 2
+    # Low-activity assets: fewest direct ties (comments, replies, reactions, shares on the
+    # cluster's posts, follows of its assets) that can attach an asset to a cluster.
+    attach_min_ties: int = 2
+    # ... or fewest account-level key types (avatar, batch, handle, name) shared with the
+    # cluster: one coincidence is common, two independent ones are not.
+    attach_min_account_keys: int = 2
+    # Benjamini-Hochberg level for attaching assets: as strict as the graph's edges.
+    attach_fdr: float = 0.001
+    # Signals listed in a cluster's evidence: the strongest few say why.
+    evidence_signals: int = 5
 
 
 @dataclass(frozen=True)
@@ -58,14 +136,222 @@ class CharacteriseConfig:
 
     # Example texts kept per narrative: what a takedown report quotes.
     narrative_examples: int = 3
+    # Longest list kept for any one figure (amplifiers, families, bursts): a report shows
+    # the top of each list; the workspace keeps the rest queryable.
+    max_listed: int = 20
+    # -- time ---------------------------------------------------------------------------
+    # Fewer posts than this say nothing reliable about a daily rhythm.
+    time_min_posts: int = 50
+    # Offsets searched, in half-hour steps: every inhabited standard time from -12 to +14.
+    offset_min: float = -12.0
+    offset_max: float = 14.0
+    # Office work starts near 09:00 on a Monday-Friday week; the start is what pins the
+    # offset (moving it moves the answer), so only the conventional start is modelled.
+    office_starts: tuple[float, ...] = (9.0,)
+    # Offices on Sunday-Thursday or Saturday-Wednesday weeks (Gulf, Iran) open earlier.
+    office_starts_other_weeks: tuple[float, ...] = (8.0,)
+    # Lunch starts 11:30-13:00 and lasts 1-2 hours (Chinese offices: 12:00-13:30/14:00).
+    office_lunch_starts: tuple[float, ...] = (11.5, 12.0, 12.5, 13.0)
+    office_lunch_lengths: tuple[float, ...] = (1.0, 1.5, 2.0)
+    # The day shift ends between 16:30 and 18:00.
+    office_ends: tuple[float, ...] = (16.5, 17.0, 17.5, 18.0)
+    # After the day shift: nothing, an evening block after supper, or a night shift (with
+    # a meal break) run by a second team; hours past 24 run into the next day.
+    office_extra_blocks: tuple = (
+        (), ((19.0, 21.0),), ((19.0, 22.0),), ((18.5, 20.5),), ((21.0, 25.0), (26.0, 29.0)),
+    )
+    # Off-day activity relative to workdays: near-empty, light, or a third of workdays.
+    office_off_day_factors: tuple[float, ...] = (0.03, 0.1, 0.35)
+    # Ordinary users post about as much, or a bit more, on weekends.
+    human_weekend_factors: tuple[float, ...] = (0.8, 1.0, 1.25)
+    # Share of activity following the template; the rest is flat noise (late posts,
+    # scheduled posts, automation mixed in).
+    template_mix: tuple[float, ...] = (0.85, 0.95, 0.99)
+    # Below this gain over flat activity (nats per post) no daily rhythm is present: the
+    # activity is automated. A pure human diurnal curve gains about 0.1.
+    automated_max_gain: float = 0.03
+    # Office is preferred over the human curve only by a clear likelihood margin (nats
+    # per post), so that ordinary users are not called shift workers.
+    office_margin: float = 0.02
+    # A quarter hour counts as worked at this fraction of the busy (90th percentile) level.
+    active_level: float = 0.25
+    # Quiet gaps of 30 minutes to 3 hours between work blocks are breaks (lunch, supper,
+    # shift change); shorter ones are noise, longer ones the night.
+    min_break_minutes: int = 30
+    max_break_hours: float = 3.0
+    # A holiday is quiet when the day has at most this share of a usual workday's posts...
+    holiday_quiet_ratio: float = 0.3
+    # ...judged only when a usual workday has enough posts for "quiet" to mean something.
+    holiday_min_baseline: float = 20.0
+    # -- engagement ---------------------------------------------------------------------
+    # Authentic accounts with at least this many followers who engaged are listed as
+    # amplifiers: a breakout beyond the operation's own audience.
+    amplifier_min_followers: int = 10_000
+    # Authentic engagements needed before a platform counts as reached (Breakout Scale).
+    breakout_min_engagements: int = 5
+    # Connected groups of at least this many authentic engagers form a community.
+    community_min_size: int = 3
+    # An authentic amplifier this big is a candidate high-profile figure (category 5).
+    high_profile_followers: int = 1_000_000
+    # -- followers ----------------------------------------------------------------------
+    # Follower accounts with at most this many posts have "no or almost no activity".
+    inactive_max_posts: int = 1
+    # Followers meeting this many of the three behavioural criteria (created in bursts,
+    # inactive, followed in bursts) are inauthentic; one alone fits many real users.
+    follower_min_criteria: int = 2
+    # Time bucket for creation bursts and follow bursts.
+    burst_window_minutes: int = 60
+    # A bucket is a burst with at least this many events...
+    burst_min_events: int = 10
+    # ...and at least this many times the events a uniform spread would put in it.
+    burst_factor: float = 10.0
+    # -- assets -------------------------------------------------------------------------
+    # Assets created no more than this many minutes apart belong to one creation batch.
+    batch_gap_minutes: int = 10
+    # Smallest creation batch reported: a few accounts a day is normal sign-up traffic.
+    batch_min_assets: int = 5
+    # Smallest handle family reported.
+    handle_family_min_assets: int = 3
+    # -- narratives ---------------------------------------------------------------------
+    # Distinct texts clustered per group (sampled beyond): themes need hundreds, not millions.
+    narrative_max_texts: int = 3000
+    # Largest number of themes tried; the silhouette picks the number. Themes split by
+    # language too (char n-grams do not translate), so allow twice a report's handful.
+    narrative_max_themes: int = 10
+    # Below this silhouette no split is better than one theme: the texts are one message.
+    narrative_min_silhouette: float = 0.05
+    # Character n-gram range of the TF-IDF (char_wb works for Chinese with no spaces).
+    narrative_ngram_min: int = 2
+    narrative_ngram_max: int = 4
+    # Terms in a theme's label.
+    narrative_label_terms: int = 3
+    # Countries, people, domains and hashtags listed per operation.
+    top_targets: int = 10
+    # Fixed seed: the same data gives the same themes.
+    seed: int = 0
 
 
 @dataclass(frozen=True)
 class OperationsConfig:
-    """Cross-platform linking and known-operation matching."""
+    """Cross-platform linking, known-operation matching, stable ids and history."""
 
-    # Lowest link strength that merges two clusters into one operation.
-    min_link_strength: float = 0.5
+    # Link strength (noisy-OR over evidence families) that joins two clusters into one
+    # operation: about four rare shared keys of one kind, or strong keys of two kinds.
+    min_link_strength: float = 0.9
+    # Two clusters on one platform already failed to join at the account level, so
+    # calling them one operation's "offices" needs more than a cross-platform link.
+    same_platform_min_strength: float = 0.97
+    # Strength at which a cluster is attributed to a saved known operation: as for links.
+    known_min_strength: float = 0.9
+    # Independent rare keys (rarity-weighted, time excluded) a link needs at least: one
+    # coincidence, however rare, never joins two operations.
+    min_link_keys: float = 2.0
+    # Evidence of one shared key used by nobody else, per family: 0.5 means each such
+    # key halves the doubt. Lower for families where chance matches are cheap.
+    content_key_strength: float = 0.5
+    # A shared link to the same article or video: as strong as a shared text.
+    url_key_strength: float = 0.5
+    # A shared rare domain: weaker, one site serves many unrelated pages.
+    domain_key_strength: float = 0.3
+    # The same image or video frame hash: as strong as a shared text.
+    media_key_strength: float = 0.5
+    # One cluster's posts pointing at the other's own asset (a channel URL, @handle):
+    # the operation advertising itself, the strongest single cue.
+    xref_key_strength: float = 0.6
+    # The same handle on two platforms: strong, but common words collide.
+    handle_key_strength: float = 0.4
+    # The same display name: weaker, people share names.
+    name_key_strength: float = 0.25
+    # The same profile-picture hash: reused stock photos are a known operator habit.
+    avatar_key_strength: float = 0.5
+    # Re-sharing or answering the same post (same platform only): offices amplify the
+    # same posts, but so do fans of a popular post, so weak per key.
+    engagement_key_strength: float = 0.2
+    # An asset already in a saved operation's signature: direct continuity.
+    asset_key_strength: float = 0.5
+    # `keys` written by detection -> evidence family. Post-id keys are platform scoped.
+    key_type_families: tuple[tuple[str, str], ...] = (
+        ("text", "content"),
+        ("neardup", "neardup"),
+        ("url", "url"),
+        ("domain", "domain"),
+        ("media", "media"),
+        ("avatar", "avatar"),
+        ("name", "name"),
+        ("share", "engagement"),
+        ("reply", "engagement"),
+    )
+    # A key shared by more clusters than this is common currency (a viral headline), not
+    # the mark of one operation (whose clusters are a few per platform); skipping it also
+    # keeps the pair join small (at most n^2/2 pairs per key).
+    max_key_nodes: int = 30
+    # Shortest normalised title or sentence used as a content key: a headline, not "lol".
+    content_min_chars: int = 30
+    # Shortest normalised handle compared across platforms: "news" is not a fingerprint.
+    handle_min_chars: int = 5
+    # Hour-of-week correlation is supporting evidence only: at most this strength, and
+    # only above this correlation (two operations in one time zone also correlate).
+    time_max_strength: float = 0.3
+    time_min_correlation: float = 0.6
+    # Fewest posts per cluster for a time fingerprint: fewer make a noisy histogram.
+    time_min_posts: int = 50
+    # An operation keeps a previous run's id when at least this share of the smaller of
+    # the two asset sets is shared: growth and churn keep the id, a mix-up does not.
+    id_min_overlap: float = 0.3
+    # Keys kept per family in a saved signature, most used first: a shareable file.
+    signature_max_keys: int = 5000
+    # Example keys quoted per family in a link's evidence.
+    evidence_examples: int = 3
+    # Hosts whose URLs name an asset on a platform (for cross-references).
+    platform_domains: tuple[tuple[str, str], ...] = (
+        ("facebook.com", "facebook"),
+        ("fb.com", "facebook"),
+        ("instagram.com", "instagram"),
+        ("twitter.com", "x"),
+        ("x.com", "x"),
+        ("youtube.com", "youtube"),
+        ("tiktok.com", "tiktok"),
+        ("reddit.com", "reddit"),
+        ("t.me", "telegram"),
+        ("vk.com", "vk"),
+        ("medium.com", "medium"),
+        ("pinterest.com", "pinterest"),
+        ("quora.com", "quora"),
+        ("soundcloud.com", "soundcloud"),
+        ("vimeo.com", "vimeo"),
+        ("threads.net", "threads"),
+    )
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """Reports and exports (cibwatch.report): what is tagged, listed and drawn."""
+
+    # Echo-chamber ratio from which the operation's own engagement is tagged as
+    # amplification by fake accounts: most of its engagement is then self-made.
+    echo_chamber_min: float = 0.5
+    # Own comments/replies/shares on the operation's own posts needed before tagging
+    # faked engagement: a handful can be chance, dozens are a practice.
+    self_engagement_min: int = 5
+    # Share of inauthentic followers from which bought followers are tagged: a fifth is
+    # far above the few percent of fake followers ordinary accounts attract.
+    fake_follower_min_share: float = 0.2
+    # A domain counts as the operation's own when at least this share of all posts
+    # linking to it come from the operation (a news site shared by everyone does not).
+    domain_min_share: float = 0.8
+    # ... and at least this many of the operation's posts link to it.
+    domain_min_posts: int = 3
+    # URLs per operation in the indicators and the STIX bundle: enough to block a
+    # campaign's sites without turning the file into a crawl dump.
+    max_urls: int = 200
+    # Evidence items and example pairs shown per operation: the strongest first.
+    evidence_items: int = 10
+    # Nodes drawn in the network picture: more is an unreadable hairball; the
+    # strongest-connected members are kept and the picture says how many are shown.
+    network_max_nodes: int = 300
+    # Platforms whose assets are published as counts only, as Meta does for its own
+    # platforms; assets elsewhere are listed as defanged profile links.
+    tally_only_platforms: tuple[str, ...] = ("facebook", "instagram", "threads")
 
 
 @dataclass(frozen=True)
@@ -73,6 +359,29 @@ class ServeConfig:
     # Loopback only unless the analyst decides otherwise.
     host: str = "127.0.0.1"
     port: int = 8765
+    # Secure cookie flag even over plain http (set it behind a TLS-terminating proxy);
+    # it is always set when the request itself arrives over https.
+    secure_cookies: bool = False
+    # Idle session lifetime: a working day; a stolen cookie dies overnight.
+    session_hours: float = 8.0
+    # Failed logins allowed per client address and per user name within the window
+    # below before login answers 429: enough for typos, far too few for guessing.
+    login_max_failures: int = 5
+    login_window_seconds: int = 300
+    # Largest request body accepted (forms, JSON): reviews and notes are small; anything
+    # bigger is abuse or a mistake.
+    max_body_bytes: int = 65_536
+    # Longest review note kept: a paragraph of reasoning, not a document.
+    max_note_chars: int = 4_000
+    # Rows per page in post search and listings: fast to render, enough to scan.
+    page_size: int = 50
+    # Largest page a client may ask for.
+    max_page_size: int = 500
+    # Nodes drawn in an operation's network view: beyond this the canvas is unreadable
+    # and slow; the strongest-connected members are kept.
+    network_max_nodes: int = 400
+    # Evidence posts shown on an asset page.
+    asset_evidence_posts: int = 20
 
 
 @dataclass(frozen=True)
@@ -84,6 +393,7 @@ class Config:
     characterise: CharacteriseConfig = field(default_factory=CharacteriseConfig)
     operations: OperationsConfig = field(default_factory=OperationsConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> Config:

@@ -186,6 +186,8 @@ CREATE TABLE known_operations (
     source_operation_id VARCHAR,
     signature JSON NOT NULL
 );
+-- operation_history: per week, active assets, their posts, assets first active that
+-- week and assets gone quiet (active before, never since).
 CREATE TABLE operation_history (
     operation_id VARCHAR NOT NULL,
     week DATE NOT NULL,
@@ -193,6 +195,13 @@ CREATE TABLE operation_history (
     posts BIGINT,
     new_assets BIGINT,
     quiet_assets BIGINT
+);
+-- operations: every asset ever attributed to an operation id (survives re-runs), so the
+-- next run can keep ids by member overlap and history covers assets gone quiet.
+CREATE TABLE operation_assets (
+    operation_id VARCHAR NOT NULL,
+    platform VARCHAR NOT NULL,
+    account_id VARCHAR NOT NULL
 );
 -- serve: users, review decisions and the append-only audit log.
 CREATE TABLE users (
@@ -323,7 +332,7 @@ class Workspace:
 
     def table(self, name: str):
         """A whole workspace table as an Arrow table."""
-        return self.con.execute(f'SELECT * FROM "{name}"').fetch_arrow_table()
+        return self.con.sql(f'SELECT * FROM "{name}"').to_arrow_table()
 
     def posts(self):
         return self.table("posts")

@@ -1,13 +1,148 @@
-"""Characterise each operation: time, engagement, followers, narratives, assets."""
+"""Characterise each operation and cluster: time, engagement, followers, narratives, assets.
+
+`characterise(con, config)` reads the detection results (operations, operation_clusters,
+cluster_members) with the input tables and writes one JSON profile per operation
+(`operation_profiles`) and per cluster (`cluster_profiles`), shaped as docs/profile.md.
+Every module computes its section for all groups at once from a temp table
+`cw_members(gid, platform, account_id)`, where a group is an operation (`o:ID`) or a
+cluster (`c:ID`); a cluster that is its operation's only cluster shares its profile.
+"""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import duckdb
 
+from cibwatch.characterise import assets, engagement, followers, narratives
+from cibwatch.characterise import time as time_
 from cibwatch.config import Config
+
+MEMBERS = "cw_members"
+_TEMP = ("cw_members", "cw_engagements", "cw_follow_rows", "cw_follow_bursts",
+         "cw_followers", "cw_creation_bursts", "cw_follower_flags", "cw_texts",
+         "cw_gazetteer")
 
 
 def characterise(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     """Write one profile per operation and per cluster (docs/profile.md)."""
+    profiles = build_profiles(con, config)
     con.execute("DELETE FROM operation_profiles")
     con.execute("DELETE FROM cluster_profiles")
+    rows_o = [(gid[2:], json.dumps(p, ensure_ascii=False, default=str))
+              for gid, p in profiles.items() if gid.startswith("o:")]
+    rows_c = [(gid[2:], json.dumps(p, ensure_ascii=False, default=str))
+              for gid, p in profiles.items() if gid.startswith("c:")]
+    if rows_o:
+        con.executemany("INSERT INTO operation_profiles VALUES (?, ?)", rows_o)
+    if rows_c:
+        con.executemany("INSERT INTO cluster_profiles VALUES (?, ?)", rows_c)
+
+
+def build_profiles(con: duckdb.DuckDBPyConnection, config: Config) -> dict[str, dict]:
+    """Profiles keyed `o:OPERATION_ID` / `c:CLUSTER_ID`, without writing them."""
+    cfg = config.characterise
+    _members(con)
+    try:
+        acts = time_.activities(con, MEMBERS)
+        sections = {
+            "engagement": engagement.engagement_profiles(con, MEMBERS, cfg),
+            "followers": followers.follower_profiles(con, MEMBERS, cfg),
+            "assets": assets.asset_profiles(con, MEMBERS, cfg),
+        }
+        texts = narratives.narrative_profiles(con, MEMBERS, cfg)
+        basics = _basics(con)
+        gids = [r[0] for r in con.execute(f"SELECT DISTINCT gid FROM {MEMBERS}").fetchall()]
+        profiles: dict[str, dict[str, Any]] = {}
+        for gid in gids:
+            prof: dict[str, Any] = {}
+            act = acts.get(gid)
+            prof["time"] = time_.time_profile(act, cfg)[0] if act is not None else None
+            for name, values in sections.items():
+                prof[name] = values.get(gid)
+            prof.update(texts.get(gid, {"narratives": [], "languages": {},
+                                        "targets": {"countries": [], "people": []},
+                                        "top_domains": [], "top_hashtags": []}))
+            prof.update(basics.get(gid, {}))
+            profiles[gid] = prof
+        _cluster_views(con, profiles, acts, cfg)
+        return profiles
+    finally:
+        for table in _TEMP:
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def _members(con: duckdb.DuckDBPyConnection) -> None:
+    """Groups to profile: every operation, and every cluster that is not simply the whole
+    of its operation (those share the operation's profile)."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {MEMBERS} AS
+        WITH solo AS (
+            SELECT cluster_id FROM operation_clusters
+            WHERE operation_id IN (SELECT operation_id FROM operation_clusters
+                                   GROUP BY operation_id HAVING count(*) = 1)
+        )
+        SELECT DISTINCT 'o:' || oc.operation_id AS gid, m.platform, m.account_id
+        FROM operation_clusters oc JOIN cluster_members m USING (cluster_id)
+        UNION
+        SELECT DISTINCT 'c:' || cluster_id, platform, account_id FROM cluster_members
+        WHERE cluster_id NOT IN (SELECT cluster_id FROM solo)
+        """
+    )
+
+
+def _basics(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for gid, platforms, first, last, n in con.execute(
+        f"""
+        SELECT m.gid, list(DISTINCT m.platform ORDER BY m.platform), min(p.created_at),
+               max(p.created_at), count(p.post_id)
+        FROM {MEMBERS} m LEFT JOIN posts p USING (platform, account_id)
+        GROUP BY m.gid
+        """
+    ).fetchall():
+        out[gid] = {"platforms": list(platforms),
+                    "first_seen": first.isoformat() if first else None,
+                    "last_seen": last.isoformat() if last else None,
+                    "posts": int(n), "activity_timeline": []}
+    for gid, day, posts, n_assets in con.execute(
+        f"""
+        SELECT m.gid, strftime(p.created_at, '%Y-%m-%d') AS day, count(*),
+               count(DISTINCT (p.platform, p.account_id))
+        FROM posts p JOIN {MEMBERS} m USING (platform, account_id)
+        GROUP BY ALL ORDER BY 1, 2
+        """
+    ).fetchall():
+        out[gid]["activity_timeline"].append(
+            {"date": day, "posts": int(posts), "assets": int(n_assets)})
+    return out
+
+
+def _cluster_views(con: duckdb.DuckDBPyConnection, profiles: dict[str, dict],
+                   acts: dict[str, time_.Activity], cfg) -> None:
+    """Copy solo clusters' profiles from their operation and put every cluster's shift,
+    in the operation's local time, into the operation's `time.clusters`."""
+    for op_id, cluster_id, n in con.execute(
+        """
+        SELECT operation_id, cluster_id, count(*) OVER (PARTITION BY operation_id)
+        FROM operation_clusters ORDER BY 1, 2
+        """
+    ).fetchall():
+        op = profiles.get(f"o:{op_id}")
+        if op is None:
+            continue
+        gid = f"c:{cluster_id}" if n > 1 else f"o:{op_id}"
+        if n == 1:
+            profiles[f"c:{cluster_id}"] = {**op, "operation_id": op_id}
+        else:
+            profiles.setdefault(gid, {})["operation_id"] = op_id
+        op_time, own = op.get("time"), (profiles.get(gid) or {}).get("time")
+        if op_time is None or own is None or gid not in acts:
+            continue
+        op_time["clusters"][cluster_id] = time_.cluster_shift(acts[gid], op_time, own, cfg)
+    for gid, prof in profiles.items():
+        t = prof.get("time")
+        if gid.startswith("o:") and t is not None:
+            t["cluster_shifts_differ"] = time_.shifts_differ(t["clusters"])

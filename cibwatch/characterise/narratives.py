@@ -1,0 +1,295 @@
+"""What the operation pushes: themes with labels and verbatim examples, languages, the
+countries and people it targets, its top domains and hashtags.
+
+Themes: the group's distinct texts (most repeated first) as character n-gram TF-IDF
+(char_wb n-grams work for Chinese, which has no spaces), reduced with truncated SVD and
+clustered with k-means, k chosen by silhouette. Labels come from class-based TF-IDF over
+words (Latin, Cyrillic, Arabic...) and character bigrams (Chinese, Japanese). Targets are
+gazetteer matches (cibwatch/data/gazetteer) done by one regular expression in DuckDB.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import duckdb
+import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.decomposition import TruncatedSVD
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer, TfidfVectorizer
+from sklearn.metrics import silhouette_score
+from sklearn.preprocessing import normalize
+
+from cibwatch.config import CharacteriseConfig
+
+# Texts of these kinds carry the operation's messaging; reactions have none, and the
+# operation's own comments ("Well said!") are echo, measured by engagement instead.
+NARRATIVE_KINDS = ("post", "share")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]+")
+_WORD = re.compile(r"[^\W\d_]{3,}")
+# Short function words of the languages the synthetic and real data mostly hold; class-
+# based TF-IDF already pushes shared words down, this only keeps labels readable.
+_OTHER_STOP = ("que los las del por para una con como pero más este esta des les est pour "
+               "dans une qui pas sur der die das und ist nicht mit für auf это как что для "
+               "все или")
+_STOP = frozenset(ENGLISH_STOP_WORDS) | frozenset(_OTHER_STOP.split(" "))
+
+
+def _tokens(text: str) -> list[str]:
+    """Words for scripts with spaces, character bigrams for Chinese/Japanese/Korean runs."""
+    out = [w for w in _WORD.findall(_CJK.sub(" ", text.lower())) if w not in _STOP]
+    for run in _CJK.findall(text):
+        out.extend(run[i:i + 2] for i in range(max(len(run) - 1, 1)))
+    return out
+
+
+def _script_lang_sql(col: str) -> str:
+    """A guessed ISO 639-1 code from the script when `lang` is missing."""
+    return f"""CASE
+        WHEN regexp_matches({col}, '[\\p{{Hiragana}}\\p{{Katakana}}]') THEN 'ja'
+        WHEN regexp_matches({col}, '\\p{{Hangul}}') THEN 'ko'
+        WHEN regexp_matches({col}, '\\p{{Han}}') THEN 'zh'
+        WHEN regexp_matches({col}, '\\p{{Cyrillic}}') THEN 'ru'
+        WHEN regexp_matches({col}, '\\p{{Arabic}}') THEN 'ar'
+        WHEN regexp_matches({col}, '\\p{{Thai}}') THEN 'th'
+        WHEN regexp_matches({col}, '\\p{{Devanagari}}') THEN 'hi'
+        WHEN regexp_matches({col}, '\\p{{Greek}}') THEN 'el'
+        WHEN regexp_matches({col}, '\\p{{Hebrew}}') THEN 'he'
+        ELSE NULL END"""
+
+
+@lru_cache(maxsize=1)
+def gazetteer() -> dict[str, Any]:
+    path = resources.files("cibwatch") / "data" / "gazetteer" / "gazetteer.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _re2_escape(term: str) -> str:
+    return re.sub(r"([.^$*+?()\[\]{}|\\-])", r"\\\1", term)
+
+
+@lru_cache(maxsize=1)
+def _gazetteer_pattern() -> tuple[str, list[tuple[str, str, str]]]:
+    """One RE2 alternation over every term (longest first), and (key, kind, name) rows."""
+    rows, parts = [], []
+    entries = [("country", c) for c in gazetteer()["countries"]] + [
+        ("person", p) for p in gazetteer()["people"]
+    ]
+    terms: dict[str, tuple[str, str]] = {}
+    for kind, entry in entries:
+        for term in entry["terms"]:
+            terms.setdefault(term, (kind, entry["name"]))
+    for term in sorted(terms, key=len, reverse=True):
+        kind, name = terms[term]
+        esc = _re2_escape(term)
+        if term[0].isascii() and term[0].isalnum():
+            esc = r"\b" + esc
+        if term[-1].isascii() and term[-1].isalnum():
+            esc += r"\b"
+        parts.append(esc if term.isupper() and term.isascii() else f"(?i:{esc})")
+        rows.append((term.lower(), kind, name))
+    return "(" + "|".join(parts) + ")", rows
+
+
+def narrative_profiles(
+    con: duckdb.DuckDBPyConnection, members: str, cfg: CharacteriseConfig
+) -> dict[str, dict[str, Any]]:
+    """`narratives`, `languages`, `targets`, `top_domains`, `top_hashtags` of every group."""
+    kinds = ", ".join(f"'{k}'" for k in NARRATIVE_KINDS)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE cw_texts AS
+        WITH t AS (
+            SELECT m.gid, p.platform, p.post_id, p.kind,
+                   nullif(trim(concat_ws(' ', p.title, p.text)), '') AS txt
+            FROM posts p JOIN {members} m USING (platform, account_id)
+        ), pick AS (
+            -- Messaging kinds, unless a group has no text there (then every kind).
+            SELECT t.* FROM t
+            JOIN (SELECT gid, bool_or(kind IN ({kinds}) AND txt IS NOT NULL) AS has
+                  FROM t GROUP BY gid) h USING (gid)
+            WHERE txt IS NOT NULL AND (kind IN ({kinds}) OR NOT h.has)
+        )
+        SELECT gid, txt, count(*) AS n, min(platform || ':' || post_id) AS example
+        FROM pick GROUP BY gid, txt
+        """
+    )
+    out: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {"narratives": [], "languages": {}, "targets": {"countries": [], "people": []},
+                 "top_domains": [], "top_hashtags": [], "narrative_coverage": None}
+    )
+    totals = dict(con.execute("SELECT gid, sum(n) FROM cw_texts GROUP BY gid").fetchall())
+    sample = con.execute(
+        """
+        SELECT gid, list(txt ORDER BY n DESC, hash(txt)), list(n ORDER BY n DESC, hash(txt)),
+               list(example ORDER BY n DESC, hash(txt))
+        FROM (SELECT * FROM cw_texts
+              QUALIFY row_number() OVER (PARTITION BY gid ORDER BY n DESC, hash(txt)) <= ?)
+        GROUP BY gid
+        """,
+        [cfg.narrative_max_texts],
+    ).fetchall()
+    for gid, texts, counts, examples in sample:
+        weights = np.asarray(counts, dtype=float)
+        out[gid]["narratives"] = themes(texts, weights, examples, cfg)
+        out[gid]["narrative_coverage"] = round(float(weights.sum()) / float(totals[gid]), 4)
+    _languages(con, members, out)
+    _targets(con, out, cfg)
+    _domains_hashtags(con, members, out, cfg)
+    return dict(out)
+
+
+def themes(
+    texts: list[str], weights: np.ndarray, examples: list[str], cfg: CharacteriseConfig
+) -> list[dict[str, Any]]:
+    """Cluster texts into themes, largest (by posts) first."""
+    if not texts:
+        return []
+    labels = _cluster(texts, weights, cfg)
+    k = labels.max() + 1
+    total = weights.sum()
+    counts = CountVectorizer(analyzer=_tokens).fit(texts)
+    matrix = counts.transform(texts).multiply(weights[:, None]).tocsr()
+    vocab = np.array(counts.get_feature_names_out())
+    per_theme = np.vstack([np.asarray(matrix[labels == c].sum(axis=0)).ravel()
+                           for c in range(k)]) if len(vocab) else np.zeros((k, 0))
+    # Class-based TF-IDF: frequent in this theme, rare across the others.
+    tf = per_theme / np.maximum(per_theme.sum(axis=1, keepdims=True), 1)
+    avg = per_theme.sum() / k
+    idf = np.log1p(avg / np.maximum(per_theme.sum(axis=0), 1))
+    scores = tf * idf
+    out = []
+    for c in range(k):
+        idx = np.flatnonzero(labels == c)
+        top = [str(vocab[i]) for i in np.argsort(-scores[c])[: cfg.narrative_label_terms * 3]
+               if scores[c, i] > 0] if len(vocab) else []
+        order = idx[np.argsort(-weights[idx], kind="stable")]
+        out.append({
+            "label": " / ".join(top[: cfg.narrative_label_terms]) or texts[order[0]][:40],
+            "share": round(float(weights[idx].sum() / total), 4),
+            "posts": int(weights[idx].sum()),
+            "distinct_texts": len(idx),
+            "top_terms": top,
+            "examples": [texts[i] for i in order[: cfg.narrative_examples]],
+            "example_posts": [examples[i] for i in order[: cfg.narrative_examples]],
+        })
+    out.sort(key=lambda t: (-t["posts"], t["label"]))
+    return out
+
+
+def _cluster(texts: list[str], weights: np.ndarray, cfg: CharacteriseConfig) -> np.ndarray:
+    n = len(texts)
+    if n < 4:
+        return np.zeros(n, dtype=int)
+    tfidf = TfidfVectorizer(
+        analyzer="char_wb", ngram_range=(cfg.narrative_ngram_min, cfg.narrative_ngram_max),
+        min_df=2 if n >= 50 else 1, max_features=50_000, sublinear_tf=True,
+    )
+    x = tfidf.fit_transform(texts)
+    dims = min(64, x.shape[1] - 1, n - 1)
+    if dims >= 2:
+        x = normalize(TruncatedSVD(dims, random_state=cfg.seed).fit_transform(x))
+    else:
+        x = x.toarray()
+    rng = np.random.default_rng(cfg.seed)
+    probe = rng.choice(n, size=min(n, 1500), replace=False)
+    best, best_score = np.zeros(n, dtype=int), cfg.narrative_min_silhouette
+    for k in range(2, min(cfg.narrative_max_themes, n - 1) + 1):
+        labels = KMeans(k, n_init=3, random_state=cfg.seed).fit(
+            x, sample_weight=weights).labels_
+        if len(set(labels[probe])) < 2:
+            continue
+        score = silhouette_score(x[probe], labels[probe], metric="cosine")
+        if score > best_score:
+            best, best_score = labels, score
+    return best
+
+
+def _languages(con: duckdb.DuckDBPyConnection, members: str, out: dict) -> None:
+    for gid, lang, n, total in con.execute(
+        f"""
+        WITH l AS (
+            SELECT m.gid, coalesce(nullif(lower(p.lang), ''),
+                                   {_script_lang_sql("coalesce(p.text, p.title, '')")},
+                                   'und') AS lang
+            FROM posts p JOIN {members} m USING (platform, account_id)
+            WHERE p.text IS NOT NULL OR p.title IS NOT NULL OR p.lang IS NOT NULL
+        )
+        SELECT gid, lang, count(*) AS n, sum(count(*)) OVER (PARTITION BY gid)
+        FROM l GROUP BY gid, lang ORDER BY gid, n DESC, lang
+        """
+    ).fetchall():
+        out[gid]["languages"][lang] = round(n / total, 4)
+
+
+def _targets(con: duckdb.DuckDBPyConnection, out: dict, cfg: CharacteriseConfig) -> None:
+    pattern, rows = _gazetteer_pattern()
+    con.execute("CREATE OR REPLACE TEMP TABLE cw_gazetteer (key VARCHAR, kind VARCHAR, "
+                "name VARCHAR)")
+    con.executemany("INSERT INTO cw_gazetteer VALUES (?, ?, ?)", rows)
+    for gid, kind, name, posts, terms in con.execute(
+        """
+        WITH m AS (
+            SELECT gid, txt, n, unnest(regexp_extract_all(txt, ?, 1)) AS term FROM cw_texts
+        ), hits AS (
+            SELECT DISTINCT m.gid, m.txt, m.n, g.kind, g.name, lower(m.term) AS term
+            FROM m JOIN cw_gazetteer g ON g.key = lower(m.term)
+        ), per_text AS (
+            SELECT gid, txt, any_value(n) AS n, kind, name, list(DISTINCT term) AS terms
+            FROM hits GROUP BY gid, txt, kind, name
+        )
+        SELECT gid, kind, name, sum(n)::BIGINT AS posts, list_distinct(flatten(list(terms)))
+        FROM per_text GROUP BY ALL
+        ORDER BY gid, kind, posts DESC, name
+        """,
+        [pattern],
+    ).fetchall():
+        listed = out[gid]["targets"]["countries" if kind == "country" else "people"]
+        if len(listed) < cfg.top_targets:
+            listed.append({"name": name, "mentions": int(posts), "terms": sorted(terms)[:5]})
+
+
+def _domains_hashtags(
+    con: duckdb.DuckDBPyConnection, members: str, out: dict, cfg: CharacteriseConfig
+) -> None:
+    for gid, domain, posts in con.execute(
+        f"""
+        WITH u AS (
+            SELECT m.gid, p.platform, p.post_id, unnest(p.urls) AS url
+            FROM posts p JOIN {members} m USING (platform, account_id)
+            WHERE len(p.urls) > 0
+        ), d AS (
+            SELECT gid, platform, post_id,
+                   regexp_replace(lower(regexp_extract(url,
+                       '^(?:[a-zA-Z][a-zA-Z0-9+.-]*://)?(?:[^@/]*@)?([^/:?#]+)', 1)),
+                       '^www\\.', '') AS domain
+            FROM u
+        )
+        SELECT gid, domain, count(DISTINCT (platform, post_id)) AS posts FROM d
+        WHERE domain <> '' GROUP BY gid, domain
+        QUALIFY row_number() OVER (PARTITION BY gid ORDER BY posts DESC, domain) <= ?
+        ORDER BY gid, posts DESC, domain
+        """,
+        [cfg.top_targets],
+    ).fetchall():
+        out[gid]["top_domains"].append({"domain": domain, "posts": int(posts)})
+    for gid, tag, posts in con.execute(
+        f"""
+        WITH h AS (
+            SELECT m.gid, p.platform, p.post_id, unnest(p.hashtags) AS tag
+            FROM posts p JOIN {members} m USING (platform, account_id)
+            WHERE len(p.hashtags) > 0
+        )
+        SELECT gid, mode(tag) AS tag, count(DISTINCT (platform, post_id)) AS posts FROM h
+        WHERE tag <> '' GROUP BY gid, lower(tag)
+        QUALIFY row_number() OVER (PARTITION BY gid ORDER BY posts DESC, lower(tag)) <= ?
+        ORDER BY gid, posts DESC, tag
+        """,
+        [cfg.top_targets],
+    ).fetchall():
+        out[gid]["top_hashtags"].append({"hashtag": tag, "posts": int(posts)})

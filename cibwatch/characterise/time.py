@@ -1,0 +1,392 @@
+"""When an operation works: hour-of-week activity, the operators' UTC offset, their shifts.
+
+Activity is binned in quarter hours of the week (672 bins, Monday 00:00 first). Each
+candidate schedule (office shifts with a lunch break starting at noon, ordinary human
+diurnal use, flat 24/7 automation) is a 672-bin template in local time; one matrix product
+gives the multinomial log-likelihood of the histogram under every template, mixing weight
+and UTC offset (half-hour steps) at once. The lunch break at noon and the night's sleep
+are what pin the offset; work hours and breaks are then read off the local histogram.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import product
+from types import SimpleNamespace
+from typing import Any
+
+import duckdb
+import holidays
+import numpy as np
+
+from cibwatch.config import CharacteriseConfig
+
+BINS = 672  # quarter hours in a week
+DAY = 96  # quarter hours in a day
+MONDAY_Q = 4 * DAY  # 1970-01-05, the first Monday after the epoch, in quarter hours
+
+# Countries whose standard time is each offset: the holiday calendars worth checking.
+OFFSET_COUNTRIES: dict[float, list[str]] = {
+    -10.0: ["US"], -9.0: ["US"], -8.0: ["US", "MX"], -7.0: ["US", "MX", "CA"],
+    -6.0: ["US", "MX", "CA"], -5.0: ["US", "CA", "CO", "PE", "CU"], -4.0: ["VE", "BO", "CL"],
+    -3.0: ["BR", "AR"], -1.0: ["PT"], 0.0: ["GB", "PT", "GH", "IS"],
+    1.0: ["FR", "DE", "ES", "IT", "PL", "NG", "RS"], 2.0: ["UA", "EG", "ZA", "IL", "RO", "GR"],
+    3.0: ["RU", "TR", "SA", "BY", "IQ", "KE"], 3.5: ["IR"], 4.0: ["AE", "AZ", "GE", "AM"],
+    4.5: ["AF"], 5.0: ["PK", "UZ"], 5.5: ["IN", "LK"], 6.0: ["BD", "KZ", "KG"], 6.5: ["MM"],
+    7.0: ["TH", "VN", "ID"], 8.0: ["CN", "SG", "MY", "PH", "TW", "HK"], 9.0: ["JP", "KR"],
+    9.5: ["AU"], 10.0: ["AU"], 12.0: ["NZ"],
+}
+
+# Relative posting rate of ordinary users by local hour (trough before dawn, evening peak),
+# after published diurnal curves of Twitter/Facebook use.
+HUMAN_HOURLY = np.array([
+    0.90, 0.55, 0.33, 0.20, 0.15, 0.17, 0.30, 0.55, 0.80, 0.95, 1.00, 1.00,
+    1.05, 1.00, 0.98, 0.98, 1.00, 1.05, 1.10, 1.20, 1.30, 1.35, 1.30, 1.15,
+])
+
+
+@dataclass
+class Activity:
+    """Quarter-hour activity of one group: week histogram and the dated series."""
+
+    hist: np.ndarray  # (672,) UTC quarter hour of week counts
+    quarters: np.ndarray  # epoch quarter-hour index of each non-empty quarter
+    counts: np.ndarray  # posts in each of those quarters
+    n_eff: int  # distinct (asset, hour) pairs: posts of one burst are not independent
+
+
+@dataclass
+class Fit:
+    offset: float | None
+    confidence: float | None
+    runner_up: tuple[float, float] | None
+    schedule: str | None
+    gain: dict[str, float]  # mean log-likelihood gain per post over flat, per family
+    workweek: str | None  # the working week of the best template
+
+
+def activities(con: duckdb.DuckDBPyConnection, members: str) -> dict[str, Activity]:
+    """Quarter-hour activity of every group of `members(gid, platform, account_id)`."""
+    table = con.sql(
+        f"""
+        SELECT m.gid, (epoch(p.created_at) // 900)::BIGINT AS q, count(*)::BIGINT AS n
+        FROM posts p JOIN {members} m USING (platform, account_id)
+        GROUP BY ALL ORDER BY 1, 2
+        """
+    ).to_arrow_table()
+    n_eff = dict(con.execute(
+        f"""
+        SELECT m.gid, count(DISTINCT (p.platform, p.account_id, date_trunc('hour', p.created_at)))
+        FROM posts p JOIN {members} m USING (platform, account_id) GROUP BY 1
+        """
+    ).fetchall())
+    gids = table.column("gid").to_numpy(zero_copy_only=False)
+    q = table.column("q").to_numpy()
+    n = table.column("n").to_numpy()
+    out: dict[str, Activity] = {}
+    if len(gids) == 0:
+        return out
+    starts = np.flatnonzero(np.r_[True, gids[1:] != gids[:-1]])
+    ends = np.r_[starts[1:], len(gids)]
+    for s, e in zip(starts, ends, strict=True):
+        qs, ns = q[s:e], n[s:e]
+        hist = np.bincount((qs - MONDAY_Q) % BINS, weights=ns, minlength=BINS)
+        out[str(gids[s])] = Activity(hist, qs, ns, int(n_eff.get(gids[s], ns.sum())))
+    return out
+
+
+# Working weeks: which days (0 = Monday) are workdays. Iran works Saturday to Wednesday,
+# much of the Middle East Sunday to Thursday.
+WORKWEEKS: dict[str, tuple[int, ...]] = {
+    "Mon-Fri": (0, 1, 2, 3, 4), "Sun-Thu": (6, 0, 1, 2, 3), "Sat-Wed": (5, 6, 0, 1, 2),
+}
+
+
+def _week(blocks: list[tuple[float, float]], workdays: tuple[int, ...], off: float) -> np.ndarray:
+    """A 672-bin local week: each block on every day, off days scaled by `off`; blocks
+    past midnight (a night shift, 21:00-29:00) run into the next day."""
+    day = np.zeros(2 * DAY)
+    for start, end in blocks:
+        day[int(round(start * 4)):int(round(end * 4))] = 1.0
+    week = np.zeros(BINS + DAY)
+    for d in range(7):
+        week[d * DAY:(d + 2) * DAY] += day * (1.0 if d in workdays else off)
+    week[:DAY] += week[BINS:]
+    return week[:BINS]
+
+
+def templates(cfg: CharacteriseConfig) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
+    """Log-probabilities of every (template, mixing weight) in local time, the family of
+    each row (0 office, 1 human) and what each row assumes. Built once per config."""
+    names = ("office_starts", "office_starts_other_weeks", "office_lunch_starts",
+             "office_lunch_lengths", "office_ends", "office_extra_blocks",
+             "office_off_day_factors", "human_weekend_factors", "template_mix")
+    return _templates(json.dumps({n: getattr(cfg, n) for n in names}))
+
+
+@lru_cache(maxsize=4)
+def _templates(key: str) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
+    cfg = SimpleNamespace(**json.loads(key))
+    rows, meta = [], []
+    for week_name, workdays in WORKWEEKS.items():
+        starts = cfg.office_starts if week_name == "Mon-Fri" else cfg.office_starts_other_weeks
+        for start, lunch, lunch_len, end, extra, off in product(
+            starts, cfg.office_lunch_starts, cfg.office_lunch_lengths, cfg.office_ends,
+            cfg.office_extra_blocks, cfg.office_off_day_factors,
+        ):
+            blocks = [(start, lunch), (lunch + lunch_len, end), *extra]
+            rows.append(_week(blocks, workdays, off))
+            meta.append({"family": "office", "workweek": week_name, "blocks": blocks})
+    day = np.repeat(HUMAN_HOURLY, 4)
+    for off in cfg.human_weekend_factors:
+        rows.append(np.concatenate([day] * 5 + [day * off] * 2))
+        meta.append({"family": "human", "workweek": "Mon-Fri", "blocks": []})
+    shapes = np.array(rows)
+    shapes /= shapes.sum(axis=1, keepdims=True)
+    mix = np.asarray(cfg.template_mix)
+    probs = mix[:, None, None] * shapes[None] + (1 - mix[:, None, None]) / BINS
+    family = np.array([m["family"] == "human" for m in meta], dtype=int)
+    return (np.log(probs.reshape(-1, BINS)), np.tile(family, len(mix)),
+            meta * len(mix))
+
+
+def offsets(cfg: CharacteriseConfig) -> np.ndarray:
+    return np.arange(cfg.offset_min, cfg.offset_max + 0.25, 0.5)
+
+
+def local_hist(hist: np.ndarray, offset: float) -> np.ndarray:
+    """The UTC week histogram seen in local time (UTC + offset)."""
+    return np.roll(hist, int(round(offset * 4)))
+
+
+def fit(act: Activity, cfg: CharacteriseConfig) -> Fit:
+    """Most likely offset and schedule by template likelihood over all offsets at once."""
+    n = float(act.hist.sum())
+    if n < cfg.time_min_posts:
+        return Fit(None, None, None, None, {}, None)
+    offs = offsets(cfg)
+    shifts = np.rint(offs * 4).astype(int)
+    # local[o, b] = hist[(b - 4*o) % 672]: the histogram in each candidate local time.
+    idx = (np.arange(BINS)[None, :] - shifts[:, None]) % BINS
+    local = act.hist[idx]
+    logp, family, meta = templates(cfg)
+    ll = local @ logp.T  # (offsets, templates x mixes): every hypothesis at once
+    flat_ll = n * np.log(1.0 / BINS)
+    best: dict[str, np.ndarray] = {}
+    best_row: dict[str, int] = {}
+    for code, name in ((0, "office"), (1, "human")):
+        sub = np.where(family == code, ll, -np.inf)
+        best[name] = sub.max(axis=1)
+        best_row[name] = int(np.unravel_index(np.argmax(sub), sub.shape)[1])
+    gain = {f: float((v.max() - flat_ll) / n) for f, v in best.items()}
+    if max(gain.values()) < cfg.automated_max_gain:
+        return Fit(None, None, None, "automated", gain, None)
+    name = "office" if gain["office"] > gain["human"] + cfg.office_margin else "human"
+    # Tempered posterior: only n_eff of the n posts are independent observations.
+    tempered = best[name] * (min(act.n_eff, n) / n)
+    post = np.exp(tempered - tempered.max())
+    post /= post.sum()
+    order = np.argsort(-post)
+    runner = (float(offs[order[1]]), float(post[order[1]]))
+    return Fit(float(offs[order[0]]), float(post[order[0]]), runner, name, gain,
+               meta[best_row[name]]["workweek"])
+
+
+def _clock(q: int) -> str:
+    q %= DAY
+    return f"{q // 4:02d}:{(q % 4) * 15:02d}"
+
+
+def shifts(
+    hist: np.ndarray, offset: float, cfg: CharacteriseConfig, workweek: str = "Mon-Fri"
+) -> tuple[list[dict], list[dict]]:
+    """Work blocks and breaks of weekdays in local time, from the quarter-hour profile.
+
+    A quarter hour is active above `active_level` of the busy level (90th percentile);
+    gaps of `min_break_minutes` to `max_break_hours` between active blocks are breaks;
+    the longest gap is the night."""
+    days = list(WORKWEEKS.get(workweek, WORKWEEKS["Mon-Fri"]))
+    day = local_hist(hist, offset).reshape(7, DAY)[days].sum(axis=0)
+    if day.sum() == 0:
+        return [], []
+    level = cfg.active_level * np.percentile(day[day > 0], 90)
+    active = day >= level
+    if active.all():
+        return [{"start": "00:00", "end": "24:00"}], []
+    # Rotate so that the day starts at the end of the longest quiet run (the night).
+    runs = _runs(~active)
+    night_start, night_len = max(runs, key=lambda r: r[1])
+    origin = (night_start + night_len) % DAY
+    rot = np.roll(active, -origin)
+    blocks = [(origin + s, n) for s, n in _runs(rot)]
+    min_gap = cfg.min_break_minutes // 15
+    merged: list[list[int]] = []
+    for start, length in blocks:
+        if merged and start - (merged[-1][0] + merged[-1][1]) < min_gap:
+            merged[-1][1] = start + length - merged[-1][0]
+        else:
+            merged.append([start, length])
+    work, breaks = [], []
+    for i, (start, length) in enumerate(merged):
+        work.append({"start": _clock(start), "end": _clock(start + length)
+                     if (start + length) % DAY else "24:00"})
+        if i + 1 < len(merged):
+            gap_start, gap_end = start + length, merged[i + 1][0]
+            if (gap_end - gap_start) <= cfg.max_break_hours * 4:
+                mid = ((gap_start + gap_end) / 2 % DAY) / 4
+                name = ("lunch" if 10.5 <= mid < 15.5 else
+                        "supper" if 15.5 <= mid < 21.5 else "break")
+                breaks.append({"name": name, "start": _clock(gap_start), "end": _clock(gap_end)})
+    return work, breaks
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(start, length) of each run of True in a circular boolean day."""
+    padded = np.r_[False, mask, False].astype(int)
+    diff = np.diff(padded)
+    starts = np.flatnonzero(diff == 1)
+    ends = np.flatnonzero(diff == -1)
+    runs = [(int(s), int(e - s)) for s, e in zip(starts, ends, strict=True)]
+    # Join a run touching midnight with the one at the start of the day (circular day).
+    if len(runs) > 1 and mask[0] and mask[-1]:
+        first = runs.pop(0)
+        last = runs.pop()
+        runs.append((last[0], last[1] + first[1]))
+    return runs
+
+
+def quiet_holidays(
+    act: Activity, offset: float, cfg: CharacteriseConfig, workweek: str = "Mon-Fri"
+) -> tuple[list[dict], dict[str, dict[str, int]]]:
+    """Public holidays (of the countries the offset allows) on which a weekday went quiet."""
+    countries = OFFSET_COUNTRIES.get(offset, [])
+    if not countries or len(act.quarters) == 0:
+        return [], {}
+    local_day = (act.quarters + int(round(offset * 4))) // DAY
+    first, last = int(local_day.min()), int(local_day.max())
+    per_day = np.bincount(local_day - first, weights=act.counts, minlength=last - first + 1)
+    epoch = dt.date(1970, 1, 1)
+    dates = [epoch + dt.timedelta(days=first + i) for i in range(len(per_day))]
+    workdays = WORKWEEKS.get(workweek, WORKWEEKS["Mon-Fri"])
+    weekday = np.array([d.weekday() in workdays for d in dates])
+    years = sorted({d.year for d in dates})
+    calendars = {}
+    for code in countries:
+        try:
+            calendars[code] = holidays.country_holidays(code, years=years)
+        except NotImplementedError:
+            continue
+    is_holiday = np.array([any(d in cal for cal in calendars.values()) for d in dates])
+    ordinary = per_day[weekday & ~is_holiday]
+    if len(ordinary) == 0:
+        return [], {}
+    baseline = float(np.median(ordinary))
+    found, checked = [], {}
+    for code, cal in calendars.items():
+        tally = {"checked": 0, "quiet": 0}
+        for i, d in enumerate(dates):
+            if d in cal and weekday[i] and baseline >= cfg.holiday_min_baseline:
+                tally["checked"] += 1
+                if per_day[i] <= cfg.holiday_quiet_ratio * baseline:
+                    tally["quiet"] += 1
+                    found.append({"date": d.isoformat(), "name": cal.get(d), "country": code,
+                                  "posts": int(per_day[i]), "usual_weekday_posts": baseline})
+        checked[code] = tally
+    return found, checked
+
+
+def weekend_ratio(hist: np.ndarray, offset: float, workweek: str = "Mon-Fri") -> float | None:
+    """Posts per off day / posts per workday, in local time and the given working week."""
+    per_day = local_hist(hist, offset).reshape(7, DAY).sum(axis=1)
+    work = np.isin(np.arange(7), WORKWEEKS.get(workweek, WORKWEEKS["Mon-Fri"]))
+    weekday = per_day[work].mean()
+    return round(float(per_day[~work].mean() / weekday), 4) if weekday else None
+
+
+def hour_of_week(hist: np.ndarray) -> list[int]:
+    return [int(x) for x in hist.reshape(168, 4).sum(axis=1)]
+
+
+def time_profile(act: Activity, cfg: CharacteriseConfig) -> tuple[dict[str, Any], Fit]:
+    """The `time` section of one group (docs/profile.md)."""
+    f = fit(act, cfg)
+    prof: dict[str, Any] = {
+        "utc_offset_hours": f.offset, "offset_confidence": _r(f.confidence),
+        "runner_up": ({"utc_offset_hours": f.runner_up[0], "confidence": _r(f.runner_up[1])}
+                      if f.runner_up else None),
+        "schedule": f.schedule, "shift_pattern": f.schedule == "office",
+        "hour_of_week_utc": hour_of_week(act.hist),
+        "hour_of_week_local": None, "work_hours": [], "active_hours": [], "breaks": [],
+        "workweek": None, "weekend_ratio": None, "quiet_holidays": [], "holidays_checked": {},
+        "model_gain": {k: round(v, 4) for k, v in f.gain.items()},
+        "posts": int(act.hist.sum()), "clusters": {},
+    }
+    if f.offset is None:
+        prof["evidence"] = _evidence(prof, act)
+        return prof, f
+    blocks, breaks = shifts(act.hist, f.offset, cfg, f.workweek or "Mon-Fri")
+    prof["hour_of_week_local"] = hour_of_week(local_hist(act.hist, f.offset))
+    prof["active_hours"] = blocks
+    if f.schedule == "office":
+        prof["work_hours"], prof["breaks"] = blocks, breaks
+    prof["workweek"] = f.workweek
+    prof["weekend_ratio"] = weekend_ratio(act.hist, f.offset, f.workweek or "Mon-Fri")
+    prof["quiet_holidays"], prof["holidays_checked"] = quiet_holidays(
+        act, f.offset, cfg, f.workweek or "Mon-Fri")
+    prof["evidence"] = _evidence(prof, act)
+    return prof, f
+
+
+def cluster_shift(act: Activity, op_time: dict[str, Any], own: dict[str, Any],
+                  cfg: CharacteriseConfig) -> dict[str, Any]:
+    """One cluster's shift, in the operation's local time so clusters compare directly."""
+    entry = {"utc_offset_hours": own.get("utc_offset_hours"), "schedule": own.get("schedule"),
+             "posts": int(act.hist.sum()), "work_hours": [], "breaks": []}
+    offset = op_time.get("utc_offset_hours")
+    if offset is not None and act.hist.sum() >= cfg.time_min_posts:
+        entry["work_hours"], entry["breaks"] = shifts(
+            act.hist, offset, cfg, op_time.get("workweek") or "Mon-Fri")
+    return entry
+
+
+def shifts_differ(clusters: dict[str, dict[str, Any]]) -> bool:
+    """True when clusters keep visibly different hours (Meta told Spamouflage's apart so)."""
+    spans = {tuple((w["start"], w["end"]) for w in c["work_hours"])
+             for c in clusters.values() if c["work_hours"]}
+    return len(spans) > 1
+
+
+def _r(x: float | None) -> float | None:
+    return None if x is None else round(x, 4)
+
+
+def _evidence(p: dict[str, Any], act: Activity) -> str:
+    n = int(act.hist.sum())
+    if p["schedule"] is None:
+        return f"{n} posts: too few to infer a schedule."
+    if p["schedule"] == "automated":
+        g = max(p["model_gain"].values())
+        return (f"{n} posts spread over the clock: no office or human daily rhythm fits "
+                f"better than flat 24/7 activity (best gain {g:.3f} nats/post); "
+                "consistent with automation.")
+    off = p["utc_offset_hours"]
+    sign = "+" if off >= 0 else "-"
+    hh, mm = int(abs(off)), int(round(abs(off) % 1 * 60))
+    text = (f"{n} posts; activity fits a{'n office' if p['schedule'] == 'office' else ' human'}"
+            f" schedule at UTC{sign}{hh}:{mm:02d} (posterior {p['offset_confidence']:.2f}; "
+            f"runner-up UTC{p['runner_up']['utc_offset_hours']:+g}).")
+    if p["work_hours"]:
+        text += " Work hours " + ", ".join(f"{w['start']}-{w['end']}" for w in p["work_hours"])
+    if p["breaks"]:
+        text += "; breaks " + ", ".join(f"{b['name']} {b['start']}-{b['end']}"
+                                        for b in p["breaks"])
+    if p["weekend_ratio"] is not None:
+        text += (f"; {p['workweek']} week, off days at {p['weekend_ratio']:.2f} of "
+                 "workday activity")
+    if p["quiet_holidays"]:
+        text += "; quiet on " + ", ".join(f"{h['name']} ({h['country']} {h['date']})"
+                                         for h in p["quiet_holidays"][:5])
+    return text + "."

@@ -1,0 +1,275 @@
+"""Ingest: load a dataset folder (or a real platform export) into the workspace.
+
+    summary = ingest_dataset(ws, "dataset/")
+
+Each file is read by DuckDB in bulk and loaded in one transaction: its rows are
+converted to the canonical types, rows that break the contract go to the quarantine
+with file, row and reason, the rest are upserted by key (nothing stored twice). A file
+that cannot be read at all raises `InputError` and leaves nothing of itself behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from cibwatch.config import Config, IngestConfig
+from cibwatch.errors import InputError
+from cibwatch.ingest import quarantine, upsert
+from cibwatch.ingest.contract import TABLES, Part
+from cibwatch.ingest.formats import Job, plan
+from cibwatch.ingest.quarantine import quarantine_rows, write_quarantine_csv
+from cibwatch.ingest.validate import checked_sql, literal
+from cibwatch.safety import terminal_safe
+
+__all__ = [
+    "FileResult",
+    "IngestSummary",
+    "ingest_dataset",
+    "print_summary",
+    "quarantine_rows",
+    "write_quarantine_csv",
+]
+
+
+@dataclass
+class FileResult:
+    """What one file gave one table."""
+
+    file: str
+    table: str
+    format: str
+    read: int = 0
+    loaded: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class IngestSummary:
+    """Counts of one ingest run: per file and table, per quarantine reason, and the
+    posts whose author is not in the accounts table (ingested all the same)."""
+
+    path: str
+    files: list[FileResult] = field(default_factory=list)
+    reasons: dict[tuple[str, str], int] = field(default_factory=dict)
+    unknown_author_posts: int = 0
+    unknown_authors: int = 0
+    seconds: float = 0.0
+
+    def table(self, name: str) -> FileResult:
+        """Counts of one table summed over files."""
+        total = FileResult(file="*", table=name, format="*")
+        for f in self.files:
+            if f.table == name:
+                for attr in ("read", "loaded", "updated", "unchanged", "quarantined",
+                             "duplicates"):
+                    setattr(total, attr, getattr(total, attr) + getattr(f, attr))
+        return total
+
+    @property
+    def tables(self) -> list[str]:
+        return [t for t in TABLES if any(f.table == t for f in self.files)]
+
+    @property
+    def quarantined(self) -> int:
+        return sum(f.quarantined for f in self.files)
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _settings(con: duckdb.DuckDBPyConnection, cfg: IngestConfig) -> dict[str, str]:
+    """Apply ingest settings; return the previous values to restore."""
+    wanted = {
+        "memory_limit": cfg.memory_limit,
+        "threads": str(cfg.threads),
+        # Naive timestamps are UTC (SCHEMA.md), whatever the machine's zone is.
+        "TimeZone": "UTC",
+        "enable_progress_bar": "false",
+    }
+    previous = {}
+    for name, value in wanted.items():
+        previous[name] = con.execute("SELECT current_setting(?)", [name]).fetchall()[0][0]
+        con.execute(f"SET {name} = {literal(value)}")
+    return previous
+
+
+def _load_part(con: duckdb.DuckDBPyConnection, part: Part, job: Job, digest: str) -> FileResult:
+    spec = TABLES[part.table]
+    started = datetime.now(UTC).replace(tzinfo=None)
+    result = FileResult(file=str(job.path), table=part.table, format=job.format)
+    con.execute(f"DROP TABLE IF EXISTS {quarantine.REJECTS_TABLE}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE __checked AS {checked_sql(con, part)}")
+    rejected = (
+        quarantine.from_csv_rejects(con, part.table, str(job.path)) if part.csv_rejects else 0
+    )
+    result.duplicates = upsert.supersede_duplicates(con, spec, str(job.path))
+    result.reasons = quarantine.from_checked(con, part.table, str(job.path))
+    if rejected:
+        result.reasons["unparseable CSV line"] = rejected
+    result.quarantined = sum(result.reasons.values())
+    result.read = int(con.execute("SELECT count(*) FROM __checked").fetchall()[0][0]) + rejected
+    result.loaded, result.updated, result.unchanged = upsert.merge(con, spec, part.patch)
+    con.execute(
+        """
+        INSERT INTO ingest_log (file, sha256, table_name, format, rows_read, rows_loaded,
+            rows_updated, rows_unchanged, rows_quarantined, started_at, finished_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """,
+        [str(job.path), digest, part.table, job.format, result.read, result.loaded,
+         result.updated, result.unchanged, result.quarantined, started,
+         datetime.now(UTC).replace(tzinfo=None)],
+    )
+    return result
+
+
+def ingest_dataset(
+    ws,
+    path: str | Path,
+    format: str | None = None,
+    progress: bool = True,
+    config: Config | None = None,
+) -> IngestSummary:
+    """Load a dataset folder or export file into `ws`; returns what happened.
+
+    Raises `InputError` (naming the file) for a file that cannot be read at all; the
+    files before it stay loaded, nothing of it does."""
+    cfg = (config or Config()).ingest
+    path = Path(path)
+    jobs = plan(path, format)
+    con = ws.con
+    summary = IngestSummary(path=str(path))
+    clock = time.perf_counter()
+    previous = _settings(con, cfg)
+    try:
+        with _Progress(progress, len(jobs)) as bar:
+            for job in jobs:
+                bar.start(job.path)
+                digest = sha256(job.path)
+                try:
+                    with ws.transaction():
+                        for part in job.parts(con, job.path, cfg):
+                            result = _load_part(con, part, job, digest)
+                            summary.files.append(result)
+                            for kind, n in result.reasons.items():
+                                key = (result.table, kind)
+                                summary.reasons[key] = summary.reasons.get(key, 0) + n
+                            bar.rows(result.read)
+                except duckdb.Error as exc:
+                    raise InputError(f"{job.path}: cannot load: {_one_line(exc)}") from exc
+                finally:
+                    for t in ("__checked", "__dups", quarantine.REJECTS_TABLE):
+                        con.execute(f"DROP TABLE IF EXISTS {t}")
+                bar.done()
+        summary.reasons = dict(sorted(summary.reasons.items(), key=lambda kv: -kv[1]))
+        rows = con.execute(
+            """
+            SELECT count(*), count(DISTINCT (p.platform, p.account_id)) FROM posts p
+            ANTI JOIN accounts a ON a.platform = p.platform AND a.account_id = p.account_id
+            """
+        ).fetchall()
+        summary.unknown_author_posts, summary.unknown_authors = int(rows[0][0]), int(rows[0][1])
+    finally:
+        for name, value in previous.items():
+            # RESET first: a default such as "80% of RAM" does not survive a round trip
+            # through its display form ("18.8 GiB").
+            con.execute(f"RESET {name}")
+            if con.execute("SELECT current_setting(?)", [name]).fetchall()[0][0] != value:
+                con.execute(f"SET {name} = {literal(str(value))}")
+    summary.seconds = time.perf_counter() - clock
+    return summary
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [s for s in str(exc).strip().splitlines() if s.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+class _Progress:
+    """Rich bars over files and rows; nothing at all when disabled (`--quiet`)."""
+
+    def __init__(self, enabled: bool, n_files: int):
+        self.enabled = enabled
+        self.n_files = n_files
+
+    def __enter__(self):
+        if self.enabled:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self.bar = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), transient=True,
+            )
+            self.bar.__enter__()
+            self.files = self.bar.add_task("files", total=self.n_files)
+            self.row_task = self.bar.add_task("rows", total=None)
+        return self
+
+    def start(self, path: Path) -> None:
+        if self.enabled:
+            self.bar.update(self.files, description=f"files: {terminal_safe(path.name, 40)}")
+
+    def rows(self, n: int) -> None:
+        if self.enabled:
+            self.bar.advance(self.row_task, n)
+
+    def done(self) -> None:
+        if self.enabled:
+            self.bar.advance(self.files)
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self.bar.__exit__(*exc)
+        return False
+
+
+def print_summary(summary: IngestSummary, console, workspace_path) -> None:
+    """The per-table counts, quarantine reasons and unknown authors, for a terminal."""
+    from rich.table import Table
+
+    grid = Table(title=f"Ingested {terminal_safe(summary.path)} in {summary.seconds:.1f} s")
+    for col in ("table", "read", "loaded", "updated", "unchanged", "quarantined"):
+        grid.add_column(col, justify="left" if col == "table" else "right")
+    for name in summary.tables:
+        t = summary.table(name)
+        quarantined = f"{t.quarantined:,}"
+        if t.duplicates:
+            quarantined += f" (duplicates {t.duplicates:,})"
+        grid.add_row(name, f"{t.read:,}", f"{t.loaded:,}", f"{t.updated:,}",
+                     f"{t.unchanged:,}", quarantined)
+    console.print(grid)
+    if summary.unknown_author_posts:
+        console.print(
+            f"{summary.unknown_author_posts:,} posts by {summary.unknown_authors:,} authors "
+            "missing from the accounts table (ingested all the same)"
+        )
+    if summary.quarantined:
+        for (table, kind), n in list(summary.reasons.items())[:10]:
+            console.print(f"  quarantined {table}: {n:,} x {terminal_safe(kind, 100)}")
+        console.print(
+            f"{summary.quarantined:,} rows quarantined; see them with "
+            f"`cibwatch quarantine --workspace {terminal_safe(workspace_path)}` "
+            "(add --csv FILE for all of them)"
+        )
+
+

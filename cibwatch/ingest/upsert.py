@@ -1,0 +1,104 @@
+"""Store validated rows without storing anything twice.
+
+Keys: (platform, post_id), (platform, account_id), (platform, follower_id, followee_id).
+No PRIMARY KEY constraint (its ART index would not fit in memory at 10M rows): rows are
+matched to the workspace with one hash join and classified as new, changed or
+unchanged; changed rows are deleted and re-inserted. Inside one file the last row of a
+key wins; the earlier ones go to the quarantine, so every row read is accounted for.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from cibwatch.ingest.contract import DEFAULTS, TableSpec
+from cibwatch.ingest.validate import ident, literal
+
+
+def _on(spec: TableSpec, a: str, b: str) -> str:
+    return " AND ".join(f"{a}.{ident(k)} = {b}.{ident(k)}" for k in spec.key)
+
+
+def supersede_duplicates(con: duckdb.DuckDBPyConnection, spec: TableSpec, file: str) -> int:
+    """Move all but the last row of each key in `__checked` to the quarantine."""
+    keys = ", ".join(ident(k) for k in spec.key)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE __dups AS
+        SELECT {keys}, max(_ord) AS keep_ord, arg_max(_row, _ord) AS keep_row
+        FROM __checked WHERE reason IS NULL GROUP BY ALL HAVING count(*) > 1
+        """
+    )
+    if not con.execute("SELECT count(*) FROM __dups").fetchall()[0][0]:
+        return 0
+    cols = ", ".join(f"{ident(c)} := c.{ident(c)}" for c in spec.names)
+    con.execute(
+        f"""
+        UPDATE __checked c SET
+            reason = 'duplicate key in file (superseded by row ' || d.keep_row || ')',
+            _raw = CAST(to_json(struct_pack({cols})) AS VARCHAR)
+        FROM __dups d
+        WHERE c.reason IS NULL AND {_on(spec, "c", "d")} AND c._ord <> d.keep_ord
+        """
+    )
+    return int(
+        con.execute(
+            "SELECT count(*) FROM __checked WHERE reason LIKE 'duplicate key in file%'"
+        ).fetchall()[0][0]
+    )
+
+
+def merge(
+    con: duckdb.DuckDBPyConnection, spec: TableSpec, patch: bool = False
+) -> tuple[int, int, int]:
+    """Upsert the good rows of `__checked` into `spec.name`: (loaded, updated, unchanged).
+
+    A `patch` row fills only the fields the stored row leaves empty."""
+    table = ident(spec.name)
+    cols = list(spec.names) + (["extra"] if spec.has_extra else [])
+    col_list = ", ".join(ident(c) for c in cols)
+    probe = f"SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT 1)"
+    empty = not con.execute(probe).fetchall()[0][0]
+    if empty and not patch:
+        con.execute(
+            f"INSERT INTO {table} ({col_list}) "
+            f"SELECT {col_list} FROM __checked WHERE reason IS NULL"
+        )
+        n = con.execute("SELECT count(*) FROM __checked WHERE reason IS NULL").fetchall()[0][0]
+        return int(n), 0, 0
+
+    def value(c: str) -> str:
+        new = f"c.{ident(c)}"
+        if patch and c not in spec.key:
+            new = f"coalesce({new}, t.{ident(c)})"
+        default = DEFAULTS.get((spec.name, c))
+        return f"coalesce({new}, {literal(default)})" if default else new
+
+    same = " AND ".join(
+        f"({value(c)}) IS NOT DISTINCT FROM t.{ident(c)}" for c in cols if c not in spec.key
+    )
+    first_key = ident(spec.key[-1])
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE __merged AS
+        SELECT {', '.join(f'{value(c)} AS {ident(c)}' for c in cols)},
+               CASE WHEN t.{first_key} IS NULL THEN 'new'
+                    WHEN {same} THEN 'unchanged' ELSE 'changed' END AS status
+        FROM __checked c LEFT JOIN {table} t ON {_on(spec, "c", "t")}
+        WHERE c.reason IS NULL
+        """
+    )
+    counts = dict(con.execute("SELECT status, count(*) FROM __merged GROUP BY 1").fetchall())
+    if counts.get("changed"):
+        con.execute(
+            f"""
+            DELETE FROM {table} t USING (SELECT * FROM __merged WHERE status = 'changed') c
+            WHERE {_on(spec, "t", "c")}
+            """
+        )
+    con.execute(
+        f"INSERT INTO {table} ({col_list}) SELECT {col_list} FROM __merged "
+        "WHERE status IN ('new', 'changed')"
+    )
+    con.execute("DROP TABLE __merged")
+    return counts.get("new", 0), counts.get("changed", 0), counts.get("unchanged", 0)

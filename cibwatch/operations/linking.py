@@ -1,0 +1,507 @@
+"""Join single-platform clusters into operations, from rarity-weighted shared evidence.
+
+Every cluster is a node; so is every saved known operation (`known:NAME`, its keys read
+from the signature). Two nodes are linked by the keys they share (see `features`), each
+key weighted by how much it belongs to these two nodes alone:
+
+    w(key) = (uses in a + uses in b) / (uses in a + uses in b + uses by unclustered assets)
+
+so a headline nobody else posted weighs 1 and a link shared with half the world weighs
+almost 0; a key shared by more than `max_key_nodes` clusters is common currency and
+ignored. Per evidence family the weights add up to `units`, and the family's strength is
+`1 - (1 - p)^units` (p per family in `OperationsConfig`); families combine by noisy-OR,
+with the hour-of-week correlation as a capped supporting family. A link joins two nodes
+when its strength passes the threshold for its kind (cross-platform, same-platform,
+known operation) and it rests on at least `min_link_keys` independent keys. Links are
+applied strongest first (links to saved operations before the rest); a union that would
+put two known operations together is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from cibwatch.config import Config, OperationsConfig
+from cibwatch.operations import history, signatures
+from cibwatch.operations.features import KEYS_TABLE, build_asset_keys, sample_texts, time_vectors
+
+KNOWN_PREFIX = "known:"
+
+FAMILY_LABELS = {
+    "content": "shared texts",
+    "neardup": "near-duplicate texts",
+    "url": "shared links",
+    "domain": "shared rare domains",
+    "media": "shared images/videos",
+    "xref": "links naming each other's assets",
+    "handle": "same handles",
+    "name": "same display names",
+    "avatar": "same profile pictures",
+    "engagement": "same posts re-shared or answered",
+    "asset": "assets already in the saved operation",
+}
+# Families that measure the same thing: only the stronger of a group counts.
+FAMILY_GROUP = {"neardup": "content"}
+# Families whose key is worth quoting with a sample post text.
+TEXT_FAMILIES = ("content", "neardup", "media")
+
+
+def family_strengths(cfg: OperationsConfig) -> dict[str, float]:
+    return {
+        "content": cfg.content_key_strength,
+        "neardup": cfg.content_key_strength,
+        "url": cfg.url_key_strength,
+        "domain": cfg.domain_key_strength,
+        "media": cfg.media_key_strength,
+        "xref": cfg.xref_key_strength,
+        "handle": cfg.handle_key_strength,
+        "name": cfg.name_key_strength,
+        "avatar": cfg.avatar_key_strength,
+        "engagement": cfg.engagement_key_strength,
+        "asset": cfg.asset_key_strength,
+    }
+
+
+@dataclass
+class Link:
+    a: str
+    b: str
+    strength: float
+    keys: float
+    threshold: float
+    kind: str
+    families: list[dict] = field(default_factory=list)
+    time_correlation: float | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.strength >= self.threshold
+
+    def evidence(self) -> dict:
+        return {
+            "strength": round(self.strength, 4),
+            "threshold": self.threshold,
+            "kind": self.kind,
+            "independent_keys": round(self.keys, 2),
+            "families": self.families,
+            "time_correlation": None
+            if self.time_correlation is None
+            else round(self.time_correlation, 3),
+        }
+
+
+@dataclass
+class Attribution:
+    """New assets of this run attributed to a saved operation."""
+
+    name: str
+    operation_id: str
+    assets: int
+    new_assets: int
+    strength: float
+
+    def message(self) -> str:
+        return (
+            f"{self.new_assets} new assets attributed to {self.name} "
+            f"(operation {self.operation_id}, {self.assets} assets, "
+            f"match strength {self.strength:.2f})"
+        )
+
+
+@dataclass
+class LinkSummary:
+    operations: int
+    clusters: int
+    links: int
+    attributions: list[Attribution] = field(default_factory=list)
+
+
+def link_operations(con: duckdb.DuckDBPyConnection, config: Config) -> LinkSummary:
+    """Fill operations, operation_clusters, operation_links and operation_evidence from
+    clusters/cluster_members; match saved operations; keep ids; record history."""
+    cfg = config.operations
+    clusters = {
+        cid: (platform, int(n), float(score), ev)
+        for cid, platform, n, score, ev in con.execute(
+            "SELECT cluster_id, platform, n_assets, score, evidence FROM clusters ORDER BY 1"
+        ).fetchall()
+    }
+    known = signatures.load_known(con)
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _op_members AS
+        SELECT DISTINCT cluster_id AS node, platform, account_id FROM cluster_members
+        """
+    )
+    links = score_links(con, cfg, clusters, known) if clusters else []
+    groups = _components(list(clusters), links)
+    members = _group_members(con, groups)
+    ids = history.assign_ids(con, cfg, [members[i] for i in range(len(groups))])
+    summary = _write(con, cfg, clusters, known, links, groups, members, ids)
+    history.record(con, cfg)
+    return summary
+
+
+def score_links(
+    con: duckdb.DuckDBPyConnection,
+    cfg: OperationsConfig,
+    clusters: dict[str, tuple],
+    known: dict[str, dict],
+) -> list[Link]:
+    """Every candidate link between two nodes, scored (accepted or not)."""
+    build_asset_keys(con, cfg, with_assets=bool(known))
+    _node_keys(con, known)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _op_shared AS
+        SELECT family, key, count(*) AS n_nodes FROM _op_node_keys GROUP BY ALL
+        HAVING count(*) BETWEEN 2 AND {int(cfg.max_key_nodes)}
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _op_outside AS
+        SELECT k.family, k.key, count(*) AS outside
+        FROM {KEYS_TABLE} k
+        SEMI JOIN _op_shared s ON s.family = k.family AND s.key = k.key
+        ANTI JOIN _op_excluded e ON e.platform = k.platform AND e.account_id = k.account_id
+        GROUP BY ALL
+        """
+    )
+    k = int(cfg.evidence_examples)
+    rows = con.execute(
+        f"""
+        WITH pairs AS (
+            SELECT a.node AS na, b.node AS nb, a.family, a.key,
+                   a.n AS n_a, b.n AS n_b, coalesce(o.outside, 0) AS outside,
+                   (a.n + b.n) / (a.n + b.n + coalesce(o.outside, 0)) AS w,
+                   coalesce(a.platform, b.platform) AS sp, coalesce(a.post_id, b.post_id) AS spost
+            FROM _op_node_keys a
+            JOIN _op_node_keys b ON a.family = b.family AND a.key = b.key AND a.node < b.node
+            JOIN _op_shared s ON s.family = a.family AND s.key = a.key
+            LEFT JOIN _op_outside o ON o.family = a.family AND o.key = a.key
+            WHERE NOT (a.known AND b.known)
+        )
+        SELECT na, nb, family, sum(w) AS units, count(*) AS n_keys,
+               list(struct_pack(key, w, n_a, n_b, outside, sp, spost)
+                    ORDER BY w DESC, key)[1:{k}] AS examples
+        FROM pairs GROUP BY ALL ORDER BY na, nb, family
+        """
+    ).fetchall()
+    pair_families: dict[tuple[str, str], list] = {}
+    for na, nb, family, units, n_keys, examples in rows:
+        pair_families.setdefault((na, nb), []).append((family, units, n_keys, examples))
+    samples = sample_texts(
+        con,
+        sorted(
+            {
+                (ex["sp"], ex["spost"])
+                for fams in pair_families.values()
+                for family, _, _, exs in fams
+                if family in TEXT_FAMILIES
+                for ex in exs
+                if ex["spost"] is not None
+            }
+        ),
+    )
+    vectors = time_vectors(con, "_op_members")
+    for name, sig in known.items():
+        vectors[KNOWN_PREFIX + name] = sig.get("time") or [0] * 168
+    platform_of = {cid: c[0] for cid, c in clusters.items()}
+    strengths = family_strengths(cfg)
+    out = []
+    for (na, nb), fams in sorted(pair_families.items()):
+        out.append(
+            _score_pair(cfg, na, nb, fams, vectors, platform_of, strengths, samples)
+        )
+    return out
+
+
+def _node_keys(con: duckdb.DuckDBPyConnection, known: dict[str, dict]) -> None:
+    """`_op_node_keys(node, known, family, key, n, platform, post_id)`: the keys of every
+    cluster (n = its assets using the key) and every saved signature; `_op_excluded`:
+    assets that count as inside (clustered or listed in a signature)."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _op_node_keys AS
+        SELECT m.node, false AS known, k.family, k.key, count(*) AS n,
+               min(k.platform) AS platform, min(k.post_id) AS post_id
+        FROM {KEYS_TABLE} k JOIN _op_members m USING (platform, account_id)
+        GROUP BY m.node, k.family, k.key
+        """
+    )
+    rows: dict[str, list] = {"node": [], "family": [], "key": [], "n": []}
+    for name, sig in known.items():
+        for family, keys in sig["families"].items():
+            for key, n in keys.items():
+                rows["node"].append(KNOWN_PREFIX + name)
+                rows["family"].append(family)
+                rows["key"].append(key)
+                rows["n"].append(int(n))
+    con.register("_op_known_keys", pa.table(rows, schema=_KNOWN_SCHEMA))
+    con.execute(
+        """
+        INSERT INTO _op_node_keys
+        SELECT node, true, family, key, n, NULL, NULL FROM _op_known_keys
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _op_excluded AS
+        SELECT DISTINCT platform, account_id FROM _op_members
+        UNION
+        SELECT split_part(key, ':', 1), substr(key, length(split_part(key, ':', 1)) + 2)
+        FROM _op_known_keys WHERE family = 'asset'
+        """
+    )
+    con.unregister("_op_known_keys")
+
+
+_KNOWN_SCHEMA = pa.schema(
+    [("node", pa.string()), ("family", pa.string()), ("key", pa.string()), ("n", pa.int64())]
+)
+
+
+def _correlation(a: list[int] | None, b: list[int] | None, min_posts: int) -> float | None:
+    if a is None or b is None or sum(a) < min_posts or sum(b) < min_posts:
+        return None
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if x.std() == 0 or y.std() == 0:
+        return None
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def _score_pair(cfg, na, nb, fams, vectors, platform_of, strengths, samples) -> Link:
+    group_best: dict[str, tuple[float, float]] = {}
+    families = []
+    for family, units, n_keys, examples in fams:
+        p = strengths.get(family, 0.0)
+        s = 1.0 - (1.0 - p) ** float(units)
+        group = FAMILY_GROUP.get(family, family)
+        if s > group_best.get(group, (-1.0, 0.0))[0]:
+            group_best[group] = (s, float(units))
+        families.append(
+            {
+                "family": family,
+                "label": FAMILY_LABELS.get(family, family),
+                "keys": int(n_keys),
+                "units": round(float(units), 3),
+                "strength": round(s, 4),
+                "examples": [
+                    {
+                        "key": ex["key"],
+                        "sample": samples.get((ex["sp"], ex["spost"]), "")[:160]
+                        if family in TEXT_FAMILIES
+                        else None,
+                        "assets_a": int(ex["n_a"]),
+                        "assets_b": int(ex["n_b"]),
+                        "others": int(ex["outside"]),
+                        "weight": round(float(ex["w"]), 3),
+                    }
+                    for ex in examples
+                ],
+            }
+        )
+    families.sort(key=lambda f: (-f["strength"], f["family"]))
+    doubt = math.prod(1.0 - s for s, _ in group_best.values())
+    keys = sum(u for _, u in group_best.values())
+    corr = _correlation(vectors.get(na), vectors.get(nb), cfg.time_min_posts)
+    if corr is not None and corr > cfg.time_min_correlation:
+        span = max(1e-9, 1.0 - cfg.time_min_correlation)
+        doubt *= 1.0 - cfg.time_max_strength * min(1.0, (corr - cfg.time_min_correlation) / span)
+    strength = 1.0 - doubt
+    if na.startswith(KNOWN_PREFIX) or nb.startswith(KNOWN_PREFIX):
+        kind, threshold = "known_operation", cfg.known_min_strength
+    elif platform_of.get(na) == platform_of.get(nb):
+        kind, threshold = "same_platform", cfg.same_platform_min_strength
+    else:
+        kind, threshold = "cross_platform", cfg.min_link_strength
+    if keys < cfg.min_link_keys:
+        threshold = max(threshold, 1.0 + 1e-9)
+    return Link(na, nb, strength, keys, threshold, kind, families, corr)
+
+
+def _components(cluster_ids: list[str], links: list[Link]) -> list[list[str]]:
+    """Union nodes along accepted links, strongest first; never two known operations in
+    one component. Returns node lists (clusters sorted, a known node last), only those
+    holding at least one cluster, in a deterministic order."""
+    parent: dict[str, str] = {}
+    known_of: dict[str, str | None] = {}
+
+    def find(x: str) -> str:
+        parent.setdefault(x, x)
+        known_of.setdefault(x, x if x.startswith(KNOWN_PREFIX) else None)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for c in cluster_ids:
+        find(c)
+    # Attributions to saved operations first: an analyst's saved split stays split.
+    order = sorted(links, key=lambda ln: (ln.kind != "known_operation", -ln.strength, ln.a, ln.b))
+    for link in order:
+        if not link.accepted:
+            continue
+        ra, rb = find(link.a), find(link.b)
+        if ra == rb:
+            continue
+        ka, kb = known_of[ra], known_of[rb]
+        if ka and kb and ka != kb:
+            continue
+        root, child = sorted((ra, rb))
+        parent[child] = root
+        known_of[root] = ka or kb
+    comps: dict[str, list[str]] = {}
+    for node in list(parent):
+        comps.setdefault(find(node), []).append(node)
+    out = []
+    for nodes in comps.values():
+        clusters = sorted(n for n in nodes if not n.startswith(KNOWN_PREFIX))
+        if clusters:
+            out.append(clusters + sorted(n for n in nodes if n.startswith(KNOWN_PREFIX)))
+    return sorted(out, key=lambda g: g[0])
+
+
+def _group_members(con: duckdb.DuckDBPyConnection, groups: list[list[str]]) -> dict:
+    """Group index -> sorted (platform, account_id) of its clusters' members."""
+    table = pa.table(
+        {
+            "g": [i for i, g in enumerate(groups) for _ in g],
+            "node": [n for g in groups for n in g],
+        },
+        schema=pa.schema([("g", pa.int64()), ("node", pa.string())]),
+    )
+    con.register("_op_groups", table)
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _op_group_members AS
+        SELECT DISTINCT g.g, m.platform, m.account_id
+        FROM _op_groups g JOIN _op_members m USING (node)
+        """
+    )
+    con.unregister("_op_groups")
+    members: dict[int, list] = {i: [] for i in range(len(groups))}
+    for g, platform, account_id in con.execute(
+        "SELECT g, platform, account_id FROM _op_group_members ORDER BY 1, 2, 3"
+    ).fetchall():
+        members[int(g)].append((platform, account_id))
+    return members
+
+
+def _node_label(node: str, clusters: dict[str, tuple]) -> str:
+    if node.startswith(KNOWN_PREFIX):
+        return f"saved operation {node[len(KNOWN_PREFIX):]}"
+    return f"{clusters[node][0]} cluster {node}"
+
+
+def link_detail(link: Link, clusters: dict[str, tuple]) -> str:
+    """One sentence a reviewer can check: which clusters, how strong, on what."""
+    parts = []
+    for fam in link.families[:4]:
+        ex = fam["examples"][0] if fam["examples"] else None
+        text = f"{fam['keys']} {fam['label']}"
+        if ex is not None:
+            quoted = ex["sample"] or ex["key"]
+            text += (
+                f", e.g. \"{quoted[:80]}\" ({ex['assets_a']}+{ex['assets_b']} assets,"
+                f" {ex['others']} others)"
+            )
+        parts.append(text)
+    if link.time_correlation is not None:
+        parts.append(f"hour-of-week correlation {link.time_correlation:.2f}")
+    return (
+        f"{_node_label(link.a, clusters)} <-> {_node_label(link.b, clusters)} "
+        f"(strength {link.strength:.2f}): " + "; ".join(parts)
+    )
+
+
+def _cluster_evidence(cid: str, cluster: tuple) -> list[tuple[str, float, str]]:
+    platform, n, score, raw = cluster
+    items = []
+    try:
+        parsed = json.loads(raw) if isinstance(raw, str) else raw
+    except json.JSONDecodeError:
+        parsed = None
+    for item in parsed or []:
+        if isinstance(item, dict) and item.get("signal"):
+            strength = item.get("strength")
+            items.append(
+                (
+                    str(item["signal"]),
+                    float(strength) if isinstance(strength, int | float) else score,
+                    f"{platform} cluster {cid}: {item.get('detail') or item['signal']}",
+                )
+            )
+    if not items:
+        items.append(
+            (
+                "coordinated_cluster",
+                score,
+                f"{platform} cluster {cid}: {n} assets acting together (score {score:.2f})",
+            )
+        )
+    return items
+
+
+def _write(con, cfg, clusters, known, links, groups, members, ids) -> LinkSummary:
+    by_pair = {(ln.a, ln.b): ln for ln in links if ln.accepted}
+    op_rows, oc_rows, link_rows, ev_rows = [], [], [], []
+    attributions = []
+    for i, nodes in enumerate(groups):
+        op_id = ids[i]
+        cids = [n for n in nodes if not n.startswith(KNOWN_PREFIX)]
+        known_nodes = [n for n in nodes if n.startswith(KNOWN_PREFIX)]
+        name = known_nodes[0][len(KNOWN_PREFIX):] if known_nodes else None
+        confidence = max(clusters[c][2] for c in cids)
+        op_rows.append((op_id, name, confidence, name))
+        oc_rows.extend((op_id, c) for c in cids)
+        for c in cids:
+            ev_rows.extend((op_id, *item) for item in _cluster_evidence(c, clusters[c]))
+        node_set = set(nodes)
+        for (a, b), link in sorted(by_pair.items()):
+            if a in node_set and b in node_set:
+                link_rows.append((op_id, a, b, link.strength, json.dumps(link.evidence())))
+                signal = f"{link.kind}_link"
+                ev_rows.append((op_id, signal, link.strength, link_detail(link, clusters)))
+        if name is not None:
+            strength = max(
+                (ln.strength for (a, b), ln in by_pair.items() if known_nodes[0] in (a, b)),
+                default=0.0,
+            )
+            listed = set(known[name]["families"].get("asset", {}))
+            assets = members[i]
+            new = sum(1 for p, a in assets if f"{p}:{a}" not in listed)
+            att = Attribution(name, op_id, len(assets), new, strength)
+            attributions.append(att)
+            ev_rows.append((op_id, "known_operation", strength, att.message()))
+    con.execute("DELETE FROM operation_evidence")
+    con.execute("DELETE FROM operation_links")
+    con.execute("DELETE FROM operation_clusters")
+    con.execute("DELETE FROM operations")
+    _insert(con, "operations (operation_id, name, confidence, known_operation)", op_rows,
+            [pa.string(), pa.string(), pa.float64(), pa.string()])
+    _insert(con, "operation_clusters", oc_rows, [pa.string(), pa.string()])
+    _insert(con, "operation_links", link_rows,
+            [pa.string(), pa.string(), pa.string(), pa.float64(), pa.string()])
+    _insert(con, "operation_evidence", ev_rows,
+            [pa.string(), pa.string(), pa.float64(), pa.string()])
+    return LinkSummary(len(op_rows), len(oc_rows), len(link_rows), attributions)
+
+
+def _insert(con: duckdb.DuckDBPyConnection, target: str, rows: list[tuple], types) -> None:
+    """Bulk insert through Arrow (row-by-row inserts are slow in DuckDB)."""
+    if not rows:
+        return
+    columns = list(zip(*rows, strict=True))
+    table = pa.table({f"c{i}": pa.array(col, t) for i, (col, t) in
+                      enumerate(zip(columns, types, strict=True))})
+    con.register("_op_insert", table)
+    con.execute(f"INSERT INTO {target} SELECT * FROM _op_insert")
+    con.unregister("_op_insert")

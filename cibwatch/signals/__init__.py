@@ -1,0 +1,26 @@
+"""Signals: every coordination signal as rows of `keys(platform, account_id, key_type,
+key, ts, post_id)`, the input of the one co-activity kernel (`signals.kernel`)."""
+
+from __future__ import annotations
+
+import duckdb
+
+from cibwatch.config import Config
+from cibwatch.signals.accounts import extract_account_keys
+from cibwatch.signals.engagement import extract_engagement_keys
+from cibwatch.signals.links import extract_link_keys
+from cibwatch.signals.text import extract_text_keys
+
+__all__ = ["extract_keys"]
+
+
+def extract_keys(con: duckdb.DuckDBPyConnection, config: Config) -> int:
+    """Replace the rows of `keys` with every key of the workspace; returns the row count."""
+    cfg = config.signals
+    con.execute("DELETE FROM keys")
+    extract_text_keys(con, cfg)
+    extract_link_keys(con, cfg)
+    extract_engagement_keys(con, cfg)
+    extract_account_keys(con, cfg)
+    rows = con.execute("SELECT count(*) FROM keys").fetchall()
+    return int(rows[0][0])

@@ -1,0 +1,158 @@
+"""Leiden clusters, member rules, low-activity assets and cluster evidence on a small
+hand-built world (organic background, one operation with dormant assets, hyperactive
+users and a viral moment)."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import datetime, timedelta
+
+import pandas as pd
+
+from cibwatch import cluster, graph, signals
+from cibwatch.config import Config
+from cibwatch.workspace import Workspace
+
+T0 = datetime(2024, 3, 1)
+WORDS = (
+    "rain sun city vote bus school market game team coffee music film park road news "
+    "friday work family dinner train price book river beach phone garden party"
+).split()
+
+
+def build_world(con, seed: int = 7) -> dict[str, list[str]]:
+    """Insert a small world; returns the account ids of each group."""
+    rnd = random.Random(seed)
+    accounts, posts, follows = [], [], []
+
+    def acct(aid, handle, name, created, avatar=None):
+        accounts.append(dict(platform="x", account_id=aid, handle=handle, display_name=name,
+                             created_at=created, avatar_hash=avatar))
+
+    def post(aid, ts, kind="post", text=None, urls=None, shared=None, parent=None):
+        pid = f"p{len(posts)}"
+        posts.append(dict(platform="x", post_id=pid, account_id=aid, created_at=ts, kind=kind,
+                          text=text, urls=urls, shared_id=shared, parent_id=parent))
+        return pid
+
+    organic = [f"o{i}" for i in range(300)]
+    for i, a in enumerate(organic):
+        acct(a, f"{rnd.choice(WORDS)}{rnd.choice(WORDS)}{i}", f"Person {i}",
+             T0 - timedelta(days=rnd.randint(200, 3000), minutes=rnd.randint(0, 1440)))
+    org_posts = []
+    for a in organic:
+        for _ in range(12):
+            ts = T0 + timedelta(seconds=rnd.randint(0, 30 * 86400))
+            text = " ".join(rnd.choice(WORDS) for _ in range(14))
+            url = [f"https://www.site{rnd.randint(0, 40)}.com/a{rnd.randint(0, 10**6)}"]
+            org_posts.append(post(a, ts, text=text, urls=url))
+    for a in organic:
+        for _ in range(8):
+            ts = T0 + timedelta(seconds=rnd.randint(0, 30 * 86400))
+            kind = rnd.choice(["share", "comment", "reaction"])
+            target = rnd.choice(org_posts)
+            if kind == "share":
+                post(a, ts, "share", shared=target)
+            else:
+                post(a, ts, kind, text=" ".join(rnd.choice(WORDS) for _ in range(6)),
+                     parent=target)
+        for f in rnd.sample(organic, 5):
+            if f != a:
+                follows.append(dict(platform="x", follower_id=a, followee_id=f))
+    # hyperactive: share a fifth of all organic posts, around the clock
+    hyper = ["o0", "o1"]
+    for a in hyper:
+        for target in rnd.sample(org_posts, len(org_posts) // 5):
+            post(a, T0 + timedelta(seconds=rnd.randint(0, 30 * 86400)), "share", shared=target)
+    # viral: 120 organic accounts share one post within an hour
+    viral = organic[10:130]
+    for j, a in enumerate(viral):
+        post(a, T0 + timedelta(days=3, seconds=30 * j), "share", shared=org_posts[5])
+    # the operation: 15 accounts made in one sitting post 30 supplied texts over hours
+    ops = [f"op{i}" for i in range(15)]
+    made = T0 - timedelta(days=40)
+    for i, a in enumerate(ops):
+        acct(a, f"harbour_voice{1000 + i}", "Harbour Voice", made + timedelta(seconds=20 * i),
+             "a1b2c3")
+    op_posts = []
+    for k in range(30):
+        base = T0 + timedelta(days=k, hours=1)
+        text = f"The harbour project no. {k} brings jobs and pride to our province {k * 13}"
+        for a in rnd.sample(ops, 8):
+            op_posts.append(post(a, base + timedelta(minutes=rnd.randint(0, 480)), text=text,
+                                 urls=[f"https://harbour-news.cn/story/{k}?utm_source=op"]))
+    # dormant assets of the same sitting: no posts of their own, a few comments on the op
+    dormant = [f"op_d{i}" for i in range(4)]
+    for i, a in enumerate(dormant):
+        acct(a, f"harbour_voice{2000 + i}", "Harbour Voice",
+             made + timedelta(seconds=400 + 20 * i), "a1b2c3")
+        for target in rnd.sample(op_posts, 3):
+            post(a, T0 + timedelta(days=31), "comment", text="great", parent=target)
+    con.register("_a", pd.DataFrame(accounts))
+    con.execute("INSERT INTO accounts BY NAME SELECT * FROM _a")
+    df = pd.DataFrame(posts)
+    con.register("_p", df)
+    con.execute("INSERT INTO posts BY NAME SELECT * FROM _p")
+    con.register("_f", pd.DataFrame(follows))
+    con.execute("INSERT INTO follows BY NAME SELECT DISTINCT * FROM _f")
+    for name in ("_a", "_p", "_f"):
+        con.unregister(name)
+    return {"organic": organic, "hyper": hyper, "viral": viral, "ops": ops, "dormant": dormant}
+
+
+def detect_clusters(con, config: Config | None = None) -> None:
+    cfg = config or Config()
+    signals.extract_keys(con, cfg)
+    graph.build_edges(con, cfg)
+    cluster.find_clusters(con, cfg)
+
+
+def members(con) -> dict[str, str]:
+    return dict(con.execute("SELECT account_id, cluster_id FROM cluster_members").fetchall())
+
+
+def test_operation_found_whole_and_nothing_else(tmp_path):
+    ws = Workspace(tmp_path / "c.duckdb")
+    groups = build_world(ws.con)
+    detect_clusters(ws.con)
+    found = members(ws.con)
+    assert set(found) == set(groups["ops"]) | set(groups["dormant"])
+    assert len(set(found.values())) == 1
+    reasons = dict(ws.con.execute("SELECT account_id, reason FROM cluster_members").fetchall())
+    for a in groups["dormant"]:
+        assert reasons[a].startswith("attached:")
+    for a in groups["ops"]:
+        assert reasons[a] == "edges"
+    scores = [s for (s,) in ws.con.execute("SELECT score FROM cluster_members").fetchall()]
+    assert all(0 < s <= 1 for s in scores)
+
+
+def test_cluster_evidence_and_stable_ids(tmp_path):
+    ws = Workspace(tmp_path / "c.duckdb")
+    groups = build_world(ws.con)
+    detect_clusters(ws.con)
+    (cid, platform, n, score, evidence), = ws.con.execute("SELECT * FROM clusters").fetchall()
+    assert platform == "x" and n == len(groups["ops"]) + len(groups["dormant"])
+    assert cid == cluster.cluster_id("x", groups["ops"])
+    assert 0 < score <= 1
+    items = json.loads(evidence)
+    assert {"signal", "strength", "detail"} <= set(items[0])
+    signals_seen = {i["signal"] for i in items}
+    assert "identical text" in signals_seen
+    assert "ties of low-activity assets" in signals_seen
+    assert items[0]["strength"] > 0.5
+    # a second run on unchanged data gives the same ids and members
+    before = members(ws.con)
+    detect_clusters(ws.con)
+    assert members(ws.con) == before
+
+
+def test_min_cluster_size_respected(tmp_path):
+    ws = Workspace(tmp_path / "c.duckdb")
+    build_world(ws.con)
+    detect_clusters(ws.con, Config().with_overrides(["cluster.min_cluster_size=16"]))
+    core = ws.con.execute(
+        "SELECT count(*) FROM cluster_members WHERE reason = 'edges'"
+    ).fetchall()[0][0]
+    assert core == 0

@@ -1,0 +1,92 @@
+"""The co-activity kernel: windows per key type, account-level keys, the popular-key cap."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from cibwatch.config import Config
+from cibwatch.signals.kernel import kernel_sql, key_uses_sql, run_kernel, windows
+from cibwatch.workspace import Workspace
+
+T0 = datetime(2024, 3, 1)
+
+
+def add_keys(con, rows):
+    con.executemany("INSERT INTO keys VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+
+def pairs(con):
+    return con.execute(
+        "SELECT key_type, key, a, b FROM key_pairs ORDER BY ALL"
+    ).fetchall()
+
+
+def test_window_per_key_type(tmp_path):
+    ws = Workspace(tmp_path / "k.duckdb")
+    cfg = Config().signals
+    hour = timedelta(hours=1)
+    add_keys(ws.con, [
+        # a re-share 5 h apart is inside the 6 h share window; 7 h apart is not
+        ("x", "a", "share", "p1", T0, "s1"),
+        ("x", "b", "share", "p1", T0 + 5 * hour, "s2"),
+        ("x", "c", "share", "p1", T0 + 12 * hour, "s3"),
+        # the same text 6 days apart is co-activity (7-day window)
+        ("x", "a", "text", "t1", T0, "s4"),
+        ("x", "c", "text", "t1", T0 + 6 * 24 * hour, "s5"),
+        # account-level keys have no window
+        ("x", "a", "avatar", "ff", None, None),
+        ("x", "c", "avatar", "ff", None, None),
+        # same key on another platform is another key
+        ("y", "a", "text", "t1", T0, "s6"),
+    ])
+    run_kernel(ws.con, cfg)
+    assert pairs(ws.con) == [
+        ("avatar", "ff", "a", "c"),
+        ("share", "p1", "a", "b"),
+        ("text", "t1", "a", "c"),
+    ]
+
+
+def test_first_use_only_and_pair_order(tmp_path):
+    ws = Workspace(tmp_path / "k.duckdb")
+    add_keys(ws.con, [
+        ("x", "b", "share", "p1", T0, "s1"),
+        ("x", "b", "share", "p1", T0 + timedelta(seconds=5), "s2"),
+        ("x", "a", "share", "p1", T0 + timedelta(seconds=9), "s3"),
+    ])
+    run_kernel(ws.con, Config().signals)
+    rows = ws.con.execute("SELECT a, b, post_a, post_b FROM key_pairs").fetchall()
+    assert rows == [("a", "b", "s3", "s1")]
+
+
+def test_popular_key_is_capped_not_quadratic(tmp_path):
+    ws = Workspace(tmp_path / "k.duckdb")
+    n = 1_000
+    ws.con.execute(
+        f"""
+        INSERT INTO keys
+        SELECT 'x', 'u' || i, 'url', 'viral.com/story', TIMESTAMP '2024-03-01' + INTERVAL (i) SECOND,
+               'p' || i
+        FROM range({n}) t(i)
+        """
+    )
+    cfg = Config().with_overrides(["signals.max_key_accounts=50"]).signals
+    run_kernel(ws.con, cfg)
+    n_pairs = ws.con.execute("SELECT count(*) FROM key_pairs").fetchall()[0][0]
+    assert n_pairs == 50 * 49 // 2  # not 1000 * 999 / 2
+    sampled = ws.con.execute(
+        "SELECT count(*), max(n_users) FROM key_uses WHERE sample_rank <= 50"
+    ).fetchall()[0]
+    assert sampled == (50, n)
+    # the sample is a fixed function of the data: rerunning picks the same accounts
+    first = ws.con.execute("SELECT a, b FROM key_pairs ORDER BY ALL").fetchall()
+    run_kernel(ws.con, cfg)
+    assert ws.con.execute("SELECT a, b FROM key_pairs ORDER BY ALL").fetchall() == first
+
+
+def test_sql_is_one_text_per_step():
+    cfg = Config().signals
+    sql = kernel_sql(cfg)
+    for key_type, w in windows(cfg).items():
+        assert f"('{key_type}', {'NULL' if w is None else w})" in sql
+    assert "GROUP BY platform, key_type, key, account_id" in key_uses_sql(cfg)

@@ -1,0 +1,323 @@
+"""The synthetic world has the properties the issue asks for, measured on the written files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from cibwatch.synth import generate
+
+PLATFORMS = {"facebook", "instagram", "x", "youtube", "reddit", "tiktok"}
+PLUS8_ORGANIC = ("Taipei", "Kaohsiung", "Taichung", "Hong Kong", "Kowloon", "Singapore",
+                 "Manila", "Cebu", "Davao", "Perth", "Fremantle", "Kuala Lumpur", "Penang")
+
+
+def _con(world: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    for name in ("accounts", "posts", "follows", "labels", "hard_negatives"):
+        con.execute(
+            f"CREATE VIEW {name} AS SELECT * FROM read_csv('{world.as_posix()}/{name}.csv', "
+            "all_varchar = true)"
+        )
+    con.execute(
+        "CREATE VIEW p AS SELECT *, created_at::TIMESTAMP AS ts FROM posts"
+    )
+    return con
+
+
+@pytest.fixture(scope="module")
+def world(small_world: Path) -> Path:
+    return small_world
+
+
+@pytest.fixture(scope="module")
+def con(world):
+    c = _con(world)
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="module")
+def truth(world) -> dict:
+    return json.loads((world / "truth.json").read_text(encoding="utf-8"))
+
+
+def q(con, sql: str):
+    return con.execute(sql).fetchall()
+
+
+def test_files_and_label_columns(world):
+    for name in ("accounts.csv", "posts.csv", "follows.csv", "labels.csv",
+                 "hard_negatives.csv", "truth.json"):
+        assert (world / name).is_file(), name
+    with (world / "labels.csv").open() as fh:
+        assert next(csv.reader(fh)) == ["platform", "account_id", "operation_id", "role"]
+    with (world / "hard_negatives.csv").open() as fh:
+        assert next(csv.reader(fh)) == ["platform", "account_id", "group"]
+
+
+def test_six_platforms_sixty_days_and_asset_types(con):
+    plats = {r[0] for r in q(con, "SELECT DISTINCT platform FROM posts")}
+    assert PLATFORMS <= plats
+    span = q(con, "SELECT date_diff('day', min(ts), max(ts)) FROM p")[0][0]
+    assert span >= 60
+    types = set(q(con, "SELECT DISTINCT platform, asset_type FROM accounts"))
+    for t in (("facebook", "account"), ("facebook", "page"), ("facebook", "group"),
+              ("youtube", "channel")):
+        assert t in types
+    kinds = {r[0] for r in q(con, "SELECT DISTINCT kind FROM posts")}
+    assert kinds == {"post", "comment", "reply", "share", "reaction"}
+
+
+def test_every_operation_and_negative_group_present_at_small_scale(con, truth):
+    ops = dict(q(con, "SELECT operation_id, count(*) FROM labels WHERE role = 'operator' "
+                      "GROUP BY 1"))
+    assert set(ops) == {"spamouflage", "persona", "botnet", "small_a", "small_b"}
+    assert 8 <= ops["small_a"] <= 15 and 8 <= ops["small_b"] <= 15
+    assert truth["operations"]["small_a"]["utc_offset_hours"] == 3.5
+    fakes = q(con, "SELECT count(*) FROM labels WHERE role = 'fake_follower'")[0][0]
+    assert fakes >= 20
+    groups = {r[0] for r in q(con, "SELECT DISTINCT \"group\" FROM hard_negatives")}
+    assert groups == {"viral", "activist", "chain_message", "hyperactive"}
+    # Labels and negatives name real accounts, and never the same one.
+    assert q(con, "SELECT count(*) FROM labels l ANTI JOIN accounts a "
+                  "USING (platform, account_id)")[0][0] == 0
+    assert q(con, "SELECT count(*) FROM hard_negatives n JOIN labels l "
+                  "USING (platform, account_id)")[0][0] == 0
+    # Operators are a small minority of the accounts that post.
+    share = q(con, "SELECT avg((l.account_id IS NOT NULL)::INT) FROM "
+                   "(SELECT DISTINCT platform, account_id FROM posts) a "
+                   "LEFT JOIN labels l USING (platform, account_id)")[0][0]
+    assert share < 0.35
+
+
+def test_truth_lists_what_evaluation_needs(truth):
+    for name, op in truth["operations"].items():
+        for key in ("utc_offset_hours", "shift_pattern", "schedule", "breaks",
+                    "echo_chamber_ratio", "inauthentic_follower_share", "assets",
+                    "platforms", "narratives", "clusters"):
+            assert key in op, (name, key)
+        assert all(n["label"] and n["keywords"] for n in op["narratives"])
+    spam = truth["operations"]["spamouflage"]
+    assert spam["utc_offset_hours"] == 8.0 and spam["shift_pattern"] is True
+    assert len(spam["clusters"]) >= 3
+    assert len({c["shift_variant"] for c in spam["clusters"]}) == len(spam["clusters"])
+    assert {b["name"] for b in spam["breaks"]} == {"lunch", "supper"}
+    assert truth["operations"]["botnet"]["schedule"] == "automated"
+    assert truth["operations"]["persona"]["utc_offset_hours"] == 3.0
+    assert set(spam["platforms"]) == PLATFORMS
+    assert spam["assets"]["facebook"]["account"] > sum(
+        v for p, t in spam["assets"].items() if p != "facebook" for v in t.values()
+    )
+
+
+def _local_hours(con, op: str, offset: float, kinds="('post')") -> list[tuple]:
+    return q(con, f"""
+        SELECT ts + INTERVAL ({int(offset * 60)}) MINUTE AS lt FROM p
+        JOIN labels l USING (platform, account_id)
+        WHERE l.operation_id = '{op}' AND kind IN {kinds}""")
+
+
+def test_office_shift_profile_versus_organic_plus8(con, truth):
+    """Spamouflage posts in Beijing office hours: none in the lunch break, almost none
+    at weekends; organic people at UTC+8 post through lunch and at weekends."""
+    spam = q(con, """
+        WITH x AS (SELECT ts + INTERVAL 8 HOUR AS lt FROM p JOIN labels l
+                   USING (platform, account_id)
+                   WHERE operation_id = 'spamouflage' AND kind = 'post')
+        SELECT count(*),
+               avg((hour(lt) * 60 + minute(lt) BETWEEN 12 * 60 + 35 AND 12 * 60 + 55)::INT),
+               avg((isodow(lt) >= 6)::INT),
+               avg((hour(lt) BETWEEN 1 AND 6)::INT)
+        FROM x""")[0]
+    n, lunch, weekend, night = spam
+    assert n > 100
+    assert lunch < 0.005 and weekend < 0.06 and night == 0
+    organic = q(con, f"""
+        WITH x AS (SELECT ts + INTERVAL 8 HOUR AS lt FROM p
+                   JOIN accounts a USING (platform, account_id)
+                   WHERE a.claimed_location IN {PLUS8_ORGANIC} AND kind = 'post')
+        SELECT count(*), avg((hour(lt) = 12)::INT), avg((isodow(lt) >= 6)::INT) FROM x""")[0]
+    assert organic[0] > 50
+    assert organic[1] > 0.01 and organic[2] > 0.2
+    # Quiet public holidays: Labour Day week (1-3 May) is almost empty for the operation.
+    hol = q(con, """SELECT count(*) FROM p JOIN labels l USING (platform, account_id)
+                    WHERE operation_id = 'spamouflage' AND kind = 'post'
+                    AND (ts + INTERVAL 8 HOUR)::DATE BETWEEN DATE '2024-05-01'
+                    AND DATE '2024-05-03'""")[0][0]
+    assert hol <= 0.01 * n
+
+
+def test_botnet_runs_round_the_clock_and_reshares_within_seconds(con):
+    hours = dict(q(con, """SELECT hour(ts), count(*) FROM p JOIN labels l
+                           USING (platform, account_id) WHERE operation_id = 'botnet'
+                           GROUP BY 1"""))
+    total = sum(hours.values())
+    assert len(hours) >= 22
+    for quarter in range(4):  # every six hours of the day carries its share
+        share = sum(hours.get(h, 0) for h in range(quarter * 6, quarter * 6 + 6)) / total
+        assert 0.12 < share < 0.38
+    delay = q(con, """SELECT quantile_cont(date_diff('second', s.ts, r.ts), 0.9)
+                      FROM p r JOIN p s ON r.platform = s.platform AND r.shared_id = s.post_id
+                      JOIN labels l ON l.platform = r.platform AND l.account_id = r.account_id
+                      WHERE l.operation_id = 'botnet' AND r.kind = 'share'
+                      AND s.account_id IN (SELECT account_id FROM labels
+                                           WHERE operation_id = 'botnet')""")[0][0]
+    assert delay <= 45
+
+
+def test_echo_chamber_ratios_match_truth(con, truth):
+    rows = q(con, """
+        SELECT lt.operation_id,
+               count(*) AS received,
+               sum((le.operation_id = lt.operation_id AND le.role = 'operator')::INT) AS own
+        FROM p e
+        JOIN p t ON t.platform = e.platform AND t.post_id = coalesce(e.parent_id, e.shared_id)
+        JOIN labels lt ON lt.platform = t.platform AND lt.account_id = t.account_id
+                      AND lt.role = 'operator'
+        LEFT JOIN labels le ON le.platform = e.platform AND le.account_id = e.account_id
+        WHERE e.kind IN ('comment', 'reply', 'share', 'reaction')
+        GROUP BY 1""")
+    measured = {op: own / received for op, received, own in rows}
+    for op, ratio in measured.items():
+        assert ratio == pytest.approx(truth["operations"][op]["echo_chamber_ratio"])
+    assert measured["spamouflage"] > 0.8
+    assert measured["botnet"] > 0.9
+    assert measured["persona"] < 0.7
+
+
+def test_inauthentic_follower_share_matches_truth(con, truth):
+    rows = q(con, """
+        WITH f AS (SELECT DISTINCT lt.operation_id, f.platform, f.follower_id
+                   FROM follows f JOIN labels lt ON lt.platform = f.platform
+                   AND lt.account_id = f.followee_id AND lt.role = 'operator')
+        SELECT f.operation_id, avg((l.account_id IS NOT NULL)::INT) FROM f
+        LEFT JOIN (SELECT DISTINCT platform, account_id FROM labels) l
+          ON l.platform = f.platform AND l.account_id = f.follower_id
+        GROUP BY 1""")
+    for op, share in rows:
+        assert share == pytest.approx(truth["operations"][op]["inauthentic_follower_share"])
+    assert dict(rows)["spamouflage"] > 0.5
+
+
+def test_fake_followers_created_and_following_in_bursts_and_silent(con):
+    made = [r[0] for r in q(con, """SELECT a.created_at::TIMESTAMP FROM accounts a
+                                   JOIN labels l USING (platform, account_id)
+                                   WHERE role = 'fake_follower' ORDER BY 1""")]
+    # Bursts: every fake follower was made within 2 hours of at least 5 others.
+    dense = sum(
+        1 for t in made
+        if sum(abs((u - t).total_seconds()) <= 7200 for u in made) >= 6
+    )
+    assert dense == len(made)
+    posting = q(con, """SELECT count(DISTINCT account_id) FROM posts
+                        JOIN labels l USING (platform, account_id)
+                        WHERE role = 'fake_follower'""")[0][0]
+    assert posting <= 0.05 * len(made) + 1
+    hours = q(con, """SELECT count(DISTINCT date_trunc('hour', f.created_at::TIMESTAMP))
+                      FROM follows f JOIN labels l ON l.platform = f.platform
+                      AND l.account_id = f.follower_id WHERE role = 'fake_follower'""")[0][0]
+    assert hours <= 4 * 4  # four bursts of at most ~3 hours each
+
+
+def test_batch_creation_templated_handles_and_reused_avatars(con):
+    rows = q(con, """SELECT count(*), count(DISTINCT avatar_hash)
+                     FROM accounts JOIN labels l USING (platform, account_id)
+                     WHERE operation_id = 'spamouflage' AND role = 'operator'
+                     AND asset_type = 'account' AND platform = 'facebook'""")[0]
+    assert rows[1] < 0.7 * rows[0]
+    handles = [r[0] for r in q(con, """SELECT handle FROM accounts
+                                     JOIN labels l USING (platform, account_id)
+                                     WHERE operation_id = 'spamouflage'
+                                     AND role = 'operator' AND asset_type = 'account'""")]
+    templates = [r"^[a-z]+\d{4,}$", r"^[a-z]+_[a-z]+\d{3,}$", r"^[a-z]+\d{2}[a-z]{2}\d*$",
+                 r"^[a-z]+\.[a-z]+\.\d{4,}$"]
+    matched = sum(any(re.match(t, h) for t in templates) for h in handles)
+    assert matched >= 0.95 * len(handles)
+    # Batch creation: each account was made within 20 minutes of two others.
+    lonely = q(con, """
+        WITH o AS (SELECT platform, account_id, created_at::TIMESTAMP AS c FROM accounts
+                   JOIN labels l USING (platform, account_id)
+                   WHERE operation_id = 'spamouflage' AND role = 'operator'
+                   AND asset_type = 'account' AND platform = 'facebook')
+        SELECT count(*) FROM (SELECT a.account_id FROM o a JOIN o b
+               ON abs(date_diff('second', a.c, b.c)) <= 1200 AND a.account_id <> b.account_id
+               GROUP BY a.account_id HAVING count(*) < 2)""")[0][0]
+    assert lonely == 0
+    organic = q(con, """SELECT count(*), count(DISTINCT avatar_hash) FROM accounts
+                        ANTI JOIN labels USING (platform, account_id)
+                        WHERE avatar_hash IS NOT NULL AND avatar_hash <> 'f0f0f0f0f0f0f0f0'
+                        """)[0]
+    assert organic[1] == organic[0]
+
+
+def test_dormant_operators_have_at_most_three_posts(con, truth):
+    counts = q(con, """SELECT count(p.post_id) FROM labels l
+                       LEFT JOIN posts p USING (platform, account_id)
+                       WHERE l.operation_id = 'spamouflage' AND role = 'operator'
+                       GROUP BY l.platform, l.account_id HAVING count(p.post_id) <= 3""")
+    assert len(counts) >= truth["operations"]["spamouflage"]["dormant_operators"] * 0.5
+    assert len(counts) >= 3
+
+
+def test_hostile_payloads_in_operation_posts(con):
+    n = q(con, """SELECT count(*) FROM posts JOIN labels USING (platform, account_id)
+                  WHERE text LIKE '%<script>%' OR text LIKE '%onerror=%'
+                  OR text LIKE '=HYPERLINK(%' OR text LIKE '+cmd%' OR text LIKE '@SUM(%'""")
+    assert n[0][0] > 0
+
+
+def test_naive_signals_hit_organic_people(con):
+    """Organic people re-share the same post within 60 s and post the same URL: a
+    "same URL / same re-share within 60 s" rule must flag many of them."""
+    organic_pairs = q(con, """
+        WITH s AS (SELECT platform, account_id, shared_id, ts FROM p
+                   ANTI JOIN labels USING (platform, account_id)
+                   WHERE kind = 'share')
+        SELECT count(DISTINCT a.account_id) FROM s a JOIN s b
+          ON a.platform = b.platform AND a.shared_id = b.shared_id
+         AND a.account_id <> b.account_id
+         AND abs(date_diff('second', a.ts, b.ts)) <= 60""")[0][0]
+    assert organic_pairs >= 40
+    url_people = q(con, """
+        SELECT count(*) FROM (SELECT u FROM (SELECT unnest(string_split(urls, ' ')) u,
+                              account_id FROM posts ANTI JOIN labels
+                              USING (platform, account_id) WHERE urls IS NOT NULL)
+                              GROUP BY u HAVING count(DISTINCT account_id) >= 5)""")[0][0]
+    assert url_people >= 3
+
+
+def test_plus8_is_crowded_with_organic_people(con):
+    n = q(con, f"SELECT count(*) FROM accounts WHERE claimed_location IN {PLUS8_ORGANIC}")
+    assert n[0][0] >= 20
+
+
+def test_ids_are_strings_with_leading_zeros(con):
+    assert q(con, "SELECT count(*) FROM accounts WHERE account_id LIKE '0%'")[0][0] > 0
+    assert q(con, "SELECT count(*) FROM posts WHERE post_id LIKE '0%'")[0][0] > 0
+    dup = q(con, "SELECT count(*) - count(DISTINCT (platform, post_id)) FROM posts")[0][0]
+    assert dup == 0
+
+
+def test_deterministic_for_a_seed(tmp_path, world):
+    again = tmp_path / "again"
+    generate(again, scale=0.05, seed=3)
+    for name in ("accounts.csv", "posts.csv", "follows.csv", "labels.csv",
+                 "hard_negatives.csv"):
+        assert (again / name).read_bytes() == (world / name).read_bytes(), name
+    other = tmp_path / "other"
+    generate(other, scale=0.05, seed=4)
+    assert (other / "posts.csv").read_bytes() != (world / "posts.csv").read_bytes()
+
+
+def test_size_grows_linearly_with_scale(tmp_path):
+    sizes = {}
+    for s in (0.2, 0.4):
+        summary = generate(tmp_path / str(s), scale=s, seed=1)
+        sizes[s] = summary["posts"]
+    assert sizes[0.4] / sizes[0.2] == pytest.approx(2.0, rel=0.12)
