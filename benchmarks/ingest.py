@@ -2,19 +2,21 @@
 
     nice .venv/bin/python benchmarks/ingest.py --posts 1000000 10000000 --format csv parquet
 
+(`--format jsonl` measures the JSON-lines reader too.)
+
 For each size and format this writes a dataset folder (posts + 100k accounts) with
 DuckDB under benchmarks/work/ingest/, runs `cibwatch ingest` on it in a child process
-into a fresh workspace, and reports wall time, posts/s and the child's peak RSS
-(`resource.getrusage(RUSAGE_CHILDREN)`, the largest child so far, so sizes run in
-increasing order). The generated posts carry URL and hashtag lists, ISO timestamps with
-an offset, ids with leading zeros, and 0.1% bad rows (unparseable timestamps) so the
-quarantine path is exercised too.
+into a fresh workspace (first load), then again into the same workspace (re-load: every
+row matched by key and found unchanged), and reports wall time, posts/s and each child's
+own peak RSS (`os.wait4` rusage). The generated posts carry URL and hashtag lists,
+ISO timestamps with an offset, ids with leading zeros, and 0.1% bad rows (unparseable
+timestamps) so the quarantine path is exercised too.
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
+import os
 import shutil
 import subprocess
 import sys
@@ -34,7 +36,8 @@ def generate(folder: Path, posts: int, fmt: str) -> None:
     con = duckdb.connect()
     con.execute("SET threads = 2")
     con.execute("SET memory_limit = '1GB'")
-    options = "(FORMAT csv, HEADER true)" if fmt == "csv" else "(FORMAT parquet)"
+    options = {"csv": "(FORMAT csv, HEADER true)", "parquet": "(FORMAT parquet)",
+               "jsonl": "(FORMAT json)"}[fmt]
     con.execute(
         f"""
         COPY (
@@ -65,36 +68,40 @@ def generate(folder: Path, posts: int, fmt: str) -> None:
     con.close()
 
 
-def run(folder: Path) -> tuple[float, float]:
+def run(folder: Path, ws: Path) -> tuple[float, float]:
     """Seconds and peak RSS (MiB) of `cibwatch ingest folder` in a child process."""
-    ws = folder / "bench.duckdb"
-    for leftover in (ws, ws.with_suffix(".duckdb.wal")):
-        leftover.unlink(missing_ok=True)
     cli = Path(sys.executable).parent / "cibwatch"
     start = time.perf_counter()
-    subprocess.run([str(cli), "ingest", str(folder), "--workspace", str(ws), "-q"], check=True,
-                   stdout=subprocess.DEVNULL)
+    child = subprocess.Popen([str(cli), "ingest", str(folder), "--workspace", str(ws), "-q"],
+                             stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - start
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return seconds, peak_kib / 1024
+    if child.returncode:
+        raise SystemExit(f"cibwatch ingest failed with exit code {child.returncode}")
+    return seconds, usage.ru_maxrss / 1024
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--posts", type=int, nargs="+", default=[1_000_000])
     ap.add_argument("--format", nargs="+", default=["csv", "parquet"],
-                    choices=["csv", "parquet"])
+                    choices=["csv", "parquet", "jsonl"])
     ap.add_argument("--keep", action="store_true", help="keep the generated data")
     args = ap.parse_args()
-    print("| posts | format | seconds | posts/s | peak RSS (MiB) |")
-    print("| ---: | --- | ---: | ---: | ---: |")
+    print("| posts | format | run | seconds | posts/s | peak RSS (MiB) |")
+    print("| ---: | --- | --- | ---: | ---: | ---: |")
     for n in sorted(args.posts):
         for fmt in args.format:
             folder = WORK / f"{fmt}-{n}"
             generate(folder, n, fmt)
-            seconds, peak = run(folder)
-            print(f"| {n:,} | {fmt} | {seconds:.1f} | {n / seconds:,.0f} | {peak:,.0f} |",
-                  flush=True)
+            ws = folder / "bench.duckdb"
+            for leftover in (ws, ws.with_suffix(".duckdb.wal")):
+                leftover.unlink(missing_ok=True)
+            for label in ("first load", "re-load"):
+                seconds, peak = run(folder, ws)
+                print(f"| {n:,} | {fmt} | {label} | {seconds:.1f} | {n / seconds:,.0f} "
+                      f"| {peak:,.0f} |", flush=True)
             if not args.keep:
                 shutil.rmtree(folder)
 

@@ -81,9 +81,9 @@ def split_world(src: Path, out: Path) -> tuple[Path, Path, str]:
         """
         CREATE TEMP TABLE first_active AS
         SELECT a.platform, a.account_id,
-               coalesce(least(min(p.created_at), a.created_at), min(p.created_at),
-                        a.created_at) AS first_at
-        FROM accounts a LEFT JOIN posts p USING (platform, account_id) GROUP BY ALL
+               coalesce(min(p.created_at), any_value(a.created_at)) AS first_at
+        FROM accounts a LEFT JOIN posts p USING (platform, account_id)
+        GROUP BY a.platform, a.account_id
         """
     )
     for i, (h, op) in enumerate(zip(halves, ("<", ">="), strict=True)):
@@ -110,9 +110,32 @@ def split_world(src: Path, out: Path) -> tuple[Path, Path, str]:
     return (*halves, str(cut))
 
 
-def truth_clusters(ws, labels, suffix: str = "") -> None:
+def decoy_clusters(ws, negatives: Path, suffix: str) -> None:
+    """Add the world's hard negatives (viral news, chain messages, activists: organic
+    accounts that look coordinated) as clusters, one per group and platform, as if
+    detection had flagged them: linking must not join them to planted operations."""
+    con = ws.con
+    con.execute(
+        f"""
+        INSERT INTO cluster_members
+        SELECT 'decoy-' || "group" || '-' || platform || '{suffix}', platform, account_id,
+               0.5, 'hard negative'
+        FROM read_csv('{negatives}', all_varchar = true) n
+        SEMI JOIN (SELECT platform, account_id FROM accounts
+                   UNION SELECT platform, account_id FROM posts) x USING (platform, account_id)
+        """
+    )
+    con.execute(
+        "INSERT INTO clusters SELECT cluster_id, any_value(platform), count(*), 0.5, NULL "
+        "FROM cluster_members WHERE cluster_id LIKE 'decoy-%' GROUP BY 1"
+    )
+
+
+def truth_clusters(ws, labels, suffix: str = "", fragment: int = 0) -> None:
     """Clusters = planted operators present in the workspace, one per operation and
-    platform; no operation tables (the linker builds them)."""
+    platform (cut into clusters of at most `fragment` assets when > 0, as a detector
+    that finds an operation in pieces would); no operation tables (the linker builds
+    them)."""
     con = ws.con
     rows = [(p, a, o) for (p, a), (o, r) in labels.items() if r == "operator"]
     con.register("_truth", pa.table({"platform": [r[0] for r in rows],
@@ -122,7 +145,12 @@ def truth_clusters(ws, labels, suffix: str = "") -> None:
     con.execute(
         f"""
         INSERT INTO cluster_members
-        SELECT 't-' || op || '-' || platform || '{suffix}', platform, account_id, 1.0, 'truth'
+        SELECT 't-' || op || '-' || platform || '{suffix}'
+                   || CASE WHEN {int(fragment)} > 0
+                      THEN '-' || (hash(account_id) % 1000003 % greatest(1, ceil(
+                           count(*) OVER (PARTITION BY op, platform) / {max(1, fragment)})))
+                      ELSE '' END,
+               platform, account_id, 1.0, 'truth'
         FROM _truth t SEMI JOIN (SELECT platform, account_id FROM accounts
                                  UNION SELECT platform, account_id FROM posts) x
              USING (platform, account_id)
@@ -169,13 +197,25 @@ def linking_scores(assigned, labels) -> dict:
         slot[truth] = slot.get(truth, 0) + 1
     pairs = sum(sum(c.values()) * (sum(c.values()) - 1) // 2 for c in by_op.values())
     good = sum(n * (n - 1) // 2 for c in by_op.values() for n in c.values())
+    # The same over pairs holding at least one operator: what linking can get wrong
+    # about planted operations (pairs of two flagged organic accounts are detection's).
+    op_pairs = op_good = 0
+    for c in by_op.values():
+        planted = {t: n for t, n in c.items() if not t.startswith("organic:")}
+        n_planted, n_all = sum(planted.values()), sum(c.values())
+        op_pairs += n_all * (n_all - 1) // 2 - (n_all - n_planted) * (n_all - n_planted - 1) // 2
+        op_good += sum(n * (n - 1) // 2 for n in planted.values())
+    planted_ops = {assigned[k][0] for k in tp}
+    organic_joined = sum(1 for k in flagged if k not in truth_op and assigned[k][0] in planted_ops)
     return {
+        "organic_in_planted_operations": organic_joined,
         "true_positive_accounts": len(tp),
         "planted_operations": len(set(truth_op.values())),
         "operation_ids_per_planted_op": {op: len(ids) for op, ids in sorted(ids_per_op.items())},
         "ari": round(ari, 4),
         "shared_ids": shared,
         "pair_precision": round(good / pairs, 4) if pairs else None,
+        "operator_pair_precision": round(op_good / op_pairs, 4) if op_pairs else None,
         "asset_precision": round(len(tp) / len(flagged), 4) if flagged else None,
         "operations": len({v[0] for v in assigned.values()}),
     }
@@ -197,24 +237,29 @@ def majority_names(assigned, labels) -> dict[str, str]:
     return out
 
 
-def attribution_scores(assigned, labels, second_half: set) -> dict:
-    ops = [k for k in second_half if labels.get(k, ("", ""))[1] == "operator"]
-    right = sum(1 for k in ops if k in assigned and assigned[k][1] == labels[k][0])
-    organic = [k for k, (_, known) in assigned.items()
-               if known is not None and k not in labels]
-    return {
-        "second_half_operators": len(ops),
-        "attributed_right": right,
-        "attributed_share": round(right / len(ops), 4) if ops else None,
-        "organic_attributed": len(organic),
-    }
+def attribution_scores(assigned, labels, active: set, new: set) -> dict:
+    """Operators active in the second half (and those first active there) attributed to
+    the right saved operation; organic accounts attributed to any."""
+    out = {}
+    for label, accounts in (("active", active), ("new", new)):
+        ops = [k for k in accounts if labels.get(k, ("", ""))[1] == "operator"]
+        right = sum(1 for k in ops if k in assigned and assigned[k][1] == labels[k][0])
+        out[f"{label}_operators"] = len(ops)
+        out[f"{label}_attributed_right"] = right
+        out[f"{label}_attributed_share"] = round(right / len(ops), 4) if ops else None
+    out["organic_attributed"] = sum(
+        1 for k, (_, known) in assigned.items() if known is not None and k not in labels)
+    return out
 
 
-def run_stage(ws, mode: str, labels, cfg, suffix: str) -> float:
+def run_stage(ws, mode: str, labels, cfg, suffix: str, fragment: int = 0,
+              decoys: Path | None = None) -> float:
     t0 = time.perf_counter()
     if mode == "truth":
         extract_keys(ws.con, cfg)
-        truth_clusters(ws, labels, suffix)
+        truth_clusters(ws, labels, suffix, fragment)
+        if decoys is not None:
+            decoy_clusters(ws, decoys, suffix)
         t1 = time.perf_counter()
         link_operations(ws.con, cfg)
         return time.perf_counter() - t1
@@ -227,21 +272,28 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--mode", choices=("truth", "detect"), default="truth")
+    ap.add_argument("--decoys", action="store_true",
+                    help="truth mode: add the hard negatives as (false) clusters")
+    ap.add_argument("--fragment", type=int, default=0,
+                    help="truth mode: cut clusters into pieces of at most N assets")
     args = ap.parse_args()
     cfg = Config()
     src = world(args.scale, args.seed)
     labels = read_labels(src / "labels.csv")
-    work = ROOT / f"{args.mode}-s{args.scale}-seed{args.seed}"
+    decoys = src / "hard_negatives.csv" if args.decoys else None
+    work = ROOT / (f"{args.mode}-s{args.scale}-seed{args.seed}-f{args.fragment}"
+                   f"{'-decoys' if args.decoys else ''}")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    report: dict = {"mode": args.mode, "scale": args.scale, "seed": args.seed}
+    report: dict = {"mode": args.mode, "scale": args.scale, "seed": args.seed,
+                    "fragment": args.fragment, "decoys": args.decoys}
 
     # 1. The whole world: one operation id per planted operation?
     with cibwatch.open(work / "full.duckdb") as ws:
         ws.ingest(src, progress=False)
         report["posts"] = ws.con.execute("SELECT count(*) FROM posts").fetchall()[0][0]
         report["link_seconds" if args.mode == "truth" else "detect_seconds"] = round(
-            run_stage(ws, args.mode, labels, cfg, ""), 2)
+            run_stage(ws, args.mode, labels, cfg, "", args.fragment, decoys), 2)
         report["clusters"] = ws.con.execute("SELECT count(*) FROM clusters").fetchall()[0][0]
         report["full"] = linking_scores(assignments(ws.con), labels)
         t0 = time.perf_counter()
@@ -262,7 +314,7 @@ def main() -> None:
     report["cut"] = cut
     with cibwatch.open(work / "incremental.duckdb") as ws:
         ws.ingest(half1, progress=False)
-        run_stage(ws, args.mode, labels, cfg, "-h1")
+        run_stage(ws, args.mode, labels, cfg, "-h1", args.fragment, decoys)
         first = assignments(ws.con)
         report["first_half"] = linking_scores(first, labels)
         saved = majority_names(first, labels)
@@ -282,14 +334,19 @@ def main() -> None:
                 f"SELECT platform, account_id FROM read_parquet('{half2}/accounts.parquet')"
             ).fetchall()
         }
+        active = new_accounts | {
+            (p, a) for p, a in ws.con.execute(
+                f"SELECT DISTINCT platform, account_id FROM read_parquet('{half2}/posts.parquet')"
+            ).fetchall()
+        }
         t0 = time.perf_counter()
-        run_stage(ws, args.mode, labels, cfg, "-h2")
+        run_stage(ws, args.mode, labels, cfg, "-h2", args.fragment, decoys)
         report["second_run_seconds"] = round(time.perf_counter() - t0, 2)
         second = assignments(ws.con)
         kept = [k for k in ids_before if k in second]
         report["ids_kept"] = round(
             sum(second[k][0] == ids_before[k] for k in kept) / len(kept), 4) if kept else None
-        report["same_workspace"] = attribution_scores(second, labels, new_accounts)
+        report["same_workspace"] = attribution_scores(second, labels, active, new_accounts)
         report["same_workspace"]["linking"] = linking_scores(second, labels)
 
     # 3. A new workspace with only the second half and the exported signatures.
@@ -297,9 +354,9 @@ def main() -> None:
         for f in sorted(sigdir.glob("*.json")):
             import_known(ws.con, f)
         ws.ingest(half2, progress=False)
-        run_stage(ws, args.mode, labels, cfg, "-fresh")
+        run_stage(ws, args.mode, labels, cfg, "-fresh", args.fragment, decoys)
         report["fresh_workspace"] = attribution_scores(assignments(ws.con), labels,
-                                                       new_accounts)
+                                                       active, new_accounts)
     print(json.dumps(report, indent=1, default=str))
     (work / "report.json").write_text(json.dumps(report, indent=1, default=str))
 

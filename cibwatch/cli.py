@@ -57,7 +57,11 @@ def ingest(
     workspace: WorkspaceOpt = DEFAULT_WS,
     format: Annotated[
         str | None,
-        typer.Option("--format", help="Force an input format instead of auto-detecting."),
+        typer.Option(
+            "--format",
+            help="Force an input format instead of auto-detecting: contract, "
+            "x-transparency, twarc or zeeschuimer (see docs/ingest.md).",
+        ),
     ] = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -110,6 +114,11 @@ def detect(
     config: ConfigOpt = None,
     set_: SetOpt = None,
     quiet: QuietOpt = False,
+    engine: Annotated[
+        str | None,
+        typer.Option(help="Where keys, kernel and pair aggregation run: duckdb or spark "
+                     "(default: config engine.name, duckdb)."),
+    ] = None,
 ) -> None:
     """Find coordinated operations; write accounts.csv and operations.json to --out."""
     import cibwatch
@@ -127,7 +136,7 @@ def detect(
                 if not quiet:
                     console.log(f"stage: {stage}")
 
-            result = ws.detect(out=out, config=cfg, progress=say)
+            result = ws.detect(out=out, config=cfg, progress=say, engine=engine)
         from cibwatch.operations import attribution_lines
 
         attributed = attribution_lines(ws.con)

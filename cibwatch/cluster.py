@@ -120,9 +120,10 @@ def _write_core(con: duckdb.DuckDBPyConnection, config: Config) -> None:
             UNION ALL SELECT platform, b, a, weight, q_value FROM edges
         )
         SELECT m.cluster_id, m.platform, m.account_id,
-               sum(CASE WHEN o.account_id IS NOT NULL THEN e.weight ELSE 0 END)
-                 / sum(e.weight) * (1 - min(CASE WHEN o.account_id IS NOT NULL
-                                                THEN e.q_value END)) AS score,
+               coalesce(sum(CASE WHEN o.account_id IS NOT NULL THEN e.weight ELSE 0 END)
+                        / nullif(sum(e.weight), 0), 1.0)
+                 * (1 - coalesce(min(CASE WHEN o.account_id IS NOT NULL
+                                          THEN e.q_value END), 1.0)) AS score,
                'edges' AS reason
         FROM _core m
         JOIN e ON e.platform = m.platform AND e.x = m.account_id

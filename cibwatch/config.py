@@ -142,6 +142,9 @@ class CharacteriseConfig:
     # -- time ---------------------------------------------------------------------------
     # Fewer posts than this say nothing reliable about a daily rhythm.
     time_min_posts: int = 50
+    # Kinds timed: originals are written on the operators' schedule; comments, shares and
+    # reactions chase other people's posts (all kinds are used when originals are few).
+    time_kinds: tuple[str, ...] = ("post",)
     # Offsets searched, in half-hour steps: every inhabited standard time from -12 to +14.
     offset_min: float = -12.0
     offset_max: float = 14.0
@@ -160,6 +163,10 @@ class CharacteriseConfig:
     office_extra_blocks: tuple = (
         (), ((19.0, 21.0),), ((19.0, 22.0),), ((18.5, 20.5),), ((21.0, 25.0), (26.0, 29.0)),
     )
+    # Each work block ramps up from a quarter to full pace over 30 minutes: staff
+    # arrive and log in; a flat-topped block would pull the offset towards the first
+    # stragglers.
+    office_ramp_hours: float = 0.5
     # Off-day activity relative to workdays: near-empty, light, or a third of workdays.
     office_off_day_factors: tuple[float, ...] = (0.03, 0.1, 0.35)
     # Ordinary users post about as much, or a bit more, on weekends.
@@ -173,11 +180,18 @@ class CharacteriseConfig:
     # Office is preferred over the human curve only by a clear likelihood margin (nats
     # per post), so that ordinary users are not called shift workers.
     office_margin: float = 0.02
-    # A quarter hour counts as worked at this fraction of the busy (90th percentile) level.
-    active_level: float = 0.25
+    # A quarter hour counts as worked at this fraction of the busy (90th percentile) level...
+    active_level: float = 0.1
+    # ...and only above this fraction of both neighbouring hours: a lunch dip where some
+    # staff keep posting is still a break. Both calibrated on synthetic seeds 0-2 (breaks
+    # within 30 minutes); see benchmarks/RESULTS.md.
+    dip_level: float = 0.6
     # Quiet gaps of 30 minutes to 3 hours between work blocks are breaks (lunch, supper,
     # shift change); shorter ones are noise, longer ones the night.
     min_break_minutes: int = 30
+    # Below this many posts in a typical quarter hour the profile is smoothed further
+    # (up to an hour's width) before breaks are read: noise would pass for breaks.
+    break_min_bin_posts: float = 20.0
     max_break_hours: float = 3.0
     # A holiday is quiet when the day has at most this share of a usual workday's posts...
     holiday_quiet_ratio: float = 0.3
@@ -213,8 +227,9 @@ class CharacteriseConfig:
     # Smallest handle family reported.
     handle_family_min_assets: int = 3
     # -- narratives ---------------------------------------------------------------------
-    # Distinct texts clustered per group (sampled beyond): themes need hundreds, not millions.
-    narrative_max_texts: int = 3000
+    # Distinct texts clustered per group (the most repeated first): themes need hundreds,
+    # not millions, and the Ward tree costs n squared.
+    narrative_max_texts: int = 1500
     # Largest number of themes tried; the silhouette picks the number. Themes split by
     # language too (char n-grams do not translate), so allow twice a report's handful.
     narrative_max_themes: int = 10
@@ -281,6 +296,9 @@ class OperationsConfig:
         ("share", "engagement"),
         ("reply", "engagement"),
     )
+    # Poisson standard deviations above the chance overlap before shared keys count:
+    # two busy clusters share popular keys by chance; 2 sd keeps that at ~2% of pairs.
+    chance_margin: float = 2.0
     # A key shared by more clusters than this is common currency (a viral headline), not
     # the mark of one operation (whose clusters are a few per platform); skipping it also
     # keeps the pair join small (at most n^2/2 pairs per key).
@@ -371,8 +389,6 @@ class ServeConfig:
     # Largest request body accepted (forms, JSON): reviews and notes are small; anything
     # bigger is abuse or a mistake.
     max_body_bytes: int = 65_536
-    # Longest review note kept: a paragraph of reasoning, not a document.
-    max_note_chars: int = 4_000
     # Rows per page in post search and listings: fast to render, enough to scan.
     page_size: int = 50
     # Largest page a client may ask for.
@@ -385,6 +401,24 @@ class ServeConfig:
 
 
 @dataclass(frozen=True)
+class EngineConfig:
+    """Where the key extraction, kernel and pair aggregation run (cibwatch.engines)."""
+
+    # DuckDB in process is the default: one machine handles 10M posts without a cluster.
+    name: str = "duckdb"
+    # Spark master: two local cores is the reference machine; `spark://host:7077` or
+    # `yarn` when the data outgrows it.
+    spark_master: str = "local[2]"
+    # Shuffle partitions: Spark's 200 mean 200 tiny tasks on two cores; a few per core.
+    spark_shuffle_partitions: int = 8
+    # Driver JVM heap: the driver only plans and moves small near-duplicate edge lists.
+    spark_driver_memory: str = "2g"
+    # Folder for the Parquet files exchanged with Spark ("" = a temp folder, removed
+    # after the run); on a cluster, storage every node can read (HDFS, S3, NFS).
+    spark_workdir: str = ""
+
+
+@dataclass(frozen=True)
 class Config:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     signals: SignalConfig = field(default_factory=SignalConfig)
@@ -394,6 +428,7 @@ class Config:
     operations: OperationsConfig = field(default_factory=OperationsConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> Config:

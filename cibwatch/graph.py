@@ -5,20 +5,28 @@ type t both used within the window. The null model asks how many such co-uses tw
 *independent* assets with the same activity would have by chance, given how popular
 their keys are (a configuration model on the asset-key bipartite graph):
 
-    lambda_ab = max(d_b * A_a, d_a * A_b) / S
+    lambda_ab,t = max(d_b * A_a, d_a * A_b) / S * f_t
 
-d_a is the number of keys of type t that a used, S the total over all assets, and
-A_a = sum over a's keys k of (n_k - 1) * f_k, with n_k the key's users and f_k the share
-of the key's user pairs that fall inside the window. A hyperactive account (large d) or
-one that only touches viral keys (large n_k) gets a large lambda, so it needs many more
-co-uses to be flagged. The p-value is the Poisson tail P(X >= c | lambda); the edge's
-p-value is the smallest over key types times the number of types (Bonferroni, valid
-whatever the dependence between signals), and Benjamini-Hochberg keeps the edges whose
-false-discovery rate is at most `graph.fdr`. Kept edges are weighted by the rarity
-(IDF: ln(N_t / n_k)) of the keys they share, summed over all types: the fused graph.
+d_a is the number of keys of type t that a used, S the total over all assets,
+A_a = sum over a's keys k of (n_k - 1) with n_k the key's users, and f_t the median over
+the type's keys of the share of a key's user pairs that fall inside the window (a median,
+so a coordinated minority of keys, all used in lock-step, cannot make lock-step look
+ordinary). A hyperactive account (large d) or one that only touches viral keys (large
+n_k) gets a large lambda, so it needs many more co-uses to be flagged.
+
+Signals are then pooled per pair. Key types that one post produces together (text,
+near-duplicate, hashtags, media; url and domain) form a family that counts once, with its
+largest count and largest expectation; account-level facts (avatar, batch, handle, name)
+add up; re-shares, comments, reactions and follows are families of their own. The pair's
+p-value is the Poisson tail P(X >= C | Lambda) of the summed counts against the summed
+expectations, and Benjamini-Hochberg keeps the pairs whose false-discovery rate is at most
+`graph.fdr`. Kept edges are weighted by the rarity (IDF, ln(N_t / n_k)) of the keys they
+share, summed over all types: the fused graph that Leiden clusters.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import duckdb
 import numpy as np
@@ -26,7 +34,19 @@ import pyarrow as pa
 from scipy.stats import poisson
 
 from cibwatch.config import Config
-from cibwatch.signals.kernel import run_kernel, windows
+from cibwatch.signals.kernel import run_kernel
+from cibwatch.signals.kernel import windows as key_windows
+
+FAMILIES = {
+    "text": "content", "neardup": "content", "hashtags": "content", "media": "content",
+    "url": "link", "domain": "link",
+    "share": "share", "reply": "reply", "react": "react",
+    "avatar": "account", "batch": "account", "handle": "account", "name": "account",
+    "follow": "follow",
+}
+# Families whose key types are separate facts about an asset: their counts add up. In
+# the others one post yields several key types at once, so only the largest counts.
+ADDITIVE = ("account",)
 
 
 def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
@@ -42,98 +62,154 @@ def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
     return q
 
 
-def _pair_stats(con: duckdb.DuckDBPyConnection, cap: int) -> pa.Table:
-    """Per (platform, a, b, key_type): observed co-uses c, expected lambda, rarity weight."""
-    return con.sql(
-        f"""
-        WITH kept AS (
-            SELECT platform, key_type, key, account_id, least(n_users, {cap}) AS n_eff,
-                   n_users
-            FROM key_uses WHERE sample_rank <= {cap}
-        ),
-        within AS (
+def pair_stats_steps(cap: int, windows: dict[str, int | None]) -> list[tuple[str, str]]:
+    """The pair aggregation as named SQL steps over `key_uses` and `key_pairs`; the last
+    gives per (platform, a, b, key_type) the co-uses c, rarity weight idf and expected
+    lambda. Plain SQL (median, equi-joins) that Spark SQL also runs.
+
+    f_t, the chance that two uses of a key fall inside the window, is the median over
+    the type's keys, but never below 2 * window / time span (independent random times)."""
+    win = ", ".join(f"('{k}', {'NULL' if w is None else int(w)})" for k, w in windows.items())
+    return [
+        ("kept", f"""
+            SELECT platform, key_type, key, account_id, least(n_users, {cap}) AS n_eff
+            FROM key_uses WHERE sample_rank <= {cap}"""),
+        ("within", """
             SELECT platform, key_type, key, count(*) AS n_pairs
-            FROM key_pairs GROUP BY ALL
-        ),
-        keyf AS (
-            SELECT k.platform, k.key_type, k.key, any_value(k.n_eff) AS n_eff,
-                   coalesce(any_value(w.n_pairs), 0)
-                     / greatest(any_value(k.n_eff) * (any_value(k.n_eff) - 1) / 2, 1) AS f
-            FROM kept k LEFT JOIN within w USING (platform, key_type, key)
-            GROUP BY ALL
-        ),
-        acct AS (
+            FROM key_pairs GROUP BY platform, key_type, key"""),
+        ("keyf", """
+            SELECT k.platform, k.key_type, k.key, k.n_eff,
+                   coalesce(w.n_pairs, 0) / (k.n_eff * (k.n_eff - 1) / 2) AS f
+            FROM (SELECT platform, key_type, key, max(n_eff) AS n_eff FROM kept
+                  GROUP BY platform, key_type, key HAVING max(n_eff) >= 2) k
+            LEFT JOIN within w
+              ON w.platform = k.platform AND w.key_type = k.key_type AND w.key = k.key"""),
+        ("acct", """
             SELECT k.platform, k.key_type, k.account_id, count(*) AS d,
-                   sum((f.n_eff - 1) * f.f) AS big_a
-            FROM kept k JOIN keyf f USING (platform, key_type, key)
-            GROUP BY ALL
-        ),
-        tot AS (
-            SELECT platform, key_type, sum(d) AS s FROM acct GROUP BY ALL
-        ),
-        users AS (
+                   coalesce(sum(f.n_eff - 1), 0) AS big_a
+            FROM kept k LEFT JOIN keyf f
+              ON f.platform = k.platform AND f.key_type = k.key_type AND f.key = k.key
+            GROUP BY k.platform, k.key_type, k.account_id"""),
+        ("tot", f"""
+            WITH win(key_type, window_s) AS (VALUES {win}),
+            span AS (
+                SELECT platform, key_type,
+                       greatest(epoch(max(ts)) - epoch(min(ts)), 1) AS span_s
+                FROM key_uses GROUP BY platform, key_type
+            )
+            SELECT a.platform, a.key_type, a.s,
+                   CASE WHEN w.window_s IS NULL THEN 1.0
+                        ELSE greatest(coalesce(t.f_t, 0),
+                                      least(2.0 * w.window_s / sp.span_s, 1.0)) END AS f_t
+            FROM (SELECT platform, key_type, sum(d) AS s FROM acct
+                  GROUP BY platform, key_type) a
+            LEFT JOIN (SELECT platform, key_type, least(median(f), 1.0) AS f_t FROM keyf
+                       GROUP BY platform, key_type) t
+              ON t.platform = a.platform AND t.key_type = a.key_type
+            LEFT JOIN win w ON w.key_type = a.key_type
+            LEFT JOIN span sp ON sp.platform = a.platform AND sp.key_type = a.key_type"""),
+        ("users", """
             SELECT platform, key_type, count(DISTINCT account_id) AS n_t
-            FROM key_uses GROUP BY ALL
-        ),
-        obs AS (
+            FROM key_uses GROUP BY platform, key_type"""),
+        ("obs", """
             SELECT p.platform, p.a, p.b, p.key_type, count(*) AS c,
                    sum(greatest(ln(u.n_t / p.n_users), 0)) AS idf
-            FROM key_pairs p JOIN users u USING (platform, key_type)
-            GROUP BY ALL
-        )
-        SELECT o.platform, o.a, o.b, o.key_type, o.c, o.idf,
-               greatest(xa.d * yb.big_a, yb.d * xa.big_a) / t.s AS lam
-        FROM obs o
-        JOIN acct xa ON xa.platform = o.platform AND xa.key_type = o.key_type
-                    AND xa.account_id = o.a
-        JOIN acct yb ON yb.platform = o.platform AND yb.key_type = o.key_type
-                    AND yb.account_id = o.b
-        JOIN tot t ON t.platform = o.platform AND t.key_type = o.key_type
-        """
-    ).to_arrow_table()
+            FROM key_pairs p
+            JOIN users u ON u.platform = p.platform AND u.key_type = p.key_type
+            GROUP BY p.platform, p.a, p.b, p.key_type"""),
+        ("pair_stats", """
+            SELECT o.platform, o.a, o.b, o.key_type, o.c, o.idf,
+                   greatest(xa.d * yb.big_a, yb.d * xa.big_a) / t.s * t.f_t AS lam
+            FROM obs o
+            JOIN acct xa ON xa.platform = o.platform AND xa.key_type = o.key_type
+                        AND xa.account_id = o.a
+            JOIN acct yb ON yb.platform = o.platform AND yb.key_type = o.key_type
+                        AND yb.account_id = o.b
+            JOIN tot t ON t.platform = o.platform AND t.key_type = o.key_type"""),
+    ]
 
 
-def build_edges(con: duckdb.DuckDBPyConnection, config: Config) -> int:
-    """Replace `edges` and `edge_evidence` with the FDR-controlled fused graph."""
+def pair_stats_sql(cap: int, windows: dict[str, int | None] | None = None) -> str:
+    """`pair_stats_steps` as one query (CTEs), for engines that plan it whole."""
+    steps = pair_stats_steps(cap, windows or key_windows(Config().signals))
+    ctes = ",\n".join(f"{name} AS ({sql})" for name, sql in steps[:-1])
+    return f"WITH {ctes}\n{steps[-1][1]}"
+
+
+Kernel = Callable[[duckdb.DuckDBPyConnection, Config], pa.Table]
+
+
+def duckdb_kernel(con: duckdb.DuckDBPyConnection, config: Config) -> pa.Table:
+    """Kernel and pair statistics in DuckDB (the default engine). Each step is its own
+    temp table: planned whole as CTEs, DuckDB 2.0 picks a far slower join order."""
+    run_kernel(con, config.signals)
+    steps = pair_stats_steps(
+        int(config.signals.max_key_accounts), key_windows(config.signals)
+    )
+    for name, sql in steps[:-1]:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+    stats = con.sql(steps[-1][1]).to_arrow_table()
+    for name, _ in steps[:-1]:
+        con.execute(f"DROP TABLE {name}")
+    return stats
+
+
+def build_edges(
+    con: duckdb.DuckDBPyConnection, config: Config, kernel: Kernel = duckdb_kernel
+) -> int:
+    """Replace `edges` and `edge_evidence` with the FDR-controlled fused graph.
+
+    `kernel` (see `cibwatch.engines`) returns the `pair_stats_sql` rows and leaves the
+    `key_uses` and `key_pairs` temp tables (key_pairs may be cut to the
+    `evidence_per_type` rarest keys per pair and type: all the evidence step reads)."""
     g = config.graph
-    cap = int(config.signals.max_key_accounts)
     con.execute("DELETE FROM edge_evidence")
     con.execute("DELETE FROM edges")
-    run_kernel(con, config.signals)
-    stats = _pair_stats(con, cap)
-    c = stats.column("c").to_numpy()
-    lam = np.maximum(stats.column("lam").to_numpy(zero_copy_only=False), 1e-300)
-    p = np.where(c >= g.min_shared_keys, poisson.sf(c - 1, lam), 1.0)
-    stats = stats.append_column("p", pa.array(p))
-    con.register("_pair_stats", stats)
-    n_types = len(windows(config.signals))
-    con.execute(
+    stats = kernel(con, config)
+    con.register("_pair_types", stats)
+    fam = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in FAMILIES.items())
+    additive = ", ".join(f"'{f}'" for f in ADDITIVE)
+    pooled = con.sql(
         f"""
-        CREATE OR REPLACE TEMP TABLE edge_tests AS
-        SELECT platform, a, b, least(min(p) * {n_types}, 1.0) AS p_value,
-               sum(idf) AS weight, sum(c) AS n_keys,
-               to_json(map(list(key_type ORDER BY key_type),
-                           list({{'count': c, 'expected': round(lam, 6),
-                                 'p': p, 'weight': round(idf, 3)}} ORDER BY key_type)))
-                   AS signals
-        FROM _pair_stats GROUP BY platform, a, b
+        SELECT platform, a, b, CAST(sum(c) AS BIGINT) AS c, CAST(sum(lam) AS DOUBLE) AS lam
+        FROM (
+            SELECT platform, a, b, family,
+                   CASE WHEN family IN ({additive}) THEN sum(c) ELSE max(c) END AS c,
+                   CASE WHEN family IN ({additive}) THEN sum(lam) ELSE max(lam) END AS lam
+            FROM (SELECT *, CASE key_type {fam} ELSE key_type END AS family
+                  FROM _pair_types)
+            GROUP BY platform, a, b, family
+        )
+        GROUP BY platform, a, b ORDER BY platform, a, b
         """
-    )
-    con.unregister("_pair_stats")
-    tests = con.sql(
-        "SELECT platform, a, b, p_value FROM edge_tests ORDER BY platform, a, b"
     ).to_arrow_table()
-    q = benjamini_hochberg(tests.column("p_value").to_numpy())
-    con.register("_q", tests.append_column("q_value", pa.array(q)))
+    c = pooled.column("c").to_numpy()
+    lam = np.maximum(pooled.column("lam").to_numpy(zero_copy_only=False), 1e-300)
+    p = np.where(c >= g.min_shared_keys, poisson.sf(c - 1, lam), 1.0)
+    q = benjamini_hochberg(p)
+    keep = q <= g.fdr
+    kept = pooled.filter(pa.array(keep)).append_column(
+        "p_value", pa.array(p[keep])
+    ).append_column("q_value", pa.array(q[keep]))
+    con.register("_kept_pairs", kept)
     con.execute(
-        f"""
+        """
         INSERT INTO edges
-        SELECT t.platform, t.a, t.b, t.weight, t.p_value, q.q_value, t.n_keys, t.signals
-        FROM edge_tests t JOIN _q q USING (platform, a, b)
-        WHERE q.q_value <= {float(g.fdr)}
+        SELECT k.platform, k.a, k.b, s.weight, k.p_value, k.q_value, k.c, s.signals
+        FROM _kept_pairs k
+        JOIN (
+            SELECT t.platform, t.a, t.b, sum(t.idf) AS weight,
+                   to_json(map(list(t.key_type ORDER BY t.key_type),
+                               list({'count': t.c, 'expected': round(t.lam, 6),
+                                     'weight': round(t.idf, 3)} ORDER BY t.key_type)))
+                       AS signals
+            FROM _pair_types t SEMI JOIN _kept_pairs USING (platform, a, b)
+            GROUP BY ALL
+        ) s USING (platform, a, b)
         """
     )
-    con.unregister("_q")
+    con.unregister("_kept_pairs")
+    con.unregister("_pair_types")
     per = int(g.evidence_per_type)
     con.execute(
         f"""
@@ -153,7 +229,6 @@ def build_edges(con: duckdb.DuckDBPyConnection, config: Config) -> int:
         ) WHERE rk <= {per}
         """
     )
-    con.execute("DROP TABLE edge_tests")
     con.execute("DROP TABLE key_pairs")
     con.execute("DROP TABLE key_uses")
     return int(con.execute("SELECT count(*) FROM edges").fetchall()[0][0])

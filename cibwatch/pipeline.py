@@ -38,11 +38,19 @@ def detect(
     out: str | Path | None = None,
     config: Config | None = None,
     progress: Progress | None = None,
+    engine: str | None = None,
 ) -> DetectResult:
-    """Find coordinated clusters, join them into operations, profile them, write results."""
-    from cibwatch import characterise, cluster, graph, operations, results, signals
+    """Find coordinated clusters, join them into operations, profile them, write results.
+
+    `engine` (default `config.engine.name`) runs keys, kernel and pair aggregation: see
+    `cibwatch.engines`."""
+    from cibwatch import characterise, cluster, operations, results
+    from cibwatch.engines import get_engine
 
     cfg = config or Config()
+    if engine is not None:
+        cfg = cfg.updated({"engine": {"name": engine}}, source="--engine")
+    eng = get_engine(cfg.engine.name, cfg)
     say = progress or (lambda _msg: None)
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     ws.con.execute(
@@ -50,18 +58,21 @@ def detect(
         [run_id, json.dumps(cfg.to_dict())],
     )
     stages: list[tuple[str, Callable[[], object]]] = [
-        ("signals", lambda: signals.extract_keys(ws.con, cfg)),
-        ("graph", lambda: graph.build_edges(ws.con, cfg)),
+        ("signals", lambda: eng.extract_keys(ws.con, cfg)),
+        ("graph", lambda: eng.build_edges(ws.con, cfg)),
         ("clusters", lambda: cluster.find_clusters(ws.con, cfg)),
         ("operations", lambda: operations.link_operations(ws.con, cfg)),
         ("characterise", lambda: characterise.characterise(ws.con, cfg)),
     ]
     seconds: dict[str, float] = {}
-    for name, stage in stages:
-        say(name)
-        t0 = time.perf_counter()
-        stage()
-        seconds[name] = round(time.perf_counter() - t0, 3)
+    try:
+        for name, stage in stages:
+            say(name)
+            t0 = time.perf_counter()
+            stage()
+            seconds[name] = round(time.perf_counter() - t0, 3)
+    finally:
+        eng.close()
     out_path = None
     if out is not None:
         say("results")

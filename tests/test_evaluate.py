@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -215,21 +214,35 @@ def test_malformed_operations_and_labels(tmp_path, truth_dir):
         evaluate(d, tmp_path / "not_here.csv")
 
 
-def test_cli_prints_table_writes_json_and_fails_cleanly(tmp_path, truth_dir):
+def _cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:
+    """Run the console entry point in-process: (exit code, stdout, stderr)."""
+    from cibwatch import cli
+
+    monkeypatch.setattr(sys, "argv", ["cibwatch", *args])
+    code = 0
+    try:
+        cli.main()
+    except SystemExit as exc:
+        code = exc.code or 0
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_prints_table_writes_json_and_fails_cleanly(tmp_path, truth_dir, monkeypatch,
+                                                        capsys):
     d = results(tmp_path, perfect_rows(), perfect_ops())
     out = tmp_path / "scores.json"
-    cli = [sys.executable, "-m", "cibwatch.cli"]
-    run = subprocess.run([*cli, "evaluate", str(d), "--labels", str(truth_dir / "labels.csv"),
-                          "--truth", str(truth_dir / "truth.json"), "--json", str(out)],
-                         capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr
-    assert "precision" in run.stdout and "viral" in run.stdout
+    code, stdout, stderr = _cli(monkeypatch, capsys, "evaluate", str(d), "--labels",
+                                str(truth_dir / "labels.csv"), "--truth",
+                                str(truth_dir / "truth.json"), "--json", str(out))
+    assert code == 0, stderr
+    assert "precision" in stdout and "viral" in stdout
     assert json.loads(out.read_text())["accounts"]["f1"] == 1.0
     (d / "accounts.csv").write_text("platform,account_id\n")
-    run = subprocess.run([*cli, "evaluate", str(d), "--labels", str(truth_dir / "labels.csv")],
-                         capture_output=True, text=True, timeout=120)
-    assert run.returncode == 2
-    assert "accounts.csv" in run.stderr and "Traceback" not in run.stderr
+    code, stdout, stderr = _cli(monkeypatch, capsys, "evaluate", str(d), "--labels",
+                                str(truth_dir / "labels.csv"))
+    assert code == 2
+    assert "accounts.csv" in stderr and "Traceback" not in stderr
 
 
 def test_truth_as_results_scores_perfectly_on_a_generated_world(tmp_path, small_world):

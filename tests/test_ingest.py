@@ -122,7 +122,7 @@ def test_every_encoding_gives_the_same_canonical_tables(ws, tmp_path, fmt):
     )
 
 
-@pytest.mark.parametrize("unit", ["ms", "us", "ns"])
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
 @pytest.mark.parametrize("tz", [None, "UTC", "Asia/Shanghai"])
 def test_parquet_timestamps_of_any_unit_and_zone_become_utc(ws, tmp_path, unit, tz):
     folder = tmp_path / "pq"
@@ -370,8 +370,45 @@ def test_python_api_returns_arrow_tables(tmp_path):
         assert again.posts().num_rows == 2
 
 
+def test_progress_bars_do_not_change_the_result(ws, tmp_path, capsys):
+    summary = ws.ingest(dataset(tmp_path / "bars"), progress=True)
+    assert summary.table("posts").loaded == 2
+    assert posts_of(ws) == EXPECTED_POSTS
+
+
 def test_ingest_settings_are_restored(ws, tmp_path):
     before = ws.sql("SELECT current_setting('memory_limit')").fetchall()
     ingest_dataset(ws, dataset(tmp_path / "s"), progress=False)
     assert ws.sql("SELECT current_setting('memory_limit')").fetchall() == before
     assert isinstance(ws.con, duckdb.DuckDBPyConnection)
+
+
+def test_bom_quoted_newlines_and_bad_bytes_in_csv(ws, tmp_path):
+    folder = tmp_path / "enc"
+    folder.mkdir()
+    (folder / "accounts.csv").write_bytes(b"\xef\xbb\xbfplatform,account_id\r\nx,0001\r\n")
+    (folder / "posts.csv").write_bytes(
+        b"platform,post_id,account_id,created_at,text\n"
+        b'x,1,0001,2023-01-01,"two\nlines"\n'
+        b"x,2,0001,2023-01-01,caf\xe9\n"
+        b"x,3,0001,2023-01-01,fine\n"
+    )
+    summary = ws.ingest(folder, progress=False)
+    assert ws.sql("SELECT account_id FROM accounts").fetchall() == [("0001",)]
+    assert ws.sql("SELECT post_id, text FROM posts ORDER BY 1").fetchall() == [
+        ("1", "two\nlines"), ("3", "fine")]
+    assert summary.table("posts").quarantined == 1
+    rows, _ = quarantine_rows(ws)
+    assert rows[0][3].startswith("unparseable CSV line (Invalid unicode")
+    assert rows[0][2] == 2
+
+
+def test_generated_world_loads_without_loss(ws, small_world):
+    summary = ws.ingest(small_world, progress=False)
+    assert summary.quarantined == 0
+    for table in ("accounts", "posts", "follows"):
+        n = ws.sql(
+            f"SELECT count(*) FROM read_csv('{small_world / (table + '.csv')}', all_varchar=true)"
+        ).fetchall()[0][0]
+        assert summary.table(table).loaded == n > 0
+        assert ws.sql(f"SELECT count(*) FROM {table}").fetchall()[0][0] == n

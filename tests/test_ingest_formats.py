@@ -36,6 +36,7 @@ def test_formats_are_detected_from_headers_and_first_lines():
         "search.jsonl": "twarc",
         "flat.jsonl": "twarc",
         "zeeschuimer-export.ndjson": "zeeschuimer",
+        "4cat-dataset.ndjson": "zeeschuimer",
     }
 
 
@@ -136,6 +137,20 @@ def test_zeeschuimer_x_instagram_tiktok(ws):
     ]
     assert rows(ws, "SELECT reason FROM quarantine") == [
         ("unsupported source_platform (linkedin.com)",)]
+
+
+def test_4cat_ndjson_download_reads_like_the_zeeschuimer_export(tmp_path):
+    tables = []
+    for folder in ("zeeschuimer", "zeeschuimer_4cat"):
+        with cibwatch.open(tmp_path / f"{folder}.duckdb") as ws:
+            summary = ws.ingest(FIXTURES / folder, progress=False)
+            assert summary.table("posts").loaded == 3
+            tables.append((
+                rows(ws, "SELECT * FROM posts ORDER BY platform"),
+                rows(ws, "SELECT * FROM accounts ORDER BY platform"),
+                rows(ws, "SELECT reason FROM quarantine"),
+            ))
+    assert tables[0] == tables[1]
 
 
 def test_forced_format_and_gzip_export(ws, tmp_path):

@@ -25,6 +25,7 @@ VIRAL = [
     "Breaking: earthquake of magnitude six hits the northern coast this morning",
     "Watch the final minutes of the championship game everyone is talking about",
 ]
+ORGANIC = 300
 RARE_SHARED = "A quiet exhibition of river paintings opens in the old mill next week"
 
 
@@ -83,17 +84,20 @@ def build(ws, weeks: int = 3, start_week: int = 0, extra_accounts: int = 0) -> N
                   None, []))
     posts.append(("facebook", "fb0-rare", "fb0", START + timedelta(hours=15), RARE_SHARED,
                   None, []))
-    # Organic accounts on both platforms: viral texts and their own words.
-    for i in range(30):
+    # Organic accounts on both platforms: viral texts and their own words (enough of
+    # them that the operations are a small part of the world, as in real data).
+    for i in range(ORGANIC):
         platform = "facebook" if i % 2 else "x"
         acc = f"org{i}"
         accounts.append((platform, acc, "account", f"person_{i}", f"Person {i}"))
         for j, viral in enumerate(VIRAL):
             ts = START + timedelta(weeks=start_week, days=j, hours=(i * 7) % 24)
             posts.append((platform, f"{acc}-v{j}-{start_week}", acc, ts, viral, None, []))
-        ts = START + timedelta(weeks=start_week, days=3, hours=i % 24)
-        posts.append((platform, f"{acc}-own-{start_week}", acc, ts,
-                      f"my own thoughts number {i} on a sunny afternoon in town", None, []))
+        for j in range(8):
+            ts = START + timedelta(weeks=start_week, days=j % 7, hours=(i + j) % 24)
+            posts.append((platform, f"{acc}-own-{start_week}-{j}", acc, ts,
+                          f"my own thoughts number {i}-{j} on a sunny afternoon in town",
+                          None, []))
     cols = ["platform", "account_id", "asset_type", "handle", "display_name"]
     con.register("_w_accounts", pa.table(dict(zip(cols, zip(*accounts, strict=True),
                                                   strict=True))))

@@ -63,7 +63,7 @@ def test_files_and_label_columns(world):
 
 def test_six_platforms_sixty_days_and_asset_types(con):
     plats = {r[0] for r in q(con, "SELECT DISTINCT platform FROM posts")}
-    assert PLATFORMS <= plats
+    assert plats >= PLATFORMS
     span = q(con, "SELECT date_diff('day', min(ts), max(ts)) FROM p")[0][0]
     assert span >= 60
     types = set(q(con, "SELECT DISTINCT platform, asset_type FROM accounts"))
@@ -321,3 +321,29 @@ def test_size_grows_linearly_with_scale(tmp_path):
         summary = generate(tmp_path / str(s), scale=s, seed=1)
         sizes[s] = summary["posts"]
     assert sizes[0.4] / sizes[0.2] == pytest.approx(2.0, rel=0.12)
+
+
+def test_persona_day_and_night_shift_at_utc_plus_3(con):
+    rows = q(con, """
+        WITH x AS (SELECT ts + INTERVAL 3 HOUR AS lt FROM p JOIN labels l
+                   USING (platform, account_id)
+                   WHERE operation_id = 'persona' AND kind = 'post'
+                   AND coalesce(hashtags, '') IN ('', 'WakeUpAmerica'))  -- games spill over
+        SELECT count(*), avg((hour(lt) BETWEEN 22 AND 23 OR hour(lt) BETWEEN 0 AND 4)::INT),
+               avg((hour(lt) BETWEEN 18 AND 20)::INT) FROM x""")[0]
+    n, night, change = rows
+    assert n > 50 and night > 0.2 and change < 0.01
+
+
+def test_nothing_happens_before_an_account_exists(con):
+    early = q(con, """SELECT count(*) FROM p JOIN accounts a USING (platform, account_id)
+                      WHERE p.ts < a.created_at::TIMESTAMP""")[0][0]
+    assert early == 0
+    early = q(con, """SELECT count(*) FROM follows f JOIN accounts a
+                      ON a.platform = f.platform AND a.account_id = f.follower_id
+                      WHERE f.created_at::TIMESTAMP < a.created_at::TIMESTAMP""")[0][0]
+    assert early == 0
+    replies = q(con, """SELECT count(*) FROM p e JOIN p t ON t.platform = e.platform
+                        AND t.post_id = coalesce(e.parent_id, e.shared_id)
+                        WHERE e.ts < t.ts""")[0][0]
+    assert replies == 0

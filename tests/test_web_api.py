@@ -259,15 +259,17 @@ def test_post_search(server, world):
     r = c.get("/api/posts", params={"since": "2023-05-04T00:00:00Z",
                                     "until": "2023-05-04T03:00:00+01:00",
                                     "platform": "x"}).json()
-    assert len(r["rows"]) == 6 and not r["has_more"]  # 6 x-accounts at 01 and 02 UTC
-    assert all(p["created_at"].startswith("2023-05-04T0") for p in r["rows"])
+    # until is exclusive and 03:00+01:00 is 02:00 UTC: the five x assets' 01:00 posts
+    assert len(r["rows"]) == 5 and not r["has_more"]
+    assert {p["created_at"] for p in r["rows"]} == {"2023-05-04T01:00:00"}
     page1 = c.get("/api/posts", params={"q": "lab", "limit": 50}).json()
     page2 = c.get("/api/posts", params={"q": "lab", "limit": 50, "offset": 50}).json()
     assert page1["has_more"] and len(page1["rows"]) == 50
     assert not {p["post_id"] for p in page1["rows"]} & {p["post_id"] for p in page2["rows"]}
     r = c.get("/api/posts", params={"q": "' OR 1=1; DROP TABLE posts; --"}).json()
     assert r["rows"] == []
-    assert c.get("/api/status").json()["counts"]["posts"] == 17 * 42 + 2
+    # 15 assets x 14 days x 3 posts, and the 2 hostile ones: nothing was dropped
+    assert c.get("/api/status").json()["counts"]["posts"] == 15 * 42 + 2
 
 
 def test_status_and_quarantine(server, world):
@@ -308,16 +310,37 @@ def test_review_exclusion_and_audit_survive_restart(tmp_path):
         assert [o["operation_id"] for o in confirmed] == ["op-spam"]
         members = ana.get("/api/operations/op-spam/members").json()["rows"]
         assert [m["account_id"] for m in members if m["excluded"]] == ["fbpage"]
+        # confirmed operations feed the enforcement list, without the excluded asset
+        listed = ana.get("/api/enforcement").json()
+        assert {r["operation_id"] for r in listed} == {"op-spam"}
+        assert len(listed) == 9 and "fbpage" not in {r["account_id"] for r in listed}
+        csv_text = ana.get("/api/exports/enforcement.csv").text
+        assert csv_text.count("op-spam") >= 9 and "fbpage" not in csv_text
     with serving(path) as s:  # a new process view of the same file
         log = client(s, toks["vic"]).get("/api/audit").json()
         actions = [(e["action"], e["target"], e["user"]) for e in log]
         assert ("review.confirmed", "operation:op-spam", "ana") in actions
         assert ("review.exclude_asset", "operation:op-spam", "ana") in actions
         assert ("export", "accounts.csv", "ana") in actions
-        export = next(e for e in log if e["action"] == "export")
+        assert ("export", "enforcement.csv", "ana") in actions
+        export = next(e for e in log if e["target"] == "accounts.csv")
         assert export["detail"] == "operation=op-spam; takedown request 42"
         assert [e["seq"] for e in log] == sorted((e["seq"] for e in log), reverse=True)
         assert client(s, toks["ada"]).delete("/api/audit").status_code == 405
+
+
+def test_report_exports_by_fixed_name(server, world):
+    ana = client(server, world[1]["ana"])
+    r = ana.get("/api/exports/indicators.csv", params={"operation_id": "op-spam"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert r.text.startswith("Tactic,Technique,Procedure") and "0.9.1" in r.text
+    r = ana.get("/api/exports/report.html", params={"operation_id": "op-spam"})
+    assert r.status_code == 200 and "attachment" in r.headers["content-disposition"]
+    assert "<script" not in r.text.lower() and "&lt;img src=x" in r.text
+    assert ana.get("/api/exports/report.html", params={"operation_id": "../x"}).status_code == 404
+    tags = ana.get("/api/operations/op-spam/tags").json()
+    assert "T0150.008" in {t["id"] for t in tags["disarm"]}  # bulk-created assets
+    assert tags["killchain"] and all(t["evidence"] for t in tags["killchain"])
 
 
 def test_admin_adds_user(server, world):
@@ -375,3 +398,30 @@ def small_workspace_server(tmp_path):
     server = Server(path).start()
     yield server, toks
     server.stop()
+
+
+
+PARTIAL_PROFILES = [
+    {"time": None, "engagement": None, "followers": None, "narratives": None, "assets": None},
+    {"time": {"utc_offset_hours": 3.5, "hour_of_week_utc": [1] * 168},
+     "engagement": {"echo_chamber_ratio": None, "breakout": None},
+     "narratives": [{"label": "only a label"}], "assets": {"tally_text": None}},
+]
+
+
+def test_partial_profiles_render(tmp_path):
+    import json
+
+    path = build_workspace(tmp_path / "ws.duckdb")
+    with serving(path) as s:
+        c = client(s)
+        login(c, "vic")
+        for profile in PARTIAL_PROFILES:
+            with s.app.state.store.write() as con:
+                con.execute("UPDATE operation_profiles SET profile = ? "
+                            "WHERE operation_id = 'op-spam'", [json.dumps(profile)])
+            r = c.get("/operations/op-spam")
+            assert r.status_code == 200, profile
+            assert 'id="heatmap"' in r.text and "Office-shift network" in r.text
+            assert c.get("/").status_code == 200
+            assert c.get("/api/operations/op-spam").json()["profile"] == profile

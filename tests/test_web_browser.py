@@ -79,6 +79,10 @@ def test_review_flow_heatmap_network_and_audit(page):
     assert int(page.get_attribute("#network", "data-edges")) > 10
     assert page.locator("#network canvas").count() >= 1
 
+    # kill-chain and DISARM tags, each with its evidence
+    assert page.locator("#killchain tbody tr").count() >= 2
+    assert page.locator("#disarm td", has_text="T0150.008").count() == 1
+
     # the hostile narrative example is shown as text, nothing ran
     assert page.locator("blockquote", has_text=XSS_TEXT).count() == 1
     assert page.locator("img[src=x]").count() == 0

@@ -45,7 +45,7 @@ def build_profiles(con: duckdb.DuckDBPyConnection, config: Config) -> dict[str, 
     cfg = config.characterise
     _members(con)
     try:
-        acts = time_.activities(con, MEMBERS)
+        acts = time_.activities(con, MEMBERS, cfg)
         sections = {
             "engagement": engagement.engagement_profiles(con, MEMBERS, cfg),
             "followers": followers.follower_profiles(con, MEMBERS, cfg),

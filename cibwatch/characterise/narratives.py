@@ -2,8 +2,8 @@
 countries and people it targets, its top domains and hashtags.
 
 Themes: the group's distinct texts (most repeated first) as character n-gram TF-IDF
-(char_wb n-grams work for Chinese, which has no spaces), reduced with truncated SVD and
-clustered with k-means, k chosen by silhouette. Labels come from class-based TF-IDF over
+(char_wb n-grams work for Chinese, which has no spaces), clustered with
+Ward's method, k chosen by silhouette. Labels come from class-based TF-IDF over
 words (Latin, Cyrillic, Arabic...) and character bigrams (Chinese, Japanese). Targets are
 gazetteer matches (cibwatch/data/gazetteer) done by one regular expression in DuckDB.
 """
@@ -19,11 +19,10 @@ from typing import Any
 
 import duckdb
 import numpy as np
-from sklearn.cluster import KMeans
-from sklearn.decomposition import TruncatedSVD
+from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.spatial.distance import squareform
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer, TfidfVectorizer
 from sklearn.metrics import silhouette_score
-from sklearn.preprocessing import normalize
 
 from cibwatch.config import CharacteriseConfig
 
@@ -105,7 +104,7 @@ def narrative_profiles(
         f"""
         CREATE OR REPLACE TEMP TABLE cw_texts AS
         WITH t AS (
-            SELECT m.gid, p.platform, p.post_id, p.kind,
+            SELECT m.gid, p.platform, p.post_id, p.kind, p.lang,
                    nullif(trim(concat_ws(' ', p.title, p.text)), '') AS txt
             FROM posts p JOIN {members} m USING (platform, account_id)
         ), pick AS (
@@ -115,7 +114,8 @@ def narrative_profiles(
                   FROM t GROUP BY gid) h USING (gid)
             WHERE txt IS NOT NULL AND (kind IN ({kinds}) OR NOT h.has)
         )
-        SELECT gid, txt, count(*) AS n, min(platform || ':' || post_id) AS example
+        SELECT gid, txt, count(*) AS n, min(platform || ':' || post_id) AS example,
+               coalesce(mode(nullif(lower(lang), '')), {_script_lang_sql("txt")}, 'und') AS lang
         FROM pick GROUP BY gid, txt
         """
     )
@@ -127,16 +127,16 @@ def narrative_profiles(
     sample = con.execute(
         """
         SELECT gid, list(txt ORDER BY n DESC, hash(txt)), list(n ORDER BY n DESC, hash(txt)),
-               list(example ORDER BY n DESC, hash(txt))
+               list(example ORDER BY n DESC, hash(txt)), list(lang ORDER BY n DESC, hash(txt))
         FROM (SELECT * FROM cw_texts
               QUALIFY row_number() OVER (PARTITION BY gid ORDER BY n DESC, hash(txt)) <= ?)
         GROUP BY gid
         """,
         [cfg.narrative_max_texts],
     ).fetchall()
-    for gid, texts, counts, examples in sample:
+    for gid, texts, counts, examples, langs in sample:
         weights = np.asarray(counts, dtype=float)
-        out[gid]["narratives"] = themes(texts, weights, examples, cfg)
+        out[gid]["narratives"] = themes(texts, weights, examples, cfg, langs)
         out[gid]["narrative_coverage"] = round(float(weights.sum()) / float(totals[gid]), 4)
     _languages(con, members, out)
     _targets(con, out, cfg)
@@ -145,13 +145,22 @@ def narrative_profiles(
 
 
 def themes(
-    texts: list[str], weights: np.ndarray, examples: list[str], cfg: CharacteriseConfig
+    texts: list[str], weights: np.ndarray, examples: list[str], cfg: CharacteriseConfig,
+    langs: list[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Cluster texts into themes, largest (by posts) first."""
+    """Cluster texts into themes, largest (by posts) first. Each language is clustered on
+    its own: character n-grams do not cross languages, and one big language would
+    otherwise take every split."""
     if not texts:
         return []
-    labels = _cluster(texts, weights, cfg)
-    k = labels.max() + 1
+    lang_of = np.asarray(langs if langs is not None else ["und"] * len(texts), dtype=object)
+    labels = np.zeros(len(texts), dtype=int)
+    k = 0
+    for lang in sorted(set(lang_of)):
+        idx = np.flatnonzero(lang_of == lang)
+        sub = _cluster([texts[i] for i in idx], weights[idx], cfg)
+        labels[idx] = sub + k
+        k += int(sub.max()) + 1
     total = weights.sum()
     counts = CountVectorizer(analyzer=_tokens).fit(texts)
     matrix = counts.transform(texts).multiply(weights[:, None]).tocsr()
@@ -174,6 +183,7 @@ def themes(
             "share": round(float(weights[idx].sum() / total), 4),
             "posts": int(weights[idx].sum()),
             "distinct_texts": len(idx),
+            "language": str(lang_of[idx[0]]),
             "top_terms": top,
             "examples": [texts[i] for i in order[: cfg.narrative_examples]],
             "example_posts": [examples[i] for i in order[: cfg.narrative_examples]],
@@ -183,28 +193,27 @@ def themes(
 
 
 def _cluster(texts: list[str], weights: np.ndarray, cfg: CharacteriseConfig) -> np.ndarray:
+    """Theme of each text: Ward tree over char n-gram TF-IDF vectors, cut at the k
+    (up to narrative_max_themes) with the best cosine silhouette; one theme if none helps."""
     n = len(texts)
     if n < 4:
         return np.zeros(n, dtype=int)
     tfidf = TfidfVectorizer(
         analyzer="char_wb", ngram_range=(cfg.narrative_ngram_min, cfg.narrative_ngram_max),
-        min_df=2 if n >= 50 else 1, max_features=50_000, sublinear_tf=True,
+        min_df=2 if n >= 50 else 1, max_features=6_000, sublinear_tf=True,
     )
-    x = tfidf.fit_transform(texts)
-    dims = min(64, x.shape[1] - 1, n - 1)
-    if dims >= 2:
-        x = normalize(TruncatedSVD(dims, random_state=cfg.seed).fit_transform(x))
-    else:
-        x = x.toarray()
-    rng = np.random.default_rng(cfg.seed)
-    probe = rng.choice(n, size=min(n, 1500), replace=False)
+    x = tfidf.fit_transform(texts)  # rows are L2-normalised
+    # Cosine distances from one sparse product; for unit vectors the Euclidean distance
+    # is sqrt(2 * cosine distance), so Ward's method on it is exact, with no dense matrix.
+    dist = np.clip(1.0 - (x @ x.T).toarray(), 0.0, 2.0)
+    np.fill_diagonal(dist, 0.0)
+    tree = linkage(squareform(np.sqrt(2.0 * dist), checks=False), method="ward")
     best, best_score = np.zeros(n, dtype=int), cfg.narrative_min_silhouette
     for k in range(2, min(cfg.narrative_max_themes, n - 1) + 1):
-        labels = KMeans(k, n_init=3, random_state=cfg.seed).fit(
-            x, sample_weight=weights).labels_
-        if len(set(labels[probe])) < 2:
+        labels = fcluster(tree, k, criterion="maxclust") - 1
+        if labels.max() < 1:
             continue
-        score = silhouette_score(x[probe], labels[probe], metric="cosine")
+        score = silhouette_score(dist, labels, metric="precomputed")
         if score > best_score:
             best, best_score = labels, score
     return best

@@ -56,6 +56,7 @@ class Activity:
     quarters: np.ndarray  # epoch quarter-hour index of each non-empty quarter
     counts: np.ndarray  # posts in each of those quarters
     n_eff: int  # distinct (asset, hour) pairs: posts of one burst are not independent
+    kinds: list[str] | str  # the post kinds the histogram counts ("all" when it fell back)
 
 
 @dataclass
@@ -68,33 +69,51 @@ class Fit:
     workweek: str | None  # the working week of the best template
 
 
-def activities(con: duckdb.DuckDBPyConnection, members: str) -> dict[str, Activity]:
-    """Quarter-hour activity of every group of `members(gid, platform, account_id)`."""
+def activities(
+    con: duckdb.DuckDBPyConnection, members: str, cfg: CharacteriseConfig
+) -> dict[str, Activity]:
+    """Quarter-hour activity of every group of `members(gid, platform, account_id)`.
+
+    Only `time_kinds` (original posts) count: operators write them on their schedule,
+    while comments, shares and reactions follow other people's posts. A group with too
+    few of them falls back to every kind (a re-share botnet writes no originals)."""
+    kinds = ", ".join(f"'{k}'" for k in cfg.time_kinds)
     table = con.sql(
         f"""
-        SELECT m.gid, (epoch(p.created_at) // 900)::BIGINT AS q, count(*)::BIGINT AS n
+        SELECT m.gid, (epoch(p.created_at) // 900)::BIGINT AS q,
+               count(*) FILTER (p.kind IN ({kinds}))::BIGINT AS n_sel, count(*)::BIGINT AS n
         FROM posts p JOIN {members} m USING (platform, account_id)
         GROUP BY ALL ORDER BY 1, 2
         """
     ).to_arrow_table()
-    n_eff = dict(con.execute(
+    n_eff = {g: (a, b) for g, a, b in con.execute(
         f"""
-        SELECT m.gid, count(DISTINCT (p.platform, p.account_id, date_trunc('hour', p.created_at)))
+        SELECT m.gid,
+               count(DISTINCT (p.platform, p.account_id, date_trunc('hour', p.created_at)))
+                   FILTER (p.kind IN ({kinds})),
+               count(DISTINCT (p.platform, p.account_id, date_trunc('hour', p.created_at)))
         FROM posts p JOIN {members} m USING (platform, account_id) GROUP BY 1
         """
-    ).fetchall())
+    ).fetchall()}
     gids = table.column("gid").to_numpy(zero_copy_only=False)
     q = table.column("q").to_numpy()
-    n = table.column("n").to_numpy()
+    n_sel = table.column("n_sel").to_numpy()
+    n_all = table.column("n").to_numpy()
     out: dict[str, Activity] = {}
     if len(gids) == 0:
         return out
     starts = np.flatnonzero(np.r_[True, gids[1:] != gids[:-1]])
     ends = np.r_[starts[1:], len(gids)]
     for s, e in zip(starts, ends, strict=True):
-        qs, ns = q[s:e], n[s:e]
+        gid = str(gids[s])
+        use_sel = n_sel[s:e].sum() >= cfg.time_min_posts
+        ns = n_sel[s:e] if use_sel else n_all[s:e]
+        keep = ns > 0
+        qs, ns = q[s:e][keep], ns[keep]
         hist = np.bincount((qs - MONDAY_Q) % BINS, weights=ns, minlength=BINS)
-        out[str(gids[s])] = Activity(hist, qs, ns, int(n_eff.get(gids[s], ns.sum())))
+        eff = n_eff.get(gid, (0, 0))[0 if use_sel else 1]
+        out[gid] = Activity(hist, qs, ns, int(eff or ns.sum()),
+                            list(cfg.time_kinds) if use_sel else "all")
     return out
 
 
@@ -105,12 +124,19 @@ WORKWEEKS: dict[str, tuple[int, ...]] = {
 }
 
 
-def _week(blocks: list[tuple[float, float]], workdays: tuple[int, ...], off: float) -> np.ndarray:
+def _week(blocks: list[tuple[float, float]], workdays: tuple[int, ...], off: float,
+          ramp: float = 0.0) -> np.ndarray:
     """A 672-bin local week: each block on every day, off days scaled by `off`; blocks
-    past midnight (a night shift, 21:00-29:00) run into the next day."""
+    past midnight (a night shift, 21:00-29:00) run into the next day. Each block ramps
+    up over its first `ramp` hours: people arrive, log in, then post at full pace."""
     day = np.zeros(2 * DAY)
     for start, end in blocks:
-        day[int(round(start * 4)):int(round(end * 4))] = 1.0
+        a, b = int(round(start * 4)), int(round(end * 4))
+        level = np.ones(b - a)
+        r = min(int(round(ramp * 4)), b - a)
+        if r:
+            level[:r] = np.linspace(0.25, 1.0, r, endpoint=False) + 0.75 / (2 * r)
+        day[a:b] = level
     week = np.zeros(BINS + DAY)
     for d in range(7):
         week[d * DAY:(d + 2) * DAY] += day * (1.0 if d in workdays else off)
@@ -122,7 +148,7 @@ def templates(cfg: CharacteriseConfig) -> tuple[np.ndarray, np.ndarray, list[dic
     """Log-probabilities of every (template, mixing weight) in local time, the family of
     each row (0 office, 1 human) and what each row assumes. Built once per config."""
     names = ("office_starts", "office_starts_other_weeks", "office_lunch_starts",
-             "office_lunch_lengths", "office_ends", "office_extra_blocks",
+             "office_ramp_hours", "office_lunch_lengths", "office_ends", "office_extra_blocks",
              "office_off_day_factors", "human_weekend_factors", "template_mix")
     return _templates(json.dumps({n: getattr(cfg, n) for n in names}))
 
@@ -138,7 +164,7 @@ def _templates(key: str) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
             cfg.office_extra_blocks, cfg.office_off_day_factors,
         ):
             blocks = [(start, lunch), (lunch + lunch_len, end), *extra]
-            rows.append(_week(blocks, workdays, off))
+            rows.append(_week(blocks, workdays, off, cfg.office_ramp_hours))
             meta.append({"family": "office", "workweek": week_name, "blocks": blocks})
     day = np.repeat(HUMAN_HOURLY, 4)
     for off in cfg.human_weekend_factors:
@@ -203,55 +229,62 @@ def _clock(q: int) -> str:
 def shifts(
     hist: np.ndarray, offset: float, cfg: CharacteriseConfig, workweek: str = "Mon-Fri"
 ) -> tuple[list[dict], list[dict]]:
-    """Work blocks and breaks of weekdays in local time, from the quarter-hour profile.
+    """Work blocks and breaks of workdays in local time, from the quarter-hour profile.
 
-    A quarter hour is active above `active_level` of the busy level (90th percentile);
-    gaps of `min_break_minutes` to `max_break_hours` between active blocks are breaks;
-    the longest gap is the night."""
+    A quarter hour is quiet when it falls below `active_level` of the busy level (90th
+    percentile) or below `dip_level` of the busier of the hours just before and after it
+    (a lunch dip that never reaches zero). The longest quiet run is the night; quiet runs
+    of `min_break_minutes` to `max_break_hours` inside the working span are breaks."""
     days = list(WORKWEEKS.get(workweek, WORKWEEKS["Mon-Fri"]))
     day = local_hist(hist, offset).reshape(7, DAY)[days].sum(axis=0)
     if day.sum() == 0:
         return [], []
-    level = cfg.active_level * np.percentile(day[day > 0], 90)
-    active = day >= level
-    if active.all():
+    # Smooth more when counts are small: a sparse profile is mostly sampling noise.
+    smooth = day.astype(float)
+    for _ in range(4):
+        smooth = (np.roll(smooth, 1) + 2 * smooth + np.roll(smooth, -1)) / 4
+        if np.median(day[day > 0]) >= cfg.break_min_bin_posts:
+            break
+    busy = np.percentile(smooth[smooth > 0], 90)
+    window = np.arange(1, 5)
+    before = smooth[(np.arange(DAY)[:, None] - window) % DAY].max(axis=1)
+    after = smooth[(np.arange(DAY)[:, None] + window) % DAY].max(axis=1)
+    quiet = (smooth < cfg.active_level * busy) | (
+        smooth < cfg.dip_level * np.minimum(before, after))
+    if quiet.all():
+        return [], []
+    if not quiet.any():
         return [{"start": "00:00", "end": "24:00"}], []
-    # Rotate so that the day starts at the end of the longest quiet run (the night).
-    runs = _runs(~active)
-    night_start, night_len = max(runs, key=lambda r: r[1])
+    night_start, night_len = max(_runs(quiet), key=lambda r: r[1])
     origin = (night_start + night_len) % DAY
-    rot = np.roll(active, -origin)
-    blocks = [(origin + s, n) for s, n in _runs(rot)]
-    min_gap = cfg.min_break_minutes // 15
-    merged: list[list[int]] = []
-    for start, length in blocks:
-        if merged and start - (merged[-1][0] + merged[-1][1]) < min_gap:
-            merged[-1][1] = start + length - merged[-1][0]
-        else:
-            merged.append([start, length])
-    work, breaks = [], []
-    for i, (start, length) in enumerate(merged):
-        work.append({"start": _clock(start), "end": _clock(start + length)
-                     if (start + length) % DAY else "24:00"})
-        if i + 1 < len(merged):
-            gap_start, gap_end = start + length, merged[i + 1][0]
-            if (gap_end - gap_start) <= cfg.max_break_hours * 4:
-                mid = ((gap_start + gap_end) / 2 % DAY) / 4
-                name = ("lunch" if 10.5 <= mid < 15.5 else
-                        "supper" if 15.5 <= mid < 21.5 else "break")
-                breaks.append({"name": name, "start": _clock(gap_start), "end": _clock(gap_end)})
+    span = np.roll(quiet, -origin)[: DAY - night_len]  # the working span, night cut off
+    min_gap, max_gap = cfg.min_break_minutes // 15, int(cfg.max_break_hours * 4)
+    gaps = [(s, n) for s, n in _runs(span, circular=False) if min_gap <= n <= max_gap]
+    edges = [0] + [x for s, n in gaps for x in (s, s + n)] + [len(span)]
+    work = [{"start": _clock(origin + a), "end": _clock_end(origin + b)}
+            for a, b in zip(edges[::2], edges[1::2], strict=True)]
+    breaks = []
+    for s_, n in gaps:
+        mid = ((origin + s_ + n / 2) % DAY) / 4
+        name = "lunch" if 10.5 <= mid < 15.5 else "supper" if 15.5 <= mid < 21.5 else "break"
+        breaks.append({"name": name, "start": _clock(origin + s_),
+                       "end": _clock_end(origin + s_ + n)})
     return work, breaks
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """(start, length) of each run of True in a circular boolean day."""
+def _clock_end(q: int) -> str:
+    return "24:00" if q % DAY == 0 else _clock(q)
+
+
+def _runs(mask: np.ndarray, circular: bool = True) -> list[tuple[int, int]]:
+    """(start, length) of each run of True in a boolean day (circular: wraps midnight)."""
     padded = np.r_[False, mask, False].astype(int)
     diff = np.diff(padded)
     starts = np.flatnonzero(diff == 1)
     ends = np.flatnonzero(diff == -1)
     runs = [(int(s), int(e - s)) for s, e in zip(starts, ends, strict=True)]
     # Join a run touching midnight with the one at the start of the day (circular day).
-    if len(runs) > 1 and mask[0] and mask[-1]:
+    if circular and len(runs) > 1 and mask[0] and mask[-1]:
         first = runs.pop(0)
         last = runs.pop()
         runs.append((last[0], last[1] + first[1]))
@@ -261,7 +294,9 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 def quiet_holidays(
     act: Activity, offset: float, cfg: CharacteriseConfig, workweek: str = "Mon-Fri"
 ) -> tuple[list[dict], dict[str, dict[str, int]]]:
-    """Public holidays (of the countries the offset allows) on which a weekday went quiet."""
+    """Public holidays (of the countries the offset allows) on which a workday went quiet,
+    and per country how many of its holidays were checked and quiet. The first and last
+    days of the data are partial and never judged."""
     countries = OFFSET_COUNTRIES.get(offset, [])
     if not countries or len(act.quarters) == 0:
         return [], {}
@@ -288,14 +323,18 @@ def quiet_holidays(
     for code, cal in calendars.items():
         tally = {"checked": 0, "quiet": 0}
         for i, d in enumerate(dates):
-            if d in cal and weekday[i] and baseline >= cfg.holiday_min_baseline:
+            inside = 0 < i < len(dates) - 1
+            if d in cal and weekday[i] and inside and baseline >= cfg.holiday_min_baseline:
                 tally["checked"] += 1
                 if per_day[i] <= cfg.holiday_quiet_ratio * baseline:
                     tally["quiet"] += 1
                     found.append({"date": d.isoformat(), "name": cal.get(d), "country": code,
                                   "posts": int(per_day[i]), "usual_weekday_posts": baseline})
         checked[code] = tally
-    return found, checked
+    # The country whose calendar explains most quiet days comes first.
+    rank = {c: (-t["quiet"], -t["quiet"] / max(t["checked"], 1), c) for c, t in checked.items()}
+    found.sort(key=lambda h: (rank[h["country"]], h["date"]))
+    return found, dict(sorted(checked.items(), key=lambda kv: rank[kv[0]]))
 
 
 def weekend_ratio(hist: np.ndarray, offset: float, workweek: str = "Mon-Fri") -> float | None:
@@ -321,8 +360,9 @@ def time_profile(act: Activity, cfg: CharacteriseConfig) -> tuple[dict[str, Any]
         "hour_of_week_utc": hour_of_week(act.hist),
         "hour_of_week_local": None, "work_hours": [], "active_hours": [], "breaks": [],
         "workweek": None, "weekend_ratio": None, "quiet_holidays": [], "holidays_checked": {},
+        "holiday_country": None,
         "model_gain": {k: round(v, 4) for k, v in f.gain.items()},
-        "posts": int(act.hist.sum()), "clusters": {},
+        "posts": int(act.hist.sum()), "kinds": act.kinds, "clusters": {},
     }
     if f.offset is None:
         prof["evidence"] = _evidence(prof, act)
@@ -336,6 +376,8 @@ def time_profile(act: Activity, cfg: CharacteriseConfig) -> tuple[dict[str, Any]
     prof["weekend_ratio"] = weekend_ratio(act.hist, f.offset, f.workweek or "Mon-Fri")
     prof["quiet_holidays"], prof["holidays_checked"] = quiet_holidays(
         act, f.offset, cfg, f.workweek or "Mon-Fri")
+    quiet = [c for c, t in prof["holidays_checked"].items() if t["quiet"]]
+    prof["holiday_country"] = quiet[0] if quiet else None
     prof["evidence"] = _evidence(prof, act)
     return prof, f
 

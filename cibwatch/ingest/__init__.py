@@ -24,6 +24,7 @@ from cibwatch.ingest import quarantine, upsert
 from cibwatch.ingest.contract import TABLES, Part
 from cibwatch.ingest.formats import Job, plan
 from cibwatch.ingest.quarantine import quarantine_rows, write_quarantine_csv
+from cibwatch.ingest.reader import REJECTS_SCAN, REJECTS_TABLE
 from cibwatch.ingest.validate import checked_sql, literal
 from cibwatch.safety import terminal_safe
 
@@ -84,6 +85,11 @@ class IngestSummary:
         return sum(f.quarantined for f in self.files)
 
 
+# Scratch tables of one file's load, dropped after it whatever happened.
+TEMP_TABLES = ("__checked", "__dups", "__merged", "__rejected", "__rejected_rank",
+               REJECTS_TABLE, REJECTS_SCAN)
+
+
 def sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -112,7 +118,7 @@ def _load_part(con: duckdb.DuckDBPyConnection, part: Part, job: Job, digest: str
     spec = TABLES[part.table]
     started = datetime.now(UTC).replace(tzinfo=None)
     result = FileResult(file=str(job.path), table=part.table, format=job.format)
-    con.execute(f"DROP TABLE IF EXISTS {quarantine.REJECTS_TABLE}")
+    con.execute(f"DROP TABLE IF EXISTS {REJECTS_TABLE}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE __checked AS {checked_sql(con, part)}")
     rejected = (
         quarantine.from_csv_rejects(con, part.table, str(job.path)) if part.csv_rejects else 0
@@ -159,7 +165,10 @@ def ingest_dataset(
         with _Progress(progress, len(jobs)) as bar:
             for job in jobs:
                 bar.start(job.path)
-                digest = sha256(job.path)
+                try:
+                    digest = sha256(job.path)
+                except OSError as exc:
+                    raise InputError(f"{job.path}: cannot read: {exc.strerror}") from exc
                 try:
                     with ws.transaction():
                         for part in job.parts(con, job.path, cfg):
@@ -172,7 +181,7 @@ def ingest_dataset(
                 except duckdb.Error as exc:
                     raise InputError(f"{job.path}: cannot load: {_one_line(exc)}") from exc
                 finally:
-                    for t in ("__checked", "__dups", quarantine.REJECTS_TABLE):
+                    for t in TEMP_TABLES:
                         con.execute(f"DROP TABLE IF EXISTS {t}")
                 bar.done()
         summary.reasons = dict(sorted(summary.reasons.items(), key=lambda kv: -kv[1]))

@@ -52,8 +52,9 @@ def from_checked(con: duckdb.DuckDBPyConnection, table: str, file: str) -> dict[
 
 
 def from_csv_rejects(con: duckdb.DuckDBPyConnection, table: str, file: str) -> int:
-    """CSV lines DuckDB could not split into the header's columns (too many fields,
-    unterminated quote, bad UTF-8). Their number is the file line minus the header."""
+    """CSV rows DuckDB could not split into the header's columns (too many fields,
+    unterminated quote, bad UTF-8). DuckDB numbers records from the header, so the data
+    row is its `line` minus one."""
     exists = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [REJECTS_TABLE]
     ).fetchall()[0][0]

@@ -51,17 +51,25 @@ def contract_files(folder: Path) -> dict[str, list[Path]]:
     return found
 
 
-def _open_text(path: Path) -> io.TextIOBase:
-    """Text of a plain or gzip file; the caller closes it (`with`)."""
+def _head_bytes(path: Path, max_lines: int = 1000) -> bytes:
+    """The header record's bytes: the first line, or more while a quote is open. Only
+    these are decoded, so a bad byte further down is a row problem, not a file one."""
     opener = gzip.open if path.name.lower().endswith(".gz") else open
-    return io.TextIOWrapper(opener(path, "rb"), encoding="utf-8-sig", newline="")  # noqa: SIM115
+    with opener(path, "rb") as fh:
+        head = b""
+        for _ in range(max_lines):
+            line = fh.readline()
+            head += line
+            if not line or head.count(b'"') % 2 == 0:
+                break
+    return head
 
 
 def csv_header(path: Path) -> list[str]:
     """Column names of a CSV file's header row, made unique."""
     try:
-        with _open_text(path) as fh:
-            row = next(csv.reader(fh), None)
+        text = _head_bytes(path).decode("utf-8-sig")
+        row = next(csv.reader(io.StringIO(text, newline="")), None)
     except (OSError, UnicodeDecodeError, EOFError, csv.Error) as exc:
         raise InputError(f"{path}: cannot read CSV header: {exc}") from exc
     if not row or not any(c.strip() for c in row):
@@ -75,14 +83,15 @@ def csv_header(path: Path) -> list[str]:
     return names
 
 
-def first_line(path: Path, limit: int = 1 << 20) -> str:
+def first_line(path: Path, limit: int = 1 << 24) -> str:
     """The first non-blank line of a text file (for format detection)."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
     try:
-        with _open_text(path) as fh:
+        with opener(path, "rb") as fh:
             for line in fh:
                 if line.strip():
-                    return line[:limit]
-    except (OSError, UnicodeDecodeError, EOFError) as exc:
+                    return line[:limit].decode("utf-8-sig", errors="replace")
+    except (OSError, EOFError) as exc:
         raise InputError(f"{path}: cannot read: {exc}") from exc
     return ""
 
@@ -133,11 +142,14 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def struct_json(names: list[str]) -> str:
-    """SQL: the named source columns as one JSON object (null members dropped)."""
+def struct_json(names: list[str], drop_nulls: bool = True) -> str:
+    """SQL: the named source columns as one JSON object (null members dropped unless
+    `drop_nulls` is false: a quarantined raw row shows every cell)."""
     if not names:
         return "NULL::JSON"
     members = ", ".join(f"{ident(n)} := {ident(n)}" for n in names)
+    if not drop_nulls:
+        return f"to_json(struct_pack({members}))"
     return f"NULLIF(json_merge_patch('{{}}', to_json(struct_pack({members}))), '{{}}')"
 
 
@@ -170,7 +182,7 @@ def contract_part(
         table=table,
         source=source,
         columns=columns,
-        raw=f"CAST({struct_json(names)} AS VARCHAR)",
+        raw=f"CAST({struct_json(names, drop_nulls=False)} AS VARCHAR)",
         extra=struct_json(unknown),
         csv_rejects=kind == "csv",
     )

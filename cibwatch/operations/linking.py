@@ -4,12 +4,18 @@ Every cluster is a node; so is every saved known operation (`known:NAME`, its ke
 from the signature). Two nodes are linked by the keys they share (see `features`), each
 key weighted by how much it belongs to these two nodes alone:
 
-    w(key) = (uses in a + uses in b) / (uses in a + uses in b + uses by unclustered assets)
+    w(key) = (assets using the key that are in some cluster) / (all assets using it)
 
-so a headline nobody else posted weighs 1 and a link shared with half the world weighs
-almost 0; a key shared by more than `max_key_nodes` clusters is common currency and
-ignored. Per evidence family the weights add up to `units`, and the family's strength is
-`1 - (1 - p)^units` (p per family in `OperationsConfig`); families combine by noisy-OR,
+so a headline nobody else posted weighs 1 and a link shared with half the (unflagged)
+world weighs almost 0; a key shared by more than `max_key_nodes` clusters is common
+currency and ignored. Per evidence family the weights add up to `observed`; from it goes what chance
+alone would give (two clusters that each re-share hundreds of popular posts share some
+of them): a's m key uses placed at random by popularity hit b's key k with probability
+`1 - exp(-m * users_k / all uses)`; `expected` sums that, weighted like the observed
+keys (the larger of both directions), and
+`units = observed - expected - chance_margin * sqrt(expected)`. The
+family's strength is `1 - (1 - p)^units` (p per family in `OperationsConfig`); families
+combine by noisy-OR,
 with the hour-of-week correlation as a capped supporting family. A link joins two nodes
 when its strength passes the threshold for its kind (cross-platform, same-platform,
 known operation) and it rests on at least `min_link_keys` independent keys. Links are
@@ -145,6 +151,9 @@ def link_operations(con: duckdb.DuckDBPyConnection, config: Config) -> LinkSumma
     ids = history.assign_ids(con, cfg, [members[i] for i in range(len(groups))])
     summary = _write(con, cfg, clusters, known, links, groups, members, ids)
     history.record(con, cfg)
+    for table in ("_op_keys", "_op_node_keys", "_op_shared", "_op_key_users",
+                  "_op_group_members", "_op_current", "_op_members"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
     return summary
 
 
@@ -164,46 +173,80 @@ def score_links(
         HAVING count(*) BETWEEN 2 AND {int(cfg.max_key_nodes)}
         """
     )
+    # Users of every key any node holds (everyone, clustered or not), and per node and
+    # family its key uses (m) and the summed popularity of its keys (t): the chance model.
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE _op_outside AS
-        SELECT k.family, k.key, count(*) AS outside
+        CREATE OR REPLACE TEMP TABLE _op_key_users AS
+        SELECT k.family, k.key, count(*) AS users, count(c.platform) AS clustered
         FROM {KEYS_TABLE} k
-        SEMI JOIN _op_shared s ON s.family = k.family AND s.key = k.key
-        ANTI JOIN _op_excluded e ON e.platform = k.platform AND e.account_id = k.account_id
+        SEMI JOIN _op_node_keys n ON n.family = k.family AND n.key = k.key
+        LEFT JOIN (SELECT DISTINCT platform, account_id FROM _op_members) c
+          ON c.platform = k.platform AND c.account_id = k.account_id
         GROUP BY ALL
         """
     )
+    totals = dict(
+        con.execute(f"SELECT family, count(*) FROM {KEYS_TABLE} GROUP BY 1").fetchall()
+    )
+    # Per node and family: its key uses m, and each of its keys' users and weight.
+    profile: dict[tuple[str, str], tuple[float, np.ndarray, np.ndarray]] = {}
+    for node, family, m, users, weights in con.execute(
+        f"""
+        SELECT n.node, n.family, sum(n.n), list(coalesce(u.users, 0)),
+               list({_WEIGHT_SQL.format(n="n")})
+        FROM _op_node_keys n LEFT JOIN _op_key_users u USING (family, key)
+        GROUP BY ALL
+        """
+    ).fetchall():
+        profile[(node, family)] = (
+            float(m), np.asarray(users, dtype=float), np.asarray(weights, dtype=float)
+        )
     k = int(cfg.evidence_examples)
     rows = con.execute(
         f"""
         WITH pairs AS (
             SELECT a.node AS na, b.node AS nb, a.family, a.key,
-                   a.n AS n_a, b.n AS n_b, coalesce(o.outside, 0) AS outside,
-                   (a.n + b.n) / (a.n + b.n + coalesce(o.outside, 0)) AS w,
+                   a.n AS n_a, b.n AS n_b, coalesce(u.users, 0) AS users,
+                   coalesce(u.users - u.clustered, 0) AS outside,
+                   least(1.0, (coalesce(u.clustered, 0)
+                               + CASE WHEN a.known THEN a.n ELSE 0 END
+                               + CASE WHEN b.known THEN b.n ELSE 0 END)
+                              / greatest(coalesce(u.users, 0), 1)) AS w,
                    coalesce(a.platform, b.platform) AS sp, coalesce(a.post_id, b.post_id) AS spost
             FROM _op_node_keys a
             JOIN _op_node_keys b ON a.family = b.family AND a.key = b.key AND a.node < b.node
             JOIN _op_shared s ON s.family = a.family AND s.key = a.key
-            LEFT JOIN _op_outside o ON o.family = a.family AND o.key = a.key
+            LEFT JOIN _op_key_users u ON u.family = a.family AND u.key = a.key
             WHERE NOT (a.known AND b.known)
         )
         SELECT na, nb, family, sum(w) AS units, count(*) AS n_keys,
+               list(users), list(n_a), list(n_b), list(w),
                list(struct_pack(key, w, n_a, n_b, outside, sp, spost)
                     ORDER BY w DESC, key)[1:{k}] AS examples
         FROM pairs GROUP BY ALL ORDER BY na, nb, family
         """
     ).fetchall()
     pair_families: dict[tuple[str, str], list] = {}
-    for na, nb, family, units, n_keys, examples in rows:
-        pair_families.setdefault((na, nb), []).append((family, units, n_keys, examples))
+    for na, nb, family, _, n_keys, users, n_a, n_b, w, examples in rows:
+        units = math.fsum(w)
+        total = max(1.0, float(totals.get(family, 1)))
+        shared = (np.asarray(users, float), np.asarray(n_a, float), np.asarray(n_b, float),
+                  np.asarray(w, float))
+        expected = max(
+            _expected(profile.get((na, family)), profile.get((nb, family)), shared, 1, total),
+            _expected(profile.get((nb, family)), profile.get((na, family)), shared, 2, total),
+        )
+        pair_families.setdefault((na, nb), []).append(
+            (family, units, n_keys, examples, expected)
+        )
     samples = sample_texts(
         con,
         sorted(
             {
                 (ex["sp"], ex["spost"])
                 for fams in pair_families.values()
-                for family, _, _, exs in fams
+                for family, _, _, exs, _ in fams
                 if family in TEXT_FAMILIES
                 for ex in exs
                 if ex["spost"] is not None
@@ -223,10 +266,36 @@ def score_links(
     return out
 
 
+# Weight of a key of node `n` for the chance model: the clustered share of its users
+# (a saved signature's own count counts as clustered).
+_WEIGHT_SQL = (
+    "least(1.0, (coalesce(u.clustered, 0) + CASE WHEN {n}.known THEN {n}.n ELSE 0 END)"
+    " / greatest(coalesce(u.users, 0), 1))"
+)
+
+
+def _expected(a, b, shared, side: int, total: float) -> float:
+    """Weighted number of b's keys that a would hit by chance: a places its m key uses
+    at random, proportionally to how many assets use each key, so b's key k is hit with
+    probability 1 - exp(-m * users_k / total); on the keys they share, a's own users are
+    taken out of the popularity first. Weighted like the observed keys."""
+    if a is None or b is None:
+        return 0.0
+    m_a = a[0]
+    _, users_b, w_b = b
+    hit = 1.0 - np.exp(-m_a * users_b / total)
+    users, n_a, n_b, w = shared
+    own = n_a if side == 1 else n_b
+    correction = (1.0 - np.exp(-m_a * users / total)) - (
+        1.0 - np.exp(-m_a * np.maximum(users - own, 0.0) / total)
+    )
+    # fsum: exact, so the result does not depend on the order rows arrive in.
+    return math.fsum(w_b * hit) - math.fsum(w * correction)
+
+
 def _node_keys(con: duckdb.DuckDBPyConnection, known: dict[str, dict]) -> None:
     """`_op_node_keys(node, known, family, key, n, platform, post_id)`: the keys of every
-    cluster (n = its assets using the key) and every saved signature; `_op_excluded`:
-    assets that count as inside (clustered or listed in a signature)."""
+    cluster (n = its assets using the key) and every saved signature (n as saved)."""
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _op_node_keys AS
@@ -251,15 +320,6 @@ def _node_keys(con: duckdb.DuckDBPyConnection, known: dict[str, dict]) -> None:
         SELECT node, true, family, key, n, NULL, NULL FROM _op_known_keys
         """
     )
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _op_excluded AS
-        SELECT DISTINCT platform, account_id FROM _op_members
-        UNION
-        SELECT split_part(key, ':', 1), substr(key, length(split_part(key, ':', 1)) + 2)
-        FROM _op_known_keys WHERE family = 'asset'
-        """
-    )
     con.unregister("_op_known_keys")
 
 
@@ -280,9 +340,10 @@ def _correlation(a: list[int] | None, b: list[int] | None, min_posts: int) -> fl
 def _score_pair(cfg, na, nb, fams, vectors, platform_of, strengths, samples) -> Link:
     group_best: dict[str, tuple[float, float]] = {}
     families = []
-    for family, units, n_keys, examples in fams:
+    for family, observed, n_keys, examples, expected in fams:
         p = strengths.get(family, 0.0)
-        s = 1.0 - (1.0 - p) ** float(units)
+        units = max(0.0, float(observed) - expected - cfg.chance_margin * math.sqrt(expected))
+        s = 1.0 - (1.0 - p) ** units
         group = FAMILY_GROUP.get(family, family)
         if s > group_best.get(group, (-1.0, 0.0))[0]:
             group_best[group] = (s, float(units))
@@ -291,7 +352,9 @@ def _score_pair(cfg, na, nb, fams, vectors, platform_of, strengths, samples) -> 
                 "family": family,
                 "label": FAMILY_LABELS.get(family, family),
                 "keys": int(n_keys),
-                "units": round(float(units), 3),
+                "weighted_keys": round(float(observed), 3),
+                "expected_by_chance": round(expected, 3),
+                "units": round(units, 3),
                 "strength": round(s, 4),
                 "examples": [
                     {
@@ -315,7 +378,7 @@ def _score_pair(cfg, na, nb, fams, vectors, platform_of, strengths, samples) -> 
     if corr is not None and corr > cfg.time_min_correlation:
         span = max(1e-9, 1.0 - cfg.time_min_correlation)
         doubt *= 1.0 - cfg.time_max_strength * min(1.0, (corr - cfg.time_min_correlation) / span)
-    strength = 1.0 - doubt
+    strength = round(1.0 - doubt, 9)
     if na.startswith(KNOWN_PREFIX) or nb.startswith(KNOWN_PREFIX):
         kind, threshold = "known_operation", cfg.known_min_strength
     elif platform_of.get(na) == platform_of.get(nb):

@@ -34,7 +34,8 @@ def findings(view: dict[str, Any], config: ReportConfig | None = None) -> list[F
     if any(r["platform"] == "facebook" and r["asset_type"] == "page" for r in view["tally"]):
         n = sum(r["count"] for r in view["tally"]
                 if r["platform"] == "facebook" and r["asset_type"] == "page")
-        out.append(Finding("pages", f"{n:,} Facebook Pages run by the operation", ("facebook",)))
+        out.append(Finding("pages", f"{tally_phrase('facebook', 'page', n)} run by the "
+                           "operation", ("facebook",)))
 
     assets = view.get("assets_profile") or {}
     signals = {s["key_type"]: s for s in view.get("edge_signals") or []}
@@ -133,15 +134,18 @@ def _engagement_findings(view: dict[str, Any], config: ReportConfig) -> list[Fin
     out = []
     for kinds, kind_name in ((("comment", "reply"), "self_comments"),
                              (("share", "reaction"), "self_amplification")):
-        sel = [r for r in rows if r["kind"] in kinds and r["own"] > 0]
-        own = sum(r["own"] for r in sel)
-        if own < config.self_engagement_min:
-            continue
-        out.append(Finding(
-            kind_name,
-            f"{own:,} {'/'.join(kinds)} on the operation's own posts came from its own assets; "
-            f"echo-chamber ratio {ratio:.0%}",
-            tuple(sorted({r["platform"] for r in sel}))))
+        per_platform: dict[str, int] = {}
+        for r in rows:
+            if r["kind"] in kinds and r["own"] > 0:
+                per_platform[r["platform"]] = per_platform.get(r["platform"], 0) + r["own"]
+        for platform, own in sorted(per_platform.items()):
+            if own < config.self_engagement_min:
+                continue
+            out.append(Finding(
+                kind_name,
+                f"{own:,} {'/'.join(kinds)} on the operation's own {platform_name(platform)} "
+                f"posts came from its own assets; echo-chamber ratio {ratio:.0%}",
+                (platform,)))
     return out
 
 

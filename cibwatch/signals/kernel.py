@@ -3,12 +3,13 @@
 Every signal is a key; this one query finds, for every key, the pairs of distinct assets
 that used it within that key type's time window. The SQL text lives here, built by
 `kernel_sql`, and uses only constructs Spark SQL also has (window functions, equi-join,
-CASE, abs, hash), so an engine module can run the same text on Spark (with
+CASE, abs, md5), so an engine module can run the same text on Spark (with
 `unix_timestamp` for `epoch`).
 
 Sub-quadratic on popular keys: each asset counts once per key (its first use), and a key
 used by more than `max_key_accounts` assets keeps a deterministic pseudo-random sample of
-that many (ordered by a hash of the account id). Such keys carry almost no rarity weight,
+that many (ordered by the md5 of the account id: DuckDB's and Spark's own `hash`
+differ, md5 is the same on both). Such keys carry almost no rarity weight,
 so the sample loses nothing the graph would use, and a key of 50,000 users costs at most
 max_key_accounts^2 / 2 pairs instead of 1.25 billion.
 """
@@ -52,7 +53,7 @@ def key_uses_sql(cfg: SignalConfig, source: str = "keys") -> str:
     SELECT platform, key_type, key, account_id, ts, post_id,
            count(*) OVER (PARTITION BY platform, key_type, key) AS n_users,
            row_number() OVER (PARTITION BY platform, key_type, key
-                              ORDER BY hash(account_id), account_id) AS sample_rank
+                              ORDER BY md5(account_id), account_id) AS sample_rank
     FROM first_use
     """
 

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from cibwatch.synth import texts
 from cibwatch.synth.population import Population, engage, hashtags, links, originals
-from cibwatch.synth.rhythms import DAY, HOUR, human_times
+from cibwatch.synth.rhythms import DAY, HOUR, human_times, iso
 from cibwatch.synth.world import K, P, World
 
 VIRAL_EVENTS = [
@@ -64,6 +64,7 @@ def viral(w: World, pop: Population, scale: float) -> list[dict]:
     for name, plat, mode, base, headline, tag in VIRAL_EVENTS:
         size = _size(base, scale, 25)
         people = pop.draft(w, plat, size)
+        size = len(people)
         outlets = pop.assets[w.acc_platform[pop.assets] == P[plat]]
         source = rng.choice(outlets if len(outlets) else pop.users[: 1])
         day = int(rng.integers(3, w.cal.days - 3))
@@ -94,7 +95,7 @@ def viral(w: World, pop: Population, scale: float) -> list[dict]:
         w.negative(people, "viral")
         within = np.sum(delay <= 600)
         out.append({"name": name, "platform": plat, "mode": mode, "size": int(n),
-                    "start": int(t0), "within_10_minutes": int(within),
+                    "start": iso(t0), "within_10_minutes": int(within),
                     "url": url, "headline": headline})
     return out
 
@@ -127,7 +128,8 @@ def activist(w: World, pop: Population, scale: float) -> dict:
     same = w.acc_platform[sharers] == w.acc_platform[w.post_author[tgt]]
     engage(w, pop, sharers[same], tgt[same], K["share"], delay_median=4 * HOUR)
     w.negative(people, "activist")
-    return {"size": int(len(people)), "posts": int(n), "start_day": start_day, "days": 10,
+    return {"size": int(len(people)), "posts": int(n), "days": 10,
+            "start": iso(w.cal.start + start_day * DAY),
             "hashtags": ["SaveTheMekong", "RiverKeepers"]}
 
 
@@ -139,6 +141,8 @@ def chain_messages(w: World, pop: Population, scale: float) -> list[dict]:
         size = _size(90, scale, 12)
         plat = ("facebook", "facebook", "x")[i]
         people = pop.draft(w, plat, size)
+        if not len(people):
+            continue
         start = int(rng.integers(0, w.cal.days - 15))
         ts = human_times(rng, w.cal, pop.offset[people], pop.chrono[people],
                          pop.weekend[people])
@@ -150,7 +154,8 @@ def chain_messages(w: World, pop: Population, scale: float) -> list[dict]:
                   urls=pa.nulls(len(people), pa.string()),
                   tags=pa.nulls(len(people), pa.string()))
         w.negative(people, "chain_message")
-        out.append({"platform": plat, "size": int(len(people)), "start_day": start,
+        out.append({"platform": plat, "size": int(len(people)),
+                    "start": iso(w.cal.start + start * DAY),
                     "text": message})
     return out
 
@@ -160,8 +165,11 @@ def hyperactive(w: World, pop: Population, scale: float) -> dict:
     rng = w.rng
     n = max(2, round(8 * scale))
     per_day = 8.0 * min(1.0, max(0.15, 2 * scale))
-    people = np.concatenate([pop.draft(w, p, 1) for p in rng.choice(["x", "facebook", "reddit"],
-                                                                    n)])
+    people = []
+    for plat in rng.choice(["x", "facebook", "reddit"], n):
+        one = pop.draft(w, str(plat), 1)
+        people.append(one if len(one) else pop.draft(w, None, 1))
+    people = np.concatenate(people)
     rows = rng.poisson(per_day * w.cal.days, len(people))
     who = np.repeat(people, rows)
     m = len(who)

@@ -31,6 +31,7 @@ from cibwatch.synth.rhythms import (
     PERSONA_SHIFT,
     SMALL_OFFICE_SHIFT,
     Calendar,
+    iso,
     office_times,
     uniform_times,
 )
@@ -80,7 +81,8 @@ def templated(rng: np.random.Generator, n: int, style: int) -> np.ndarray:
 
 
 def _display(rng: np.random.Generator, handles: np.ndarray) -> np.ndarray:
-    zh = texts.pick(rng, ["王丽", "张伟", "李娜", "刘洋", "陈静", "杨帆", "赵敏", "黄磊"], len(handles))
+    names = ["王丽", "张伟", "李娜", "刘洋", "陈静", "杨帆", "赵敏", "黄磊"]
+    zh = texts.pick(rng, names, len(handles))
     en = np.array([h.split("_")[0].split(".")[0].rstrip("0123456789").title() for h in handles],
                   dtype=object)
     return np.where(rng.random(len(handles)) < 0.3, zh, en)
@@ -127,23 +129,24 @@ def _own_engagement(w: World, rng, posts: np.ndarray, engager_pool: np.ndarray, 
     return len(eng)
 
 
-def _follows_within(w: World, rng, followers: np.ndarray, followees: np.ndarray, p: float):
-    """Each follower follows each followee on its platform with probability p."""
+def _follows_within(w: World, rng, followers: np.ndarray, followees: np.ndarray, k: float):
+    """Each follower follows about k of the followees on its platform (linear in size)."""
     for code in np.unique(w.acc_platform[followers]):
         a = followers[w.acc_platform[followers] == code]
         b = followees[w.acc_platform[followees] == code]
         if not len(a) or not len(b):
             continue
-        m = rng.random((len(a), len(b))) < p
-        ai, bi = np.nonzero(m)
-        lo = np.maximum(w.acc_created[a[ai]], w.acc_created[b[bi]])
+        per = np.minimum(rng.poisson(k, len(a)), len(b))
+        ai = np.repeat(a, per)
+        bi = rng.choice(b, len(ai))
+        lo = np.maximum(w.acc_created[ai], w.acc_created[bi])
         ts = lo + rng.integers(HOUR, 30 * DAY, len(ai))
-        w.add_follows(a[ai], b[bi], ts)
+        w.add_follows(ai, bi, ts)
 
 
 # --------------------------------------------------------------------------- spamouflage
 SPAM_PLATFORM_BASE = [  # per office at scale 1: (platform, asset type, base, floor)
-    ("facebook", "account", 150, 8), ("facebook", "page", 10, 1),
+    ("facebook", "account", 120, 8), ("facebook", "page", 10, 1),
     ("instagram", "account", 8, 1), ("x", "account", 15, 2), ("youtube", "channel", 3, 1),
     ("reddit", "account", 4, 1), ("tiktok", "account", 5, 1),
 ]
@@ -152,13 +155,15 @@ SPAM_PLATFORM_BASE = [  # per office at scale 1: (platform, asset type, base, fl
 def spamouflage(w: World, pop: Population, scale: float) -> dict:
     rng, cal = w.rng, w.cal
     op, offset = "spamouflage", 8.0
-    v = volume(scale)
     themes = list(texts.SPAM_THEMES)
     headlines = []
     for ti, name in enumerate(themes):
         for lang in ("en", "zh"):
             for h in texts.SPAM_THEMES[name][lang]:
                 headlines.append((ti, lang, texts.variants(h, rng, texts.SPAM_HASHTAGS)))
+    n_variants = len(headlines[0][2])
+    variant_text = pa.array([v for _, _, vs in headlines for v in vs], pa.string())
+    headline_lang = np.array([lang for _, lang, _ in headlines], dtype=object)
     op_domains = np.array(["globaltruthdaily.com", "newsvoice24.net", "worldinsight-now.com",
                            "peoplesview.info", "asiareview-news.com", "truthlens.org"])
     offices = []
@@ -168,7 +173,7 @@ def spamouflage(w: World, pop: Population, scale: float) -> dict:
         for plat, atype, base, floor in SPAM_PLATFORM_BASE:
             n = max(floor, round(base * scale))
             created = batch_times(rng, n, 3 if n > 20 else 1, cal.start - 300 * DAY,
-                                  cal.start + 10 * DAY, offset)
+                                  cal.start - DAY, offset)
             if atype == "account":
                 handles = templated(rng, n, j)
                 display = _display(rng, handles)
@@ -227,32 +232,28 @@ def spamouflage(w: World, pop: Population, scale: float) -> dict:
 
     # Centrally supplied content, dropped by many accounts of an office within minutes.
     op_posts = []
-    n_original = max(60, round(5500 * scale))
+    n_original = max(60, round(4200 * scale))
     sizes = np.array([len(o["posting"]) for o in offices], float)
     for j, office in enumerate(offices):
         posting = office["posting"]
         target = int(n_original * sizes[j] / sizes.sum())
         plat_w = np.where(w.acc_platform[posting] == P["facebook"], 1.0, 0.6)
         plat_w = plat_w / plat_w.sum()
-        authors, ts, hl, lang_rows, drop_of = [], [], [], [], []
         drops = max(4, target // 12)
         drop_t = office_times(rng, cal, office["shift"], offset, drops)
         drop_hl = rng.integers(0, len(headlines), drops)
-        for d in range(drops):
-            m = int(min(len(posting), rng.integers(6, 19)))
-            who = rng.choice(posting, m, replace=False, p=plat_w)
-            authors.append(who)
-            ts.append(drop_t[d] + rng.exponential(480.0, m).clip(20, 2400).astype(np.int64))
-            hl.append(np.full(m, drop_hl[d]))
-            drop_of.append(np.full(m, d))
-        authors = np.concatenate(authors)
-        ts = np.concatenate(ts)
-        hl = np.concatenate(hl)
-        drop_of = np.concatenate(drop_of)
+        # 6-18 accounts per drop (drawn with replacement; repeats within a drop dropped).
+        m = np.minimum(rng.integers(6, 19, drops), len(posting))
+        drop_of = np.repeat(np.arange(drops), m)
+        authors = rng.choice(posting, len(drop_of), p=plat_w)
+        _, first = np.unique(drop_of * (w.n_accounts + 1) + authors, return_index=True)
+        drop_of, authors = drop_of[first], authors[first]
         n = len(authors)
-        vi = rng.integers(0, 8, n)
-        text = pa.array([headlines[h][2][k] for h, k in zip(hl, vi, strict=True)], pa.string())
-        lang_rows = np.array([headlines[h][1] for h in hl], dtype=object)
+        ts = drop_t[drop_of] + rng.exponential(480.0, n).clip(20, 2400).astype(np.int64)
+        hl = drop_hl[drop_of]
+        vi = rng.integers(0, n_variants, n)
+        text = variant_text.take(pa.array(hl * n_variants + vi))
+        lang_rows = headline_lang[hl]
         text = _hostile(rng, text, 0.03)
         # Links: a drop carries the same video (youtube assets "upload" it) or article.
         kind_link = rng.choice(3, drops, p=[0.35, 0.35, 0.3])
@@ -268,12 +269,16 @@ def spamouflage(w: World, pop: Population, scale: float) -> dict:
             rng.random(n) < 0.25)
         media = pc.if_else(pa.array(visual), media_pool.take(pa.array(drop_of)),
                            pa.nulls(n, pa.string()))
-        headline_text = pa.array([headlines[h][2][0] for h in hl], pa.string())
+        headline_text = variant_text.take(pa.array(hl * n_variants))
         titled = np.isin(w.acc_type[authors], ["page", "channel"])
         title = pc.if_else(pa.array(titled), headline_text, pa.nulls(n, pa.string()))
         k = np.where(rng.random(n) < 0.5, rng.integers(1, 4, n), 0)
-        tags = [" ".join(rng.choice(texts.SPAM_HASHTAGS, kk, replace=False)) if kk else None
-                for kk in k]
+        tag_cols = [texts.pick(rng, texts.SPAM_HASHTAGS, n) for _ in range(3)]
+        one = pa.array(tag_cols[0], pa.string())
+        two = texts.join(one, np.where(tag_cols[1] == tag_cols[0], "USA", tag_cols[1]), sep=" ")
+        three = texts.join(two, np.where(tag_cols[2] == tag_cols[0], "中国", tag_cols[2]), sep=" ")
+        tags = pc.if_else(pa.array(k == 1), one, pc.if_else(pa.array(k == 2), two, three))
+        tags = pc.if_else(pa.array(k == 0), pa.nulls(n, pa.string()), tags)
         posts = w.add_posts(authors, ts, "post", text=text, title=title, urls=urls,
                             hashtags=tags, media_hashes=media, lang=lang_rows)
         office["posts"] = posts
@@ -290,7 +295,10 @@ def spamouflage(w: World, pop: Population, scale: float) -> dict:
     plat_posts = {c: op_posts[w.acc_platform[w.post_author[op_posts]] == c]
                   for c in np.unique(w.acc_platform[w.post_author[op_posts]])}
     who = who[np.isin(w.acc_platform[who], list(plat_posts))]
-    tgt = np.array([rng.choice(plat_posts[w.acc_platform[a]]) for a in who], np.int64)
+    tgt = np.empty(len(who), np.int64)
+    for code, pool in plat_posts.items():
+        sel = w.acc_platform[who] == code
+        tgt[sel] = rng.choice(pool, sel.sum())
     kind = rng.choice([K["reaction"], K["comment"]], len(who), p=[0.7, 0.3])
     body = pa.array(texts.pick(rng, texts.SPAM_COMMENTS_EN, len(who)), pa.string())
     engage(w, None, who, tgt, kind, delay_median=1800.0, delay_sigma=1.0,
@@ -305,9 +313,9 @@ def spamouflage(w: World, pop: Population, scale: float) -> dict:
     for office in offices:
         m = office["members"]
         _follows_within(w, rng, m[w.acc_type[m] == "account"], m[w.acc_type[m] != "account"],
-                        0.6)
+                        3.0)
         _follows_within(w, rng, m[w.acc_type[m] == "account"], m[w.acc_type[m] == "account"],
-                        0.03)
+                        2.0)
     bursts = fake_followers(w, pop, scale, pages, op)
     # A trickle of organic people follow the pages too.
     fb_people = pop.on(w, "facebook")
@@ -348,7 +356,7 @@ def fake_followers(w: World, pop: Population, scale: float, pages: np.ndarray,
     """Bought followers: facebook accounts created in bursts that follow the operation's
     pages in bursts and (almost) never post."""
     rng, cal = w.rng, w.cal
-    n = max(40, round(1500 * scale))
+    n = max(40, round(1000 * scale))
     n_bursts = 4
     burst = rng.integers(0, n_bursts, n)
     made_day = rng.integers(-120, cal.days - 20, n_bursts)
@@ -382,8 +390,8 @@ def fake_followers(w: World, pop: Population, scale: float, pages: np.ndarray,
 
         originals(w, pop, posters, ts=np.maximum(w.acc_created[posters] + DAY,
                                                  cal.start + DAY), link_share=0.0)
-    return [{"created_from": int(made[b]), "accounts": int((burst == b).sum()),
-             "followed_from": int(follow_at[b]), "follow_window_hours": 3}
+    return [{"created_from": iso(made[b]), "accounts": int((burst == b).sum()),
+             "followed_from": iso(follow_at[b]), "follow_window_hours": 3}
             for b in range(n_bursts)]
 
 
@@ -427,7 +435,7 @@ def persona(w: World, pop: Population, scale: float) -> dict:
     # Hashtag games: one tag, many persona entries within a few hours (and some
     # organic people joining in, as real games draw them).
     games = []
-    for g, tag in enumerate(texts.PERSONA_GAMES):
+    for tag in texts.PERSONA_GAMES:
         t0 = office_times(rng, cal, PERSONA_SHIFT, offset, 1)[0]
         players = rng.choice(idx, max(3, int(len(idx) * 0.5)), replace=False)
         k = rng.integers(1, 3, len(players))
@@ -441,13 +449,13 @@ def persona(w: World, pop: Population, scale: float) -> dict:
                     "post", text=texts.join(texts.words(rng, "en", len(organic_players), 4),
                                             "#" + tag, sep=" "), hashtags=tag)
         posts = np.concatenate([posts, gp])
-        games.append({"hashtag": tag, "start": int(t0), "entries": int(len(who_g))})
+        games.append({"hashtag": tag, "start": iso(t0), "entries": int(len(who_g))})
     own = _own_engagement(w, rng, posts, idx, 0.8,
                           ["This.", "100%", "Exactly what I said", "So true", "Wake up!",
                            "Finally someone says it"], 2 * HOUR, kind_p=(0.45, 0.4, 0.15))
     organic_on_posts(w, pop, posts, round(own * 1.1))
     w.label(idx, op)
-    _follows_within(w, rng, idx, idx, 0.3)
+    _follows_within(w, rng, idx, idx, 6.0)
     followers = rng.choice(pop.users, max(20, round(n * 15 * min(scale, 1.0))))
     targets = rng.choice(idx, len(followers))
     w.add_follows(followers, targets, cal.start - rng.integers(0, YEAR, len(followers)))
@@ -503,7 +511,7 @@ def botnet(w: World, pop: Population, scale: float) -> dict:
     bots = w.add_accounts(P["x"], created, "account", handle=handles, display_name=display,
                           avatar_hash=avatar, lang="en", followers_extra=rng.integers(0, 40,
                                                                                        n_bots))
-    per = rng.poisson(50 * v, n_seeds)
+    per = rng.poisson(40 * v, n_seeds)
     who = np.repeat(seeds, per)
     m = len(who)
     ts = uniform_times(rng, cal, m)
@@ -514,7 +522,8 @@ def botnet(w: World, pop: Population, scale: float) -> dict:
                     texts.hex_ids(rng, m, 6), None)
     seed_posts = w.add_posts(who, ts, "post", text=text, urls=urls, lang="en",
                              hashtags=np.where(rng.random(m) < 0.5, "Airdrop Patriots", None))
-    k = rng.binomial(n_bots, max(0.2, 8 / n_bots), m)
+    # About 25 bots re-share each seed post (8 in tiny worlds): linear in scale.
+    k = rng.binomial(n_bots, min(1.0, max(8.0, 25.0 * min(scale, 1.0)) / n_bots), m)
     tgt = np.repeat(seed_posts, k)
     sharers = np.concatenate([rng.choice(bots, kk, replace=False) for kk in k])
     delay = rng.uniform(2, 40, len(tgt)).astype(np.int64)
@@ -530,13 +539,13 @@ def botnet(w: World, pop: Population, scale: float) -> dict:
     organic_on_posts(w, pop, seed_posts, round(len(tgt) * 0.03))
     idx = np.concatenate([seeds, bots])
     w.label(idx, op)
-    _follows_within(w, rng, bots, seeds, 0.9)
+    _follows_within(w, rng, bots, seeds, 3.0)
     return {
         "style": "botnet",
         "utc_offset_hours": None,
         "shift_pattern": False,
         "schedule": "automated",
-        "work_hours": [{"start": "00:00", "end": "00:00"}],
+        "work_hours": [{"start": "00:00", "end": "24:00"}],
         "breaks": [],
         "weekdays_only": False,
         "narratives": [{"label": texts.BOTNET_THEME["label"],
@@ -642,7 +651,7 @@ def _small_activity(w, pop, scale, op, idx, active, dormant, offset, times, sche
                    text=pa.nulls(int(same.sum()), pa.string()))
     organic_on_posts(w, pop, posts, round(own * 0.5))
     w.label(idx, op)
-    _follows_within(w, rng, idx, idx, 0.5)
+    _follows_within(w, rng, idx, idx, 4.0)
     return {
         "style": "small",
         "utc_offset_hours": offset,

@@ -1,8 +1,8 @@
 """The organic population: users over the world's time zones, organic pages, channels
 and groups, their posts, their engagement with each other and their follow graph.
 
-Sizes (scale 1): about 7,000 people, 260 pages/channels/groups, ~90k rows of organic
-activity including the hard negatives drawn from these same people.
+Sizes (scale 1): about 9,000 people and 300 pages, channels, groups and outlets, ~75k
+rows of organic activity including the hard negatives drawn from these same people.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from cibwatch.synth import texts
 from cibwatch.synth.rhythms import DAY, HOUR, human_times
-from cibwatch.synth.world import K, P, PLATFORMS, World
+from cibwatch.synth.world import PLATFORMS, K, P, World
 
 YEAR = 365 * DAY
 
@@ -80,6 +80,8 @@ class Population:
         ok = ~self.used[pool] & (w.acc_created[pool] < w.cal.start - min_age_years * YEAR)
         pool = pool[ok]
         n = min(n, len(pool))
+        if n == 0:
+            return np.empty(0, np.int64)
         p = self.activity[pool] ** 0.5
         pick = w.rng.choice(pool, n, replace=False, p=p / p.sum())
         self.used[pick] = True
@@ -129,7 +131,7 @@ def _dedupe(handles: np.ndarray) -> np.ndarray:
 def build(w: World, scale: float) -> Population:
     """Create the organic accounts (no activity yet)."""
     rng = w.rng
-    n_users = max(300, round(7000 * scale))
+    n_users = max(300, round(9000 * scale))
     zone_w = np.array([z[1] for z in ZONES])
     zone = rng.choice(len(ZONES), n_users, p=zone_w / zone_w.sum())
     offset = np.array([z[0] for z in ZONES])[zone]
@@ -164,7 +166,7 @@ def build(w: World, scale: float) -> Population:
         display_name=display, bio=bio, avatar_hash=avatar, claimed_location=place,
         lang=lang, followers_extra=rng.lognormal(3.0, 1.5, n_users).astype(np.int64),
     )
-    activity = np.clip(rng.lognormal(np.log(4.4), 1.1, n_users), 0.5, 400.0)
+    activity = np.clip(rng.lognormal(np.log(3.6), 1.1, n_users), 0.5, 400.0)
     chrono = rng.normal(0.0, 1.2, n_users)
     owl = rng.random(n_users) < 0.12
     chrono[owl] += rng.normal(4.0, 1.0, owl.sum())

@@ -125,6 +125,11 @@ class Shift:
         return [{"name": n, "start": hhmm(s), "end": hhmm(e % 24)} for n, s, e in self.breaks]
 
 
+def iso(ts: int) -> str:
+    """Epoch seconds as ISO 8601 UTC (`2024-03-11T09:15:00Z`), for truth.json."""
+    return dt.datetime.fromtimestamp(int(ts), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def hhmm(hours: float) -> str:
     minutes = int(round(hours * 60)) % (24 * 60)
     return f"{minutes // 60:02d}:{minutes % 60:02d}"

@@ -71,25 +71,29 @@ VOCAB: dict[str, str] = {
 NO_SPACE_LANGS = {"zh", "ja", "th"}
 _VOCAB_ARR = {lang: pa.array(words.split()) for lang, words in VOCAB.items()}
 
+def _split(text: str) -> list[str]:
+    return text.split()
+
+
 EMOJI = ["😂", "🙏", "❤️", "🔥", "👍", "😭", "🎉", "😊", "🤔", "💯", "☕", "🌧️", "⚽", "🐶"]
 
-FIRST_NAMES = (
-    "james mary john linda david sarah maria jose ana carlos sofia lucas emma noah olivia "
-    "liam mia wei jun hui mei yan ming kenji yuki hana minji jisoo ahmed fatima omar "
-    "layla priya rahul arjun ananya ivan olga dmitri elena mehmet ayse nguyen linh "
-    "somchai ploy budi siti juan miguel chloe lea hans anna marco giulia reza sara "
-    "grace kevin tony jason amy cindy vicky joy mark paolo"
-).split()
-LAST_NAMES = (
-    "smith johnson brown garcia martinez lopez silva santos chen wang lin huang tan lim "
-    "ng wong lee kim park tanaka sato khan ali hassan patel sharma singh ivanov petrova "
-    "yilmaz kaya nguyen tran wijaya santoso reyes cruz dubois martin muller schmidt rossi "
-    "bianchi ahmadi rezaei taylor walker cooper cohen"
-).split()
-SYLLABLES = (
-    "ka lo mi ra ne to su va li po de zen tri mar bel cor dia fin gal hex ion jun kor lum "
-    "nor ora pix quo rio sol tek uni vox wal xen yor zor"
-).split()
+FIRST_NAMES = _split(
+    "james mary john linda david sarah maria jose ana carlos sofia lucas emma noah "
+    "olivia liam mia wei jun hui mei yan ming kenji yuki hana minji jisoo ahmed "
+    "fatima omar layla priya rahul arjun ananya ivan olga dmitri elena mehmet ayse "
+    "nguyen linh somchai ploy budi siti juan miguel chloe lea hans anna marco giulia "
+    "reza sara grace kevin tony jason amy cindy vicky joy mark paolo"
+)
+LAST_NAMES = _split(
+    "smith johnson brown garcia martinez lopez silva santos chen wang lin huang tan "
+    "lim ng wong lee kim park tanaka sato khan ali hassan patel sharma singh ivanov "
+    "petrova yilmaz kaya nguyen tran wijaya santoso reyes cruz dubois martin muller "
+    "schmidt rossi bianchi ahmadi rezaei taylor walker cooper cohen"
+)
+SYLLABLES = _split(
+    "ka lo mi ra ne to su va li po de zen tri mar bel cor dia fin gal hex ion jun "
+    "kor lum nor ora pix quo rio sol tek uni vox wal xen yor zor"
+)
 TLDS = ["com", "com", "com", "net", "org", "co.uk", "de", "com.au", "in", "com.br", "jp",
         "tw", "sg", "ph", "io", "news", "info", "fr", "es", "ru"]
 
@@ -105,42 +109,48 @@ def words(rng: np.random.Generator, lang: str, n: int, k: int) -> pa.Array:
 
 
 _LANGS = sorted(VOCAB)
-_ALL_WORDS = [w for lang in _LANGS for w in VOCAB[lang].split()]
-_SIZE = np.array([len(VOCAB[lang].split()) for lang in _LANGS])
-_OFFSET = np.concatenate([[0], np.cumsum(_SIZE)[:-1]])
-_FLAT = pa.array(_ALL_WORDS + [""])  # the last entry pads short texts
-_MAX_WORDS = 17
+_PHRASES_PER_LANG = 4096
+_PHRASE_WORDS = 3
+_MIN_PHRASES, _MAX_PHRASES = 2, 6
+
+
+def _phrase_table() -> pa.Array:
+    """4,096 random three-word phrases per language, all languages in one array; texts
+    are built from phrases (few `take` calls) instead of single words."""
+    rng = np.random.default_rng(20240311)
+    out = []
+    for lang in _LANGS:
+        vocab = pa.array(VOCAB[lang].split())
+        cols = [vocab.take(pa.array(rng.integers(0, len(vocab), _PHRASES_PER_LANG)))
+                for _ in range(_PHRASE_WORDS)]
+        out.append(pc.binary_join_element_wise(*cols, "" if lang in NO_SPACE_LANGS else " "))
+    return pa.concat_arrays([*out, pa.array([""])])  # the last entry pads short texts
+
+
+_PHRASES = _phrase_table()
+_PAD = len(_PHRASES) - 1
 
 
 def organic_texts(rng: np.random.Generator, langs: np.ndarray) -> pa.Array:
-    """One unique everyday text per entry of `langs` (ISO codes), 4 to 17 words in that
-    language's script, a quarter with an emoji. Vectorised: one `take` per word slot."""
+    """One unique everyday text per entry of `langs` (ISO codes): 6 to 18 words of that
+    language (2-6 random phrases; 4096^k combinations), a quarter with an emoji."""
     n = len(langs)
-    code = np.searchsorted(_LANGS, np.asarray(langs, dtype=str))
-    code = np.where((code < len(_LANGS)) & (np.take(_LANGS, code.clip(0, len(_LANGS) - 1))
-                                            == np.asarray(langs, dtype=str)),
-                    code, _LANGS.index("en"))
-    length = rng.integers(4, _MAX_WORDS + 1, n)
+    langs = np.asarray(langs, dtype=str)
+    code = np.searchsorted(_LANGS, langs).clip(0, len(_LANGS) - 1)
+    code = np.where(np.asarray(_LANGS)[code] == langs, code, _LANGS.index("en"))
+    length = rng.integers(_MIN_PHRASES, _MAX_PHRASES + 1, n)
     spaced = ~np.isin(np.asarray(_LANGS)[code], list(NO_SPACE_LANGS))
-    out = np.empty(n, dtype=object)
-    for mask, sep in ((spaced, " "), (~spaced, "")):
-        idx = np.flatnonzero(mask)
-        if not len(idx):
-            continue
-        c, ln = code[idx], length[idx]
-        cols = []
-        for k in range(_MAX_WORDS):
-            pos = _OFFSET[c] + (rng.random(len(idx)) * _SIZE[c]).astype(np.int64)
-            pos = np.where(k < ln, pos, len(_ALL_WORDS))
-            cols.append(_FLAT.take(pa.array(pos)))
-        joined = pc.binary_join_element_wise(*cols, sep)
-        if sep:
-            joined = pc.utf8_rtrim(joined, characters=" ")
-        out[idx] = joined.to_numpy(zero_copy_only=False)
-    arr = pa.array(out, pa.string())
+    base = code * _PHRASES_PER_LANG
+    cols = []
+    for k in range(_MAX_PHRASES):
+        pos = base + rng.integers(0, _PHRASES_PER_LANG, n)
+        cols.append(_PHRASES.take(pa.array(np.where(k < length, pos, _PAD))))
+    out = pc.if_else(pa.array(spaced), pc.binary_join_element_wise(*cols, " "),
+                     pc.binary_join_element_wise(*cols, ""))
+    out = pc.utf8_rtrim(out, characters=" ")
     emoji = pa.array(np.array(EMOJI)[rng.integers(0, len(EMOJI), n)])
-    with_emoji = pc.binary_join_element_wise(arr, emoji, " ")
-    return pc.if_else(pa.array(rng.random(n) < 0.25), with_emoji, arr)
+    with_emoji = pc.binary_join_element_wise(out, emoji, " ")
+    return pc.if_else(pa.array(rng.random(n) < 0.25), with_emoji, out)
 
 
 def pick(rng: np.random.Generator, items: list[str] | np.ndarray, n: int) -> np.ndarray:
@@ -153,13 +163,17 @@ def join(*cols, sep: str = "") -> pa.Array:
     return pc.binary_join_element_wise(*arrs, sep)
 
 
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+
 def hex_ids(rng: np.random.Generator, n: int, digits: int = 16) -> np.ndarray:
-    """n random hex strings (perceptual-hash-like)."""
-    vals = rng.integers(0, 2**63 - 1, n, dtype=np.int64)
-    out = np.char.mod("%016x", vals)
-    if digits < 16:
-        out = np.char.ljust(out, digits).astype(f"<U{digits}")
-    return out.astype(object)
+    """n random hex strings (perceptual-hash-like), built bytewise (no per-row Python)."""
+    raw = rng.integers(0, 256, (n, 8), dtype=np.uint8)
+    chars = np.empty((n, 16), np.uint8)
+    chars[:, 0::2] = _HEX[raw >> 4]
+    chars[:, 1::2] = _HEX[raw & 15]
+    out = np.ascontiguousarray(chars[:, :digits]).view(f"S{digits}").ravel()
+    return out.astype(f"U{digits}").astype(object)
 
 
 def domains(rng: np.random.Generator, n: int) -> np.ndarray:

@@ -141,7 +141,9 @@ class World:
         answers or a share re-shares (-1: none). List columns are space-joined strings."""
         author = np.asarray(author, dtype=np.int64)
         n = len(author)
-        ts = np.clip(np.asarray(ts, dtype=np.int64), self.cal.start, self.cal.end - 1)
+        ts = np.clip(_ints(ts, n), self.cal.start, self.cal.end - 1)
+        if len(ts) != n:
+            raise ValueError(f"{n} authors but {len(ts)} times")
         kind_codes = _ints(K[kind] if isinstance(kind, str) else kind, n, np.int8)
         tgt = _ints(-1 if target is None else target, n)
         if lang is None:
@@ -164,9 +166,12 @@ class World:
         follower = np.asarray(follower, dtype=np.int64)
         n = len(follower)
         self.follows.setdefault("follower", []).append(follower)
-        self.follows.setdefault("followee", []).append(_ints(followee, n))
+        followee = _ints(followee, n)
+        self.follows.setdefault("followee", []).append(followee)
+        # Nobody follows, or is followed, before the account exists.
+        lo = np.maximum(self.acc_created[follower], self.acc_created[followee]) + 60
         self.follows.setdefault("ts", []).append(
-            np.clip(_ints(ts, n), None, self.cal.end - 1)
+            np.clip(np.maximum(_ints(ts, n), lo), None, self.cal.end - 1)
         )
 
     def label(self, idx: np.ndarray, operation: str, role: str = "operator") -> None:
@@ -225,37 +230,47 @@ class World:
         # Shuffle account rows so that file order says nothing about who made them.
         accounts = accounts.take(pa.array(self.rng.permutation(self.n_accounts)))
 
+        # Posts in time order; ids are drawn in that order and targets remapped, so only
+        # the free-text columns need a (costly) string take.
         order = np.lexsort((self.rng.random(self.n_posts), self.post_ts))
-        post_platform = self.acc_platform[self.post_author]
-        post_ids = _ids(self.rng, post_platform, POST_IDS)
-        tgt = self.post_target
-        has_tgt = tgt >= 0
-        tgt_ids = np.where(has_tgt, post_ids[np.where(has_tgt, tgt, 0)], None)
-        is_share = self.post_kind == K["share"]
-        cols = {name: pa.concat_arrays(self.posts[name]) for name in _POST_STR}
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        author = self.post_author[order]
+        post_platform = self.acc_platform[author]
+        post_ids = pa.array(_ids(self.rng, post_platform, POST_IDS), pa.string())
+        kind = self.post_kind[order]
+        tgt = self.post_target[order]
+        tgt = np.where(tgt >= 0, rank[np.maximum(tgt, 0)], -1)
+        is_share = kind == K["share"]
+        parent = pa.array(tgt, mask=(tgt < 0) | is_share)
+        shared = pa.array(tgt, mask=(tgt < 0) | ~is_share)
+        author_ids = pa.array(acc_ids, pa.string())
+        take = pa.array(order)
+        cols = {name: pa.concat_arrays(self.posts[name]).take(take) for name in _POST_STR}
         posts = pa.table({
-            "platform": pa.array(np.array(PLATFORMS, dtype=object)[post_platform]),
-            "post_id": pa.array(post_ids, pa.string()),
-            "account_id": pa.array(acc_ids[self.post_author], pa.string()),
-            "created_at": _timestamps(self.post_ts),
-            "kind": pa.array(np.array(KINDS, dtype=object)[self.post_kind]),
+            "platform": pa.array(np.array(PLATFORMS)[post_platform]),
+            "post_id": post_ids,
+            "account_id": author_ids.take(pa.array(author)),
+            "created_at": _timestamps(self.post_ts[order]),
+            "kind": pa.array(np.array(KINDS)[kind]),
             "text": cols["text"],
             "title": cols["title"],
             "urls": _lists(cols["urls"]),
             "hashtags": _lists(cols["hashtags"]),
             "media_hashes": _lists(cols["media_hashes"]),
-            "parent_id": pa.array(np.where(has_tgt & ~is_share, tgt_ids, None), pa.string()),
-            "shared_id": pa.array(np.where(has_tgt & is_share, tgt_ids, None), pa.string()),
+            "parent_id": post_ids.take(parent),
+            "shared_id": post_ids.take(shared),
             "lang": cols["lang"],
-        }).take(pa.array(order))
+        })
 
         forder = np.argsort(ft, kind="stable")
+        fa, fb, ft = fa[forder], fb[forder], ft[forder]
         follows = pa.table({
-            "platform": pa.array(np.array(PLATFORMS, dtype=object)[self.acc_platform[fa]]),
-            "follower_id": pa.array(acc_ids[fa], pa.string()),
-            "followee_id": pa.array(acc_ids[fb], pa.string()),
+            "platform": pa.array(np.array(PLATFORMS)[self.acc_platform[fa]]),
+            "follower_id": author_ids.take(pa.array(fa)),
+            "followee_id": author_ids.take(pa.array(fb)),
             "created_at": _timestamps(ft),
-        }).take(pa.array(forder))
+        })
         return accounts, posts, follows, acc_ids
 
 

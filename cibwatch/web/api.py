@@ -31,15 +31,30 @@ Analyst = Annotated[Identity, Depends(require("analyst"))]
 Admin = Annotated[Identity, Depends(require("admin"))]
 
 # The only files /api/exports serves: a fixed name maps to a builder, so no request
-# parameter ever becomes part of a path.
+# parameter ever becomes part of a path. Report-made files name their report format.
 EXPORTS = {
     "accounts.csv": "Flagged assets (the contract's accounts.csv).",
     "operations.json": "Every operation with its profile (the contract's operations.json).",
     "enforcement.csv": "Assets of confirmed operations, exclusions removed.",
+    "report.html": "The report (whole workspace or one operation), HTML.",
+    "report.pdf": "The report as PDF.",
+    "report.md": "The report as Markdown.",
+    "indicators.csv": "Indicators in Meta's takedown layout with kill-chain tags.",
+    "stix-bundle.json": "STIX 2.1 bundle with DISARM techniques.",
+    "graph.gexf": "The operation network for Gephi (GEXF).",
+    "graph.graphml": "The operation network (GraphML).",
     "audit.csv": "The whole audit log.",
-    "report.html": "The HTML report (whole workspace or one operation).",
 }
-
+REPORT_FORMATS = {
+    "enforcement.csv": ("enforcement", "text/csv; charset=utf-8"),
+    "report.html": ("html", "text/html; charset=utf-8"),
+    "report.pdf": ("pdf", "application/pdf"),
+    "report.md": ("md", "text/markdown; charset=utf-8"),
+    "indicators.csv": ("indicators", "text/csv; charset=utf-8"),
+    "stix-bundle.json": ("stix", "application/json"),
+    "graph.gexf": ("gexf", "application/xml"),
+    "graph.graphml": ("graphml", "application/xml"),
+}
 
 def store(request: Request):
     return request.app.state.store
@@ -119,6 +134,19 @@ def get_network(request: Request, operation_id: str, _user: Reader) -> dict:
     s = store(request)
     with s.cursor() as con:
         return data.network(con, operation_id, s.config.serve.network_max_nodes)
+
+
+@router.get("/operations/{operation_id}/tags", tags=["operations"])
+def get_tags(request: Request, operation_id: str, _user: Reader) -> dict:
+    """Online Operations Kill Chain and DISARM tags, each with the evidence behind it."""
+    s = store(request)
+    with s.cursor() as con:
+        data.operation_exists(con, operation_id)
+        state = data.review_state(con, operation_id)
+        result = s.cached(("tags", operation_id, *state), lambda: data.tags(con, operation_id))
+    if result is None:
+        raise data.Unavailable("tags need the report package")
+    return result
 
 
 @router.get("/clusters", tags=["clusters"])
@@ -280,12 +308,14 @@ def export(
 def build_export(request: Request, name: str, user: Identity, operation_id: str | None,
                  reason: str | None):
     s = store(request)
+    if name in REPORT_FORMATS:
+        return _report_file(s, name, user, operation_id, reason)
     with s.cursor() as con:
         if operation_id is not None:
             data.operation_exists(con, operation_id)
         if name == "accounts.csv":
-            body = _accounts_csv(con, operation_id)
-            response = _download(body, "text/csv; charset=utf-8", name)
+            response = _download(_accounts_csv(con, operation_id), "text/csv; charset=utf-8",
+                                 name)
         elif name == "operations.json":
             from cibwatch.results import operation_documents
 
@@ -293,20 +323,19 @@ def build_export(request: Request, name: str, user: Identity, operation_id: str 
                     if operation_id is None or d["operation_id"] == operation_id]
             body = json.dumps(docs, indent=2, ensure_ascii=False, default=str)
             response = _download(body, "application/json", name)
-        elif name == "enforcement.csv":
-            rows = data.enforcement(con, confirmed_only=True)
-            response = _download(_csv(rows), "text/csv; charset=utf-8", name)
-        elif name == "audit.csv":
-            rows = audit.entries(con, limit=10_000_000)
-            response = _download(_csv(rows), "text/csv; charset=utf-8", name)
         else:
-            response = _report(s, operation_id)
-    with s.write() as wcon:
-        detail = "; ".join(
-            x for x in (f"operation={operation_id}" if operation_id else "", reason or "") if x
-        )
-        audit.record(wcon, "export", name, detail or None, user.name)
+            response = _download(_csv(audit.entries(con, limit=10_000_000)),
+                                 "text/csv; charset=utf-8", name)
+    _audit_export(s, name, user, operation_id, reason)
     return response
+
+
+def _audit_export(s, name: str, user: Identity, operation_id: str | None,
+                  reason: str | None) -> None:
+    detail = "; ".join(x for x in (f"operation={operation_id}" if operation_id else "",
+                                   reason or "") if x)
+    with s.write() as con:
+        audit.record(con, "export", name, detail or None, user.name)
 
 
 def _accounts_csv(con, operation_id: str | None) -> str:
@@ -335,21 +364,33 @@ def _download(body: str, media_type: str, filename: str) -> Response:
     )
 
 
-def _report(s, operation_id: str | None):
+def _report_file(s, name: str, user: Identity, operation_id: str | None,
+                 reason: str | None) -> FileResponse:
+    """Build one report format into a fresh temporary folder and send the file by its
+    fixed name; the folder is removed after sending."""
     try:
         from cibwatch.report import build_report
     except ImportError as exc:
         raise data.Unavailable(f"report not available: {exc}") from exc
-    out = Path(tempfile.mkdtemp(prefix="cibwatch-report-"))
-    from types import SimpleNamespace
-
-    con = s.new_cursor()
+    fmt, media_type = REPORT_FORMATS[name]
+    with s.cursor() as con:
+        if operation_id is not None:
+            data.operation_exists(con, operation_id)
+    out = Path(tempfile.mkdtemp(prefix="cibwatch-export-"))
     try:
-        build_report(SimpleNamespace(con=con, path=s.path), out, operation_id=operation_id)
-    finally:
-        con.close()
-    html = out / "report.html"
-    if not html.is_file():
-        raise data.Unavailable("the report package wrote no report.html")
-    return FileResponse(html, media_type="text/html; charset=utf-8", filename="report.html",
+        con = s.new_cursor()
+        try:
+            with audit.acting_as(user.name):
+                build_report(con, out, operation_id=operation_id, formats=[fmt],
+                             confirmed_only=name == "enforcement.csv")
+        finally:
+            con.close()
+        path = out / name
+        if not path.is_file():
+            raise data.Unavailable(f"the report package wrote no {name}")
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    _audit_export(s, name, user, operation_id, reason)
+    return FileResponse(path, media_type=media_type, filename=name,
                         background=BackgroundTask(shutil.rmtree, out, ignore_errors=True))

@@ -1,12 +1,16 @@
 """The workbench application: `create_app(workspace_path, config)` builds it.
 
 Middleware puts a strict Content-Security-Policy and friends on every response;
-FastAPI's own limit refuses oversized bodies (413); errors become JSON under /api/ and an HTML page elsewhere;
+FastAPI's own limit refuses oversized bodies (413); errors become JSON under /api/ and an
+HTML page elsewhere;
 Swagger UI at /docs is served from the bundled swagger-ui-dist, never from a CDN.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import threading
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
@@ -19,6 +23,7 @@ from jinja2 import Environment, PackageLoader, Undefined, select_autoescape
 from starlette.templating import Jinja2Templates
 
 from cibwatch.config import Config
+from cibwatch.errors import CibwatchError
 from cibwatch.web import data
 from cibwatch.web.auth import LoginRequired, api_user
 from cibwatch.web.jobs import JobBusy
@@ -82,6 +87,12 @@ def _templates() -> Jinja2Templates:
     return Jinja2Templates(env=env)
 
 
+def _preload_report() -> None:
+    # missing or broken: the features that need it answer 503 or are left out
+    with contextlib.suppress(Exception):
+        importlib.import_module("cibwatch.report")
+
+
 def _missing(v) -> bool:
     return v is None or isinstance(v, Undefined)
 
@@ -98,6 +109,9 @@ def create_app(workspace_path: str | Path, config: Config | None = None) -> Fast
 
     config = config or Config()
     store = Store(workspace_path, config)
+    # The report package (tags, exports) pulls in Altair and WeasyPrint: seconds to import.
+    # Import it now in the background so that no analyst's first click pays for it.
+    threading.Thread(target=_preload_report, name="preload-report", daemon=True).start()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -168,6 +182,10 @@ def _error_handlers(app: FastAPI) -> None:
     @app.exception_handler(data.Unavailable)
     async def unavailable(request: Request, exc: data.Unavailable):
         return _error(request, 503, str(exc))
+
+    @app.exception_handler(CibwatchError)
+    async def cibwatch_error(request: Request, exc: CibwatchError):
+        return _error(request, 400, str(exc))
 
     @app.exception_handler(JobBusy)
     async def busy(request: Request, exc: JobBusy):

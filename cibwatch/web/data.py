@@ -9,6 +9,7 @@ to figures computed from the posts where that is cheap (hour-of-week, timeline).
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ from cibwatch import audit
 from cibwatch.errors import CibwatchError
 from cibwatch.workspace import scalar
 
+log = logging.getLogger(__name__)
 DECISIONS = ("confirmed", "rejected", "needs-more-work")
 TARGET_TYPES = ("operation", "cluster")
 
@@ -525,7 +527,7 @@ def search_posts(
         where.append("contains(lower(array_to_string(p.urls, ' ')), lower(?))")
         params.append(url)
     if hashtag:
-        where.append("list_contains(list_transform(p.hashtags, h -> lower(h)), lower(?))")
+        where.append("list_contains(list_transform(p.hashtags, lambda h: lower(h)), lower(?))")
         params.append(hashtag.lstrip("#"))
     if since:
         where.append("p.created_at >= ?")
@@ -627,13 +629,56 @@ def set_exclusion(
             "excluded": excluded}
 
 
+def history(con: duckdb.DuckDBPyConnection, operation_id: str, limit: int = 200) -> list[dict]:
+    """Audit entries about one operation (reviews, exclusions, exports of it), newest first."""
+    return _rows(
+        con,
+        'SELECT seq, "at", user_name AS "user", action, target, detail FROM audit_log '
+        "WHERE target = ? OR (action = 'export' AND (detail = ? OR starts_with(detail, ?))) "
+        "ORDER BY seq DESC LIMIT ?",
+        [f"operation:{operation_id}", f"operation={operation_id}",
+         f"operation={operation_id};", limit],
+    )
+
+
 # ---------------------------------------------------------------------- enforcement
-def enforcement(con: duckdb.DuckDBPyConnection, confirmed_only: bool = True) -> list[dict]:
-    """The enforcement list from the report package (confirmed operations, exclusions
-    removed there); Unavailable until that module exists."""
+def enforcement(
+    con: duckdb.DuckDBPyConnection, confirmed_only: bool = True, operation_id: str | None = None
+) -> list[dict]:
+    """The enforcement list of the report package: assets of confirmed operations, minus
+    the exclusions analysts made here."""
     try:
         from cibwatch.report.enforcement import enforcement_rows
     except ImportError as exc:
         raise Unavailable(f"enforcement list not available: {exc}") from exc
-    rows = enforcement_rows(con, confirmed_only=confirmed_only)
-    return [dict(r) if not isinstance(r, dict) else r for r in rows]
+    return enforcement_rows(con, confirmed_only=confirmed_only, operation_id=operation_id)
+
+
+def review_state(con: duckdb.DuckDBPyConnection, operation_id: str) -> tuple:
+    """What an operation's derived views depend on besides its id: the last detect run,
+    its exclusions and reviews. Cheap; used as a cache key."""
+    return tuple(con.execute(
+        "SELECT (SELECT max(finished_at) FROM runs), "
+        "(SELECT count(*) FROM review_exclusions WHERE operation_id = ?), "
+        "(SELECT count(*) FROM reviews WHERE target_id = ?)",
+        [operation_id, operation_id],
+    ).fetchall()[0])
+
+
+def tags(con: duckdb.DuckDBPyConnection, operation_id: str) -> dict | None:
+    """Kill-chain and DISARM tags with their evidence, from the report package's findings
+    (one source of truth with the published report); None when it is not installed."""
+    try:
+        from cibwatch.report.collect import operation_views
+        from cibwatch.report.disarm import disarm_tags
+        from cibwatch.report.findings import findings
+        from cibwatch.report.killchain import killchain_tags
+    except ImportError:
+        return None
+    try:
+        views = operation_views(con, operation_id)
+        found = findings(views[0]) if views else []
+        return {"killchain": killchain_tags(found), "disarm": disarm_tags(found), "error": None}
+    except Exception as exc:  # a report bug must not take the operation page down
+        log.exception("tagging %s failed", operation_id)
+        return {"killchain": [], "disarm": [], "error": f"{type(exc).__name__}: {exc}"}

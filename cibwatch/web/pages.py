@@ -154,10 +154,9 @@ def operation_page(
     with s.cursor() as con:
         op = data.operation(con, operation_id)
         mem = data.members(con, operation_id, limit, offset)
-        history = [e for e in audit.entries(con, 2000)
-                   if e["target"] == f"operation:{operation_id}"
-                   or (e["action"] == "export" and f"operation={operation_id}" in (e["detail"]
-                                                                                   or ""))]
+        state = data.review_state(con, operation_id)
+        tags = s.cached(("tags", operation_id, *state), lambda: data.tags(con, operation_id))
+        history = data.history(con, operation_id)
     profile = op["profile"]
     offset_h = (profile.get("time") or {}).get("utc_offset_hours")
     return render(
@@ -165,7 +164,7 @@ def operation_page(
         heat_utc=heatmap(op["hour_of_week_utc"]),
         heat_local=heatmap(op["hour_of_week_local"]) if op["hour_of_week_local"] else None,
         offset_h=offset_h, timeline=timeline_svg(op["activity_timeline"]),
-        tags=kill_chain_tags(op), decisions=data.DECISIONS, history=history,
+        tags=tags, decisions=data.DECISIONS, history=history,
         exports=EXPORTS, profile_json=json.dumps(profile, indent=2, ensure_ascii=False,
                                                  default=str),
     )
@@ -345,21 +344,6 @@ def timeline_svg(points: list[dict] | None, width: int = 900, height: int = 140)
                      "date": p.get("date"), "posts": n, "assets": p.get("assets")})
     return {"bars": bars, "width": width, "height": height, "max": top,
             "first": points[0].get("date"), "last": points[-1].get("date")}
-
-
-def kill_chain_tags(op: dict) -> list[dict] | None:
-    """Kill-chain / DISARM tags from the report package when it offers a tagger."""
-    try:
-        from cibwatch.report import indicators
-    except ImportError:
-        return None
-    tagger = getattr(indicators, "operation_tags", None)
-    if tagger is None:
-        return None
-    try:
-        return list(tagger(op))
-    except Exception:  # a tagging bug must not take the operation page down
-        return None
 
 
 __all__ = ["router", "page_identity", "identify"]

@@ -29,9 +29,24 @@ class Store:
         self.limiter = LoginLimiter(cfg.login_max_failures, cfg.login_window_seconds)
         self._cursor_lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self._cache: dict[tuple, object] = {}
+        self._cache_lock = threading.Lock()
         from cibwatch.web.jobs import JobManager
 
         self.jobs = JobManager(self)
+
+    def cached(self, key: tuple, compute):
+        """A small memo for derived views that are slow to build (e.g. report tags);
+        the key must include everything the value depends on."""
+        with self._cache_lock:
+            if key in self._cache:
+                return self._cache[key]
+        value = compute()
+        with self._cache_lock:
+            if len(self._cache) > 256:
+                self._cache.clear()
+            self._cache[key] = value
+        return value
 
     def new_cursor(self) -> duckdb.DuckDBPyConnection:
         with self._cursor_lock:

@@ -82,12 +82,12 @@ def _accounts(names: list[str], source: str, patch: bool) -> Part:
     cols.update({k: ident(v) for k, v in USER_COLUMNS.items() if v in present})
     used = {"userid", *USER_COLUMNS.values()}
     extra = [n for n in names if n not in used] if not patch else []
+    raw_cols = ["userid", *[v for v in USER_COLUMNS.values() if v in present]]
     return Part(
         table="accounts",
         source=source,
         columns=cols,
-        raw=f"CAST({struct_json(['userid', *[v for v in USER_COLUMNS.values() if v in present]])}"
-        " AS VARCHAR)",
+        raw=f"CAST({struct_json(raw_cols, drop_nulls=False)} AS VARCHAR)",
         extra=struct_json(extra),
         patch=patch,
         csv_rejects=not patch,
@@ -120,7 +120,7 @@ def parts(con: duckdb.DuckDBPyConnection, path: Path, cfg: IngestConfig) -> list
         table="posts",
         source=source,
         columns=cols,
-        raw=f"CAST({struct_json(names)} AS VARCHAR)",
+        raw=f"CAST({struct_json(names, drop_nulls=False)} AS VARCHAR)",
         extra=struct_json([n for n in names if n not in used]),
         csv_rejects=True,
     )

@@ -3,7 +3,9 @@
 Zeeschuimer (the Digital Methods Initiative's browser extension that 4CAT imports)
 writes one captured item per line: `{"id", "item_id", "timestamp_collected",
 "source_platform": "x.com" | "twitter.com" | "instagram.com" | "tiktok.com" | ...,
-"source_platform_url", "data": <the platform's own JSON for the item>}`. Mapped here:
+"source_platform_url", "data": <the platform's own JSON for the item>}`. 4CAT's NDJSON
+download of such a dataset turns each line inside out: the platform's item with the
+envelope under `__import_meta`; both are read. Mapped here:
 - X: GraphQL tweet (`rest_id`, `legacy.{created_at, full_text, user_id_str, lang,
   entities, retweeted_status_result, in_reply_to_status_id_str}`, author in
   `core.user_results.result`), or the older `legacy` + `user` layout;
@@ -35,11 +37,16 @@ PLATFORMS = {
 
 def detect(path: Path) -> bool:
     obj = first_object(path)
-    return obj is not None and "source_platform" in obj and "data" in obj
+    if obj is None:
+        return False
+    meta = obj.get("__import_meta")
+    return ("source_platform" in obj and "data" in obj) or (
+        isinstance(meta, dict) and "source_platform" in meta
+    )
 
 
 _PLATFORM = (
-    "CASE replace(lower(item ->> 'source_platform'), 'www.', '') "
+    "CASE replace(lower(__env ->> 'source_platform'), 'www.', '') "
     + " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in PLATFORMS.items())
     + " END"
 )
@@ -59,7 +66,13 @@ def _epoch(x: str) -> str:
 
 def _source(path: Path, cfg: IngestConfig) -> str:
     items = items_source(path, cfg.max_line_size, "[line::JSON]")
-    return f"SELECT *, {_PLATFORM} AS __p, item -> 'data' AS d FROM ({items})"
+    meta = "(item -> '__import_meta') IS NOT NULL"
+    unpacked = f"""
+        SELECT *, CASE WHEN {meta} THEN item -> '__import_meta' ELSE item END AS __env,
+               CASE WHEN {meta} THEN item ELSE item -> 'data' END AS d
+        FROM ({items})
+    """
+    return f"SELECT *, {_PLATFORM} AS __p FROM ({unpacked})"
 
 
 POST_COLUMNS = {
@@ -119,10 +132,10 @@ def parts(con: duckdb.DuckDBPyConnection, path: Path, cfg: IngestConfig) -> list
         columns=POST_COLUMNS,
         raw="line",
         extra="NULLIF(json_merge_patch('{}', json_object("
-        "'source_platform_url', item -> 'source_platform_url', "
-        "'timestamp_collected', item -> 'timestamp_collected')), '{}')",
+        "'source_platform_url', __env -> 'source_platform_url', "
+        "'timestamp_collected', __env -> 'timestamp_collected')), '{}')",
         invalid="coalesce(bad, CASE WHEN __p IS NULL THEN 'unsupported source_platform (' || "
-        "coalesce(item ->> 'source_platform', 'none') || ')' END)",
+        "coalesce(__env ->> 'source_platform', 'none') || ')' END)",
     )
     user = _pick(
         x=_X_USER,
