@@ -272,12 +272,14 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--mode", choices=("truth", "detect"), default="truth")
+    ap.add_argument("--set", dest="overrides", action="append", default=[],
+                    help="config override, e.g. operations.min_link_strength=0.95")
     ap.add_argument("--decoys", action="store_true",
                     help="truth mode: add the hard negatives as (false) clusters")
     ap.add_argument("--fragment", type=int, default=0,
                     help="truth mode: cut clusters into pieces of at most N assets")
     args = ap.parse_args()
-    cfg = Config()
+    cfg = Config().with_overrides(args.overrides)
     src = world(args.scale, args.seed)
     labels = read_labels(src / "labels.csv")
     decoys = src / "hard_negatives.csv" if args.decoys else None
@@ -286,7 +288,8 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     report: dict = {"mode": args.mode, "scale": args.scale, "seed": args.seed,
-                    "fragment": args.fragment, "decoys": args.decoys}
+                    "fragment": args.fragment, "decoys": args.decoys,
+                    "overrides": args.overrides}
 
     # 1. The whole world: one operation id per planted operation?
     with cibwatch.open(work / "full.duckdb") as ws:

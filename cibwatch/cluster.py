@@ -25,12 +25,13 @@ import igraph as ig
 import leidenalg
 import numpy as np
 import pyarrow as pa
-from scipy.stats import binom
+from scipy.stats import binom, poisson
 
 from cibwatch.config import Config
-from cibwatch.graph import benjamini_hochberg
+from cibwatch.graph import ADDITIVE, FAMILIES, benjamini_hochberg
 
 ACCOUNT_KEY_TYPES = ("avatar", "batch", "handle", "name")
+CONTENT_FAMILIES = {"content", "link"}
 
 SIGNAL_LABELS = {
     "text": "identical text",
@@ -47,6 +48,7 @@ SIGNAL_LABELS = {
     "handle": "handle family",
     "name": "same display name",
     "follow": "co-follow",
+    "engage": "engagement with each other or the same authors",
     "attach": "ties of low-activity assets",
 }
 
@@ -111,6 +113,15 @@ def _write_core(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     con.register("_core", pa.table(rows, schema=pa.schema(
         [("cluster_id", pa.string()), ("platform", pa.string()), ("account_id", pa.string())]
     )))
+    con.execute("CREATE OR REPLACE TEMP TABLE _core_t AS SELECT * FROM _core")
+    con.unregister("_core")
+    dropped = _uncorroborated(con, config)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _core AS SELECT * FROM _core_t "
+        "WHERE NOT list_contains(?, cluster_id)",
+        [dropped],
+    )
+    con.execute("DROP TABLE _core_t")
     # Member score: share of its edge weight inside the cluster times 1 - its best q.
     con.execute(
         """
@@ -131,7 +142,137 @@ def _write_core(con: duckdb.DuckDBPyConnection, config: Config) -> None:
         GROUP BY m.cluster_id, m.platform, m.account_id
         """
     )
-    con.unregister("_core")
+    con.execute("DROP TABLE _core")
+
+
+def _uncorroborated(con: duckdb.DuckDBPyConnection, config: Config) -> list[str]:
+    """Clusters held together by shared content alone: dropped.
+
+    A family of evidence supports a cluster when, on at least `min_family_share` of its
+    internal edges, the family's own count is significant (Poisson p <= 0.01). Copying
+    the same texts and links is what real campaigns, chain letters and viral moments do;
+    a cluster must also show a second family or a non-content one (co-re-shares,
+    comments, reactions, follows, account-level keys)."""
+    fam = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in FAMILIES.items())
+    additive = ", ".join(f"'{f}'" for f in ADDITIVE)
+    rows = con.sql(
+        f"""
+        WITH inner_e AS (
+            SELECT x.cluster_id, e.a, e.b, e.signals FROM edges e
+            JOIN _core_t x ON x.platform = e.platform AND x.account_id = e.a
+            JOIN _core_t y ON y.platform = e.platform AND y.account_id = e.b
+                          AND y.cluster_id = x.cluster_id
+        ),
+        sig AS (
+            SELECT cluster_id, a, b, CASE s.key {fam} ELSE s.key END AS family,
+                   CAST(s.value->>'count' AS DOUBLE) AS c,
+                   CAST(s.value->>'expected' AS DOUBLE) AS lam
+            FROM inner_e, json_each(inner_e.signals) s
+        )
+        SELECT cluster_id, a, b, family,
+               CASE WHEN family IN ({additive}) THEN sum(c) ELSE max(c) END AS c,
+               CASE WHEN family IN ({additive}) THEN sum(lam) ELSE max(lam) END AS lam
+        FROM sig GROUP BY cluster_id, a, b, family
+        """
+    ).to_arrow_table()
+    n_edges = dict(
+        con.execute(
+            """
+            SELECT x.cluster_id, count(*) FROM edges e
+            JOIN _core_t x ON x.platform = e.platform AND x.account_id = e.a
+            JOIN _core_t y ON y.platform = e.platform AND y.account_id = e.b
+                          AND y.cluster_id = x.cluster_id
+            GROUP BY ALL
+            """
+        ).fetchall()
+    )
+    c = rows.column("c").to_numpy()
+    lam = np.maximum(rows.column("lam").to_numpy(zero_copy_only=False), 1e-12)
+    present = poisson.sf(c - 1, lam) <= 0.01
+    counts: dict[str, dict[str, int]] = {}
+    for cid, family, ok in zip(
+        rows.column("cluster_id").to_pylist(), rows.column("family").to_pylist(), present,
+        strict=True,
+    ):
+        if ok:
+            fams = counts.setdefault(cid, {})
+            fams[family] = fams.get(family, 0) + 1
+    share = config.cluster.min_family_share
+    dropped = []
+    for cid in con.execute("SELECT DISTINCT cluster_id FROM _core_t ORDER BY 1").fetchall():
+        cid = cid[0]
+        total = n_edges.get(cid, 0)
+        support = [f for f, n in counts.get(cid, {}).items() if n >= share * total]
+        if len(support) < 2 and not (set(support) - CONTENT_FAMILIES):
+            dropped.append(cid)
+    return dropped
+
+
+def _key_ties(con: duckdb.DuckDBPyConnection, config: Config) -> pa.Table:
+    """Group-level key test for assets outside clusters: of the d keys an asset used,
+    y are keys that members of cluster C used too, against mu = sum over key types of
+    d_t * pi_C,t, where pi_C,t is the share of all outsiders' uses of type t that fall
+    on C's keys (Poisson). An operation's drops put 6-18 of 150 accounts on each key,
+    so one pair shares little but each asset shares most of its keys with the cluster.
+    Keys above the popular-key cap are left out (they say nothing and cost the most)."""
+    cap = int(config.signals.max_key_accounts)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _ku AS
+        SELECT platform, key_type, key, account_id FROM (
+            SELECT DISTINCT platform, key_type, key, account_id FROM keys
+        ) QUALIFY count(*) OVER (PARTITION BY platform, key_type, key) <= {cap}
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _ck AS
+        SELECT DISTINCT m.cluster_id, k.platform, k.key_type, k.key
+        FROM _ku k JOIN _m m ON m.platform = k.platform AND m.account_id = k.account_id
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _ou AS
+        SELECT k.* FROM _ku k
+        ANTI JOIN _m m ON m.platform = k.platform AND m.account_id = k.account_id
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _hit AS
+        SELECT c.cluster_id, o.platform, o.key_type, o.account_id
+        FROM _ou o JOIN _ck c
+          ON c.platform = o.platform AND c.key_type = o.key_type AND c.key = o.key
+        """
+    )
+    out = con.sql(
+        """
+        WITH tot AS (SELECT platform, key_type, count(*) AS n FROM _ou
+                     GROUP BY platform, key_type),
+        pi AS (
+            SELECT h.cluster_id, h.platform, h.key_type, count(*) / any_value(t.n) AS pi
+            FROM _hit h JOIN tot t ON t.platform = h.platform AND t.key_type = h.key_type
+            GROUP BY h.cluster_id, h.platform, h.key_type
+        ),
+        deg AS (SELECT platform, account_id, key_type, count(*) AS d FROM _ou
+                GROUP BY platform, account_id, key_type),
+        y AS (SELECT cluster_id, platform, account_id, count(*) AS y,
+                     list(DISTINCT key_type ORDER BY key_type) AS kt
+              FROM _hit GROUP BY cluster_id, platform, account_id)
+        SELECT y.platform, y.account_id, y.cluster_id, y.y, any_value(y.kt) AS kt,
+               CAST(sum(g.d) AS BIGINT) AS d,
+               CAST(coalesce(sum(g.d * pi.pi), 0) AS DOUBLE) AS mu
+        FROM y
+        JOIN deg g ON g.platform = y.platform AND g.account_id = y.account_id
+        LEFT JOIN pi ON pi.cluster_id = y.cluster_id AND pi.platform = g.platform
+                    AND pi.key_type = g.key_type
+        GROUP BY y.platform, y.account_id, y.cluster_id, y.y
+        """
+    ).to_arrow_table()
+    for t in ("_ku", "_ck", "_ou", "_hit"):
+        con.execute(f"DROP TABLE {t}")
+    return out
 
 
 def _attach(con: duckdb.DuckDBPyConnection, config: Config) -> None:
@@ -150,31 +291,60 @@ def _attach(con: duckdb.DuckDBPyConnection, config: Config) -> None:
         WHERE follower_id <> followee_id
         """
     )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _m AS "
+        "SELECT cluster_id, platform, account_id FROM cluster_members"
+    )
+    # actions annotated with the cluster of actor and of target (NULL = none)
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _act AS
+        SELECT a.platform, a.actor, a.target, ma.cluster_id AS c_actor, mt.cluster_id AS c_target
+        FROM _actions a
+        LEFT JOIN _m ma ON ma.platform = a.platform AND ma.account_id = a.actor
+        LEFT JOIN _m mt ON mt.platform = a.platform AND mt.account_id = a.target
+        """
+    )
+    # Outgoing: of the x actions an outside asset made, y went to cluster C, whose share
+    # of all outside actions is pi. Incoming: of the x actions an outside asset received,
+    # y came from C, whose share of all actions is pi.
     ties = con.sql(
         """
-        WITH m AS (SELECT cluster_id, platform, account_id FROM cluster_members),
-        outside AS (
-            SELECT a.* FROM _actions a
-            ANTI JOIN m ON m.platform = a.platform AND m.account_id = a.actor
+        WITH out_tot AS (SELECT platform, count(*) AS n FROM _act WHERE c_actor IS NULL
+                         GROUP BY platform),
+        out_base AS (
+            SELECT a.platform, a.c_target AS cluster_id, count(*) / any_value(t.n) AS pi
+            FROM _act a JOIN out_tot t ON t.platform = a.platform
+            WHERE a.c_actor IS NULL AND a.c_target IS NOT NULL
+            GROUP BY a.platform, a.c_target
         ),
-        totals AS (SELECT platform, count(*) AS n FROM outside GROUP BY ALL),
-        base AS (
-            SELECT m.cluster_id, o.platform, count(*) / any_value(t.n) AS pi
-            FROM outside o JOIN m ON m.platform = o.platform AND m.account_id = o.target
-            JOIN totals t ON t.platform = o.platform
-            GROUP BY ALL
+        out_x AS (SELECT platform, actor, count(*) AS x FROM _act WHERE c_actor IS NULL
+                  GROUP BY platform, actor),
+        out_y AS (SELECT platform, actor, c_target AS cluster_id, count(*) AS y FROM _act
+                  WHERE c_actor IS NULL AND c_target IS NOT NULL
+                  GROUP BY platform, actor, c_target),
+        in_tot AS (SELECT platform, count(*) AS n FROM _act GROUP BY platform),
+        in_base AS (
+            SELECT a.platform, a.c_actor AS cluster_id, count(*) / any_value(t.n) AS pi
+            FROM _act a JOIN in_tot t ON t.platform = a.platform
+            WHERE a.c_actor IS NOT NULL GROUP BY a.platform, a.c_actor
         ),
-        actor_n AS (SELECT platform, actor, count(*) AS x FROM outside GROUP BY ALL),
-        hits AS (
-            SELECT o.platform, o.actor, m.cluster_id, count(*) AS y
-            FROM outside o JOIN m ON m.platform = o.platform AND m.account_id = o.target
-            GROUP BY ALL
-        )
-        SELECT h.platform, h.actor AS account_id, h.cluster_id, h.y, n.x, b.pi
-        FROM hits h JOIN actor_n n USING (platform, actor)
-        JOIN base b USING (platform, cluster_id)
+        in_x AS (SELECT platform, target, count(*) AS x FROM _act WHERE c_target IS NULL
+                 GROUP BY platform, target),
+        in_y AS (SELECT platform, target, c_actor AS cluster_id, count(*) AS y FROM _act
+                 WHERE c_target IS NULL AND c_actor IS NOT NULL
+                 GROUP BY platform, target, c_actor)
+        SELECT y.platform, y.actor AS account_id, y.cluster_id, y.y, x.x, b.pi,
+               'out' AS direction
+        FROM out_y y JOIN out_x x ON x.platform = y.platform AND x.actor = y.actor
+        JOIN out_base b ON b.platform = y.platform AND b.cluster_id = y.cluster_id
+        UNION ALL
+        SELECT y.platform, y.target, y.cluster_id, y.y, x.x, b.pi, 'in'
+        FROM in_y y JOIN in_x x ON x.platform = y.platform AND x.target = y.target
+        JOIN in_base b ON b.platform = y.platform AND b.cluster_id = y.cluster_id
         """
     ).to_arrow_table()
+    con.execute("DROP TABLE _act")
     con.execute("DROP TABLE _actions")
     types = ", ".join(f"'{t}'" for t in ACCOUNT_KEY_TYPES)
     shared = con.sql(
@@ -206,30 +376,49 @@ def _attach(con: duckdb.DuckDBPyConnection, config: Config) -> None:
         HAVING count(DISTINCT h.key_type) >= {int(cc.attach_min_account_keys)}
         """
     ).to_arrow_table()
+    keyed = _key_ties(con, config)
+    yk = keyed.column("y").to_numpy()
+    dk = keyed.column("d").to_numpy()
+    mu = np.maximum(keyed.column("mu").to_numpy(zero_copy_only=False), 1e-300)
+    p_keys = np.where(
+        (yk >= cc.attach_min_keys) & (yk >= cc.attach_min_share * dk), poisson.sf(yk - 1, mu), 1.0
+    )
+    con.register("_keyed", keyed.append_column("p", pa.array(p_keys, pa.float64())))
     y = ties.column("y").to_numpy()
     x = ties.column("x").to_numpy()
     pi = ties.column("pi").to_numpy()
-    p_ties = np.where(y >= cc.attach_min_ties, binom.sf(y - 1, x, pi), 1.0)
+    p_ties = np.where(
+        (y >= cc.attach_min_ties) & (y >= cc.attach_min_share * x), binom.sf(y - 1, x, pi), 1.0
+    )
     con.register("_ties", ties.append_column("p", pa.array(p_ties, pa.float64())))
     con.register("_shared", shared)
     cand = con.sql(
         """
         SELECT platform, account_id, cluster_id,
-               least(2 * min(p), 1.0) AS p,
+               least(3 * min(p), 1.0) AS p,
                string_agg(DISTINCT reason, '; ' ORDER BY reason) AS reason
         FROM (
             SELECT platform, account_id, cluster_id, p,
-                   y || ' of ' || x || ' engagements/follows go to the cluster' AS reason
+                   CASE WHEN direction = 'out'
+                        THEN y || ' of its ' || x || ' engagements/follows go to the cluster'
+                        ELSE y || ' of the ' || x || ' engagements/follows it received come '
+                             || 'from the cluster' END AS reason
             FROM _ties
             UNION ALL
             SELECT platform, account_id, cluster_id, p,
                    'shares ' || array_to_string(kt, ', ') || ' with members' AS reason
             FROM _shared
+            UNION ALL
+            SELECT platform, account_id, cluster_id, p,
+                   y || ' of its ' || d || ' keys are the cluster''s (' || round(mu, 2)
+                   || ' expected)' AS reason
+            FROM _keyed
         ) GROUP BY ALL ORDER BY platform, account_id, cluster_id
         """
     ).to_arrow_table()
     con.unregister("_ties")
     con.unregister("_shared")
+    con.unregister("_keyed")
     q = benjamini_hochberg(cand.column("p").to_numpy())
     con.register("_cand", cand.append_column("q", pa.array(q, pa.float64())))
     con.execute(

@@ -111,16 +111,26 @@ class ClusterConfig:
     seed: int = 42
     # Leiden CPM resolution as a share of the median edge weight: a cluster must be at
     # least this dense; sparser sub-networks (other shifts, teams) become other clusters.
-    min_density: float = 0.1
-    # A Leiden member needs this share of its edge weight inside its cluster; a bridge
-    # with most of its ties elsewhere is not claimed.
-    min_internal_share: float = 0.5
+    min_density: float = 0.02
+    # A Leiden member needs this share of its edge weight inside its cluster: a bridge
+    # with three quarters of its ties elsewhere is not claimed (an operation's offices
+    # overlap, so a majority would be too strict).
+    min_internal_share: float = 0.25
+    # Share of a cluster's edges on which an evidence family must be significant to
+    # count as support; content alone (texts, links) is what real campaigns share too.
+    min_family_share: float = 0.1
     # ... and at least this many significant edges inside it: one edge may be the 1 in
     # 1,000 chance discovery the FDR allows, two independent ones rarely are.
     min_member_edges: int = 2
     # Low-activity assets: fewest direct ties (comments, replies, reactions, shares on the
     # cluster's posts, follows of its assets) that can attach an asset to a cluster.
     attach_min_ties: int = 2
+    # ... or fewest keys (texts, links, follows, ...) shared with the cluster's members.
+    attach_min_keys: int = 3
+    # ... and those ties must be at least this share of all its engagements/follows (or
+    # of all it received): real people who also comment on an operation's posts are not
+    # its assets.
+    attach_min_share: float = 0.5
     # ... or fewest account-level key types (avatar, batch, handle, name) shared with the
     # cluster: one coincidence is common, two independent ones are not.
     attach_min_account_keys: int = 2
@@ -213,10 +223,13 @@ class CharacteriseConfig:
     # Followers meeting this many of the three behavioural criteria (created in bursts,
     # inactive, followed in bursts) are inauthentic; one alone fits many real users.
     follower_min_criteria: int = 2
-    # Time bucket for creation bursts and follow bursts.
-    burst_window_minutes: int = 60
-    # A bucket is a burst with at least this many events...
-    burst_min_events: int = 10
+    # Creation and follow bursts are counted in hourly buckets, each judged with its
+    # neighbours (a sliding 3-hour window): bought batches land within hours.
+    burst_bucket_minutes: int = 60
+    burst_neighbours: int = 1
+    # A window is a burst with at least this many events (five strangers in three hours
+    # is rare for anyone but a seller)...
+    burst_min_events: int = 5
     # ...and at least this many times the events a uniform spread would put in it.
     burst_factor: float = 10.0
     # -- assets -------------------------------------------------------------------------
@@ -235,6 +248,9 @@ class CharacteriseConfig:
     narrative_max_themes: int = 10
     # Below this silhouette no split is better than one theme: the texts are one message.
     narrative_min_silhouette: float = 0.05
+    # A language with fewer distinct texts is one theme: silhouettes of a handful of
+    # points are noise.
+    narrative_min_split_texts: int = 10
     # Character n-gram range of the TF-IDF (char_wb works for Chinese with no spaces).
     narrative_ngram_min: int = 2
     narrative_ngram_max: int = 4
@@ -296,6 +312,9 @@ class OperationsConfig:
         ("share", "engagement"),
         ("reply", "engagement"),
     )
+    # Linking rounds: after each, what is joined is compared as one node, so a fragment
+    # too weak to link to any single cluster joins the operation; stops when nothing joins.
+    link_rounds: int = 4
     # Poisson standard deviations above the chance overlap before shared keys count:
     # two busy clusters share popular keys by chance; 2 sd keeps that at ~2% of pairs.
     chance_margin: float = 2.0

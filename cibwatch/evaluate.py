@@ -281,6 +281,10 @@ def evaluate(
     }
 
 
+def _yes(value: Any) -> str:
+    return "-" if value is None else ("yes" if value else "no")
+
+
 def render(result: dict, console) -> None:
     """Rich tables of an evaluation (ids are data: shown through terminal_safe)."""
     from rich.table import Table
@@ -289,8 +293,8 @@ def render(result: dict, console) -> None:
 
     acc = result["accounts"]
     top = Table(title="Account-level scores (fake followers neutral)")
-    for col in ("flagged", "TP", "FP", "FN", "fake followers flagged", "precision",
-                "recall", "F1", "ARI"):
+    for col in ("flagged", "TP", "FP", "FN", "fake foll.", "precision", "recall", "F1",
+                "ARI"):
         top.add_column(col, justify="right")
     ari = result["adjusted_rand_index"]
     top.add_row(str(acc["flagged"]), str(acc["true_positives"]), str(acc["false_positives"]),
@@ -309,29 +313,27 @@ def render(result: dict, console) -> None:
     ])
     console.print(fp)
 
-    ops = Table(title="Per operation (matched to the predicted operation holding most "
-                "of its flagged assets)")
-    for col in ("operation", "operators", "recall", "matched", "UTC offset t/p",
-                "shift t/p", "echo err", "follower err", "tally rel err"):
-        ops.add_column(col, overflow="fold")
+    ops = Table(title="Per operation: true/predicted offset and shift, absolute errors "
+                "(matched to the predicted operation holding most of its flagged assets)")
+    ops.add_column("operation", min_width=11, overflow="fold")
+    ops.add_column("recall")
+    ops.add_column("matched", min_width=8, overflow="fold")
+    for col in ("offset", "shift", "echo", "foll.", "tally"):
+        ops.add_column(col)
 
-    def fmt(v: Any) -> str:
-        if v is None:
-            return "-"
-        if isinstance(v, float):
-            return f"{v:.3g}"
-        return terminal_safe(v)
+    def num(v: Any, spec: str) -> str:
+        return "-" if _number(v) is None else format(v, spec)
 
     for name, e in result["operations"].items():
         off = e.get("utc_offset_hours", {})
         sh = e.get("shift_pattern", {})
         ops.add_row(
-            terminal_safe(name), str(e["operators"]), f"{e['recall']:.3f}",
-            fmt(e["matched_operation"]),
-            f"{fmt(off.get('truth'))} / {fmt(off.get('predicted'))}",
-            f"{fmt(sh.get('truth'))} / {fmt(sh.get('predicted'))}",
-            fmt(e.get("echo_chamber_ratio", {}).get("error")),
-            fmt(e.get("inauthentic_follower_share", {}).get("error")),
-            fmt(e.get("assets", {}).get("rel_error")),
+            terminal_safe(name), f"{e['recall']:.2f}",
+            "-" if e["matched_operation"] is None else terminal_safe(e["matched_operation"]),
+            f"{num(off.get('truth'), 'g')}/{num(off.get('predicted'), 'g')}",
+            f"{_yes(sh.get('truth'))}/{_yes(sh.get('predicted'))}",
+            num(e.get("echo_chamber_ratio", {}).get("error"), ".2f"),
+            num(e.get("inauthentic_follower_share", {}).get("error"), ".2f"),
+            num(e.get("assets", {}).get("rel_error"), ".2f"),
         )
     console.print(ops)

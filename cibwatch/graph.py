@@ -42,7 +42,7 @@ FAMILIES = {
     "url": "link", "domain": "link",
     "share": "share", "reply": "reply", "react": "react",
     "avatar": "account", "batch": "account", "handle": "account", "name": "account",
-    "follow": "follow",
+    "follow": "follow", "engage": "engage",
 }
 # Families whose key types are separate facts about an asset: their counts add up. In
 # the others one post yields several key types at once, so only the largest counts.

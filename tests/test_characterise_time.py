@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+import holidays
 import numpy as np
+import pyarrow as pa
 import pytest
 
 import cibwatch
@@ -18,10 +20,16 @@ CFG = Config().characterise
 
 def _workspace(tmp_path, times_by_account: dict[str, list[dt.datetime]]):
     ws = cibwatch.open(tmp_path / "ws.duckdb")
-    rows = [("x", f"{acc}-{i}", acc, t) for acc, times in times_by_account.items()
-            for i, t in enumerate(times)]
-    ws.con.executemany("INSERT INTO posts (platform, post_id, account_id, created_at) "
-                       "VALUES (?, ?, ?, ?)", rows)
+    rows = pa.table({
+        "account_id": [acc for acc, times in times_by_account.items() for _ in times],
+        "post_id": [f"{acc}-{i}" for acc, times in times_by_account.items()
+                    for i in range(len(times))],
+        "created_at": pa.array([t for times in times_by_account.values() for t in times],
+                               pa.timestamp("us")),
+    })
+    ws.con.register("new_posts", rows)
+    ws.con.execute("INSERT INTO posts (platform, post_id, account_id, created_at) "
+                   "SELECT 'x', post_id, account_id, created_at FROM new_posts")
     ws.con.executemany("INSERT INTO accounts (platform, account_id) VALUES ('x', ?)",
                        [[a] for a in times_by_account])
     ws.con.execute("INSERT INTO clusters VALUES ('c1', 'x', 1, 1.0, NULL)")
@@ -63,16 +71,18 @@ def test_office_offset_found_exactly_in_half_hours(tmp_path, offset):
     assert "UTC" in prof["evidence"]
 
 
-def test_quiet_public_holiday_is_named(tmp_path):
-    labour_day = dt.date(2024, 5, 1)  # a Wednesday, a holiday in China
-    times = {f"a{i}": _office(8.0, weeks=6, skip={labour_day}) for i in range(3)}
+def test_quiet_public_holidays_point_to_the_country(tmp_path):
+    # An office in Beijing: off on Qingming (4-5 April) and Labour Day (1-3 May 2024).
+    off = {d for d in holidays.country_holidays("CN", years=2024)
+           if dt.date(2024, 4, 2) <= d <= dt.date(2024, 5, 10)}
+    times = {f"a{i}": _office(8.0, weeks=6, skip=off) for i in range(3)}
     ws = _workspace(tmp_path, times)
     prof = build_profiles(ws.con, Config())["o:op"]["time"]
     assert prof["utc_offset_hours"] == 8.0
-    cn = [h for h in prof["quiet_holidays"] if h["country"] == "CN"]
-    assert [h["date"] for h in cn] == ["2024-05-01"]
+    cn = [h["date"] for h in prof["quiet_holidays"] if h["country"] == "CN"]
+    assert cn == sorted(d.isoformat() for d in off if d.weekday() < 5)
     assert prof["holiday_country"] == "CN"
-    assert prof["holidays_checked"]["CN"]["checked"] >= 1
+    assert prof["holidays_checked"]["CN"] == {"checked": len(cn), "quiet": len(cn)}
 
 
 def test_round_the_clock_activity_is_automated(tmp_path):

@@ -4,7 +4,6 @@ results as the DuckDB engine, on a real local Spark session (one for the module)
 from __future__ import annotations
 
 import csv
-import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -18,7 +17,7 @@ import cibwatch
 from cibwatch.cli import app
 from cibwatch.config import Config, EngineConfig
 from cibwatch.engines import DuckDBEngine, EngineError, get_engine
-from cibwatch.engines.spark import SparkEngine, spark_kernel, spark_keys, spark_sql
+from cibwatch.engines.spark import spark_kernel, spark_sql
 
 KEY_COLS = ["platform", "account_id", "key_type", "key", "ts", "post_id"]
 PAIR_COLS = ["platform", "key_type", "key", "a", "b", "post_a", "ts_a", "post_b", "ts_b",
@@ -93,65 +92,58 @@ def spark():
         session.stop()
 
 
-@pytest.fixture(scope="module")
-def world_ws(small_world, tmp_path_factory) -> Path:
-    """The small world ingested once; tests copy the workspace file."""
-    path = tmp_path_factory.mktemp("spark") / "world.duckdb"
-    with cibwatch.open(path) as ws:
-        ws.ingest(small_world, progress=False)
-    return path
+def _detect(dataset: Path, ws: Path, out: Path, engine: str):
+    """`cibwatch detect DATASET --engine ENGINE`, in process (reuses the Spark session)."""
+    return CliRunner().invoke(
+        app, ["detect", str(dataset), "--workspace", str(ws), "--out", str(out),
+              "--engine", engine, "--quiet", "--set", "signals.max_key_accounts=12"],
+    )
 
 
 @pytest.fixture(scope="module")
-def both_keys(world_ws, spark, tmp_path_factory):
-    """Keys of the world from DuckDB (signals.extract_keys) and from Spark."""
-    from cibwatch.signals import extract_keys
+def detected(small_world, spark, tmp_path_factory):
+    """The small world detected by both engines (a small sample cap, so the sampling of
+    popular keys by md5 order is exercised). Tables written before a failing later
+    stage stay in the workspace for the table comparisons."""
+    root = tmp_path_factory.mktemp("engines")
+    runs = {}
+    for engine in ("duckdb", "spark"):
+        result = _detect(small_world, root / f"{engine}.duckdb", root / engine, engine)
+        runs[engine] = (root / f"{engine}.duckdb", root / engine, result)
+    return runs
 
-    cfg = _config()
-    work = tmp_path_factory.mktemp("keys")
-    path = work / "ws.duckdb"
-    shutil.copy(world_ws, path)
-    with cibwatch.open(path) as ws:
-        extract_keys(ws.con, cfg)
-        duck = ws.con.sql("SELECT * FROM keys").to_arrow_table()
-        engine = SparkEngine(replace(cfg, engine=replace(cfg.engine,
-                                                         spark_workdir=str(work / "x"))),
-                             session=spark)
-        inputs = engine.export_inputs(ws.con)
-    keys = spark_keys(spark, inputs, cfg.signals).persist()
-    return cfg, duck, keys
+
+def _table(ws: Path, sql: str) -> pa.Table:
+    with cibwatch.open(ws, read_only=True) as w:
+        return w.con.sql(sql).to_arrow_table()
 
 
 @pytest.mark.spark
-def test_spark_keys_equal_duckdb_keys(both_keys):
-    _cfg, duck, keys = both_keys
-    theirs = keys.toArrow()
+def test_spark_keys_equal_duckdb_keys(detected):
+    duck = _table(detected["duckdb"][0], "SELECT * FROM keys")
+    ours = _table(detected["spark"][0], "SELECT * FROM keys")
     assert duck.num_rows > 1000
     assert set(duck.column("key_type").to_pylist()) >= {"text", "neardup", "url", "follow"}
-    assert _sorted(theirs, KEY_COLS) == _sorted(duck, KEY_COLS)
+    assert _sorted(ours, KEY_COLS) == _sorted(duck, KEY_COLS)
 
 
 @pytest.mark.spark
-def test_spark_kernel_pairs_and_stats_equal_duckdb(both_keys, spark):
-    from cibwatch.graph import duckdb_kernel
-
-    cfg, duck_keys, _ = both_keys
+def test_spark_kernel_pairs_and_stats_equal_duckdb(detected, spark):
     import duckdb
 
+    from cibwatch.graph import duckdb_kernel
+
+    cfg = _config()
     con = duckdb.connect()
-    con.execute(
-        "CREATE TABLE keys (platform VARCHAR, account_id VARCHAR, key_type VARCHAR, "
-        "key VARCHAR, ts TIMESTAMP, post_id VARCHAR)"
-    )
-    con.register("_k", duck_keys)
-    con.execute("INSERT INTO keys SELECT * FROM _k")
+    con.execute(f"ATTACH '{detected['duckdb'][0]}' AS w (READ_ONLY)")
+    con.execute("CREATE TABLE keys AS SELECT * FROM w.keys")
+    duck_keys = con.sql("SELECT * FROM keys").to_arrow_table()
     duck_stats = duckdb_kernel(con, cfg)
     duck_pairs = con.sql("SELECT * FROM key_pairs").to_arrow_table()
-    # the sample cap bit: some key has more users than the cap
+    # the sample cap bites: some key has more users than the cap
     assert con.sql("SELECT max(n_users) FROM key_uses").fetchall()[0][0] > 12
 
-    keys_df = spark.createDataFrame(duck_keys)
-    k = spark_kernel(spark, keys_df, cfg)
+    k = spark_kernel(spark, spark.createDataFrame(duck_keys), cfg)
     pairs = k.pairs.toArrow()
     stats = k.stats.toArrow()
     k.unpersist()
@@ -159,11 +151,11 @@ def test_spark_kernel_pairs_and_stats_equal_duckdb(both_keys, spark):
     assert _sorted(pairs, PAIR_COLS) == _sorted(duck_pairs, PAIR_COLS)
 
     exact = ["platform", "a", "b", "key_type", "c"]
-    ours, theirs = _sorted(stats, [*exact, "idf", "lam"]), _sorted(
-        duck_stats, [*exact, "idf", "lam"])
+    ours = _sorted(stats, [*exact, "idf", "lam"])
+    theirs = _sorted(duck_stats, [*exact, "idf", "lam"])
     assert [r[:5] for r in ours] == [r[:5] for r in theirs]
     for x, y in zip(ours, theirs, strict=True):
-        # sums in a different order: equal up to floating-point rounding
+        # sums in another order: equal up to floating-point rounding
         assert x[5] == pytest.approx(y[5], rel=1e-12, abs=1e-12)
         assert x[6] == pytest.approx(y[6], rel=1e-12, abs=1e-300)
 
@@ -174,28 +166,30 @@ def _accounts(path: Path) -> list[dict]:
 
 
 @pytest.mark.spark
-def test_detect_with_spark_engine_equals_duckdb(small_world, world_ws, spark, tmp_path):
+def test_spark_edges_equal_duckdb_edges(detected):
+    cols = ["platform", "a", "b", "n_keys", "weight", "p_value", "q_value"]
+    sql = f"SELECT {', '.join(cols)} FROM edges"
+    ours = _sorted(_table(detected["spark"][0], sql), cols)
+    duck = _sorted(_table(detected["duckdb"][0], sql), cols)
+    assert [r[:4] for r in ours] == [r[:4] for r in duck]
+    for x, y in zip(ours, duck, strict=True):
+        # sums in another order: equal up to floating-point rounding
+        assert x[4:] == pytest.approx(y[4:], rel=1e-9, abs=1e-300)
+    ev_cols = ["platform", "a", "b", "key_type", "key", "post_a", "ts_a", "post_b", "ts_b"]
+    sql = f"SELECT {', '.join(ev_cols)} FROM edge_evidence"
+    assert _sorted(_table(detected["spark"][0], sql), ev_cols) == _sorted(
+        _table(detected["duckdb"][0], sql), ev_cols)
+
+
+@pytest.mark.spark
+def test_detect_with_spark_engine_equals_duckdb(detected):
     """`cibwatch detect DATASET --engine spark` writes the accounts.csv DuckDB writes."""
-    duck_ws, spark_ws = tmp_path / "duck.duckdb", tmp_path / "spark.duckdb"
-    with cibwatch.open(duck_ws) as ws:
-        ws.ingest(small_world, progress=False)
-        ws.detect(out=tmp_path / "duck", engine="duckdb")
-        duck_edges = ws.con.sql("SELECT platform, a, b, n_keys FROM edges").to_arrow_table()
-        duck_ev = ws.con.sql("SELECT count(*) FROM edge_evidence").fetchall()[0][0]
-    result = CliRunner().invoke(
-        app, ["detect", str(small_world), "--workspace", str(spark_ws), "--out",
-              str(tmp_path / "spark"), "--engine", "spark", "--quiet"],
-    )
-    assert result.exit_code == 0, result.output
-    with cibwatch.open(spark_ws, read_only=True) as ws:
-        edges = ws.con.sql("SELECT platform, a, b, n_keys FROM edges").to_arrow_table()
-        ev = ws.con.sql("SELECT count(*) FROM edge_evidence").fetchall()[0][0]
-        run = ws.con.sql("SELECT config->>'$.engine.name' FROM runs").fetchall()
-    assert run == [("spark",)]
-    cols = ["platform", "a", "b", "n_keys"]
-    assert _sorted(edges, cols) == _sorted(duck_edges, cols)
-    assert ev == duck_ev
-    duck, ours = _accounts(tmp_path / "duck"), _accounts(tmp_path / "spark")
+    for engine in ("duckdb", "spark"):
+        result = detected[engine][2]
+        assert result.exit_code == 0, (engine, result.output, result.exception)
+    run = _table(detected["spark"][0], "SELECT config->>'$.engine.name' AS e FROM runs")
+    assert run.column("e").to_pylist() == ["spark"]
+    duck, ours = _accounts(detected["duckdb"][1]), _accounts(detected["spark"][1])
     assert [(r["platform"], r["account_id"], r["operation_id"], r["cluster_id"])
             for r in ours] == [(r["platform"], r["account_id"], r["operation_id"],
                                 r["cluster_id"]) for r in duck]

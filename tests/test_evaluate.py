@@ -261,3 +261,20 @@ def test_truth_as_results_scores_perfectly_on_a_generated_world(tmp_path, small_
     for e in r["operations"].values():
         assert e["assets"]["abs_error"] == 0
         assert e["echo_chamber_ratio"]["error"] == 0.0
+
+
+def test_naive_baseline_is_fooled_by_the_hard_negatives(tmp_path, small_world):
+    """benchmarks/baseline.py (same URL / same re-share within 60 s, connected
+    components) writes a valid results folder and flags viral hard negatives."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "baseline.py"
+    spec = importlib.util.spec_from_file_location("naive_baseline", path)
+    baseline = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(baseline)
+    out = tmp_path / "naive"
+    summary = baseline.run(small_world, out)
+    assert summary["flagged"] > 0
+    r = evaluate(out, small_world / "labels.csv", truth=small_world / "truth.json")
+    assert r["false_positives_by_group"]["viral"] >= 0.5 * r["hard_negatives"]["viral"]["accounts"]
+    assert r["accounts"]["precision"] < 0.7

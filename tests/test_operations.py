@@ -10,6 +10,7 @@ import test_operations_world as world
 import cibwatch
 from cibwatch.config import Config
 from cibwatch.operations import link_operations
+from cibwatch.operations.features import build_asset_keys
 from cibwatch.operations.linking import score_links
 
 OP_TABLES = (
@@ -80,9 +81,9 @@ def test_weak_and_common_evidence_does_not_join_operations(ws):
         "CREATE OR REPLACE TEMP TABLE _op_members AS "
         "SELECT cluster_id AS node, platform, account_id FROM cluster_members"
     )
-    clusters = {c: (p, n, s, e) for c, p, n, s, e in con.execute(
-        "SELECT * FROM clusters").fetchall()}
-    links = {(ln.a, ln.b): ln for ln in score_links(con, cfg.operations, clusters, {})}
+    platform_of = dict(con.execute("SELECT cluster_id, platform FROM clusters").fetchall())
+    build_asset_keys(con, cfg.operations)
+    links = {(ln.a, ln.b): ln for ln in score_links(con, cfg.operations, platform_of, {})}
     weak = links[("fa", "fb")]
     assert not weak.accepted
     families = {f["family"]: f for f in weak.families}
@@ -185,3 +186,24 @@ def test_no_clusters_no_operations(tmp_path):
         summary = link_operations(w.con, Config())
         assert summary.operations == 0
         assert w.con.execute("SELECT count(*) FROM operations").fetchall()[0][0] == 0
+
+
+def test_a_crowd_cluster_is_not_linked_by_popular_keys(ws):
+    # Detection wrongly flags the organic x accounts (who all post the viral texts):
+    # the operations post those texts too, but as often as chance says they would.
+    members = dict(
+        ws.con.execute(
+            "SELECT cluster_id, (any_value(platform), list(account_id)) FROM cluster_members "
+            "GROUP BY 1"
+        ).fetchall()
+    )
+    organic_x = [
+        r[0] for r in ws.con.execute(
+            "SELECT account_id FROM accounts WHERE account_id LIKE 'org%' AND platform = 'x'"
+        ).fetchall()
+    ]
+    members["crowd"] = ("x", organic_x)
+    world.write_clusters(ws, {c: (p, ids) for c, (p, ids) in members.items()})
+    link_operations(ws.con, Config())
+    assert frozenset({"crowd"}) in groups(ws.con)
+    assert frozenset({"fa", "xa", "ya"}) in groups(ws.con)

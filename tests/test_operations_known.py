@@ -189,3 +189,13 @@ def test_import_of_unreadable_files(first_half, tmp_path):
     broken.write_text('{"format": ')
     with pytest.raises(SignatureError, match="not a JSON signature file"):
         import_known(con, broken)
+
+
+def test_merge_of_current_operations_joins_them_next_run(first_half):
+    con = first_half.con
+    op_a, op_b = op_of(con, "fa"), op_of(con, "fb")
+    merge_known(con, CFG.operations, [op_a, op_b], "Both")
+    assert names(con) == dict.fromkeys(["fa", "xa", "ya", "fb", "xb"], "Both")
+    link_operations(con, CFG)
+    assert len({op_of(con, c) for c in ("fa", "xa", "ya", "fb", "xb")}) == 1
+    assert [k["name"] for k in list_known(con)] == ["Both"]

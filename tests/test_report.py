@@ -158,6 +158,7 @@ def test_html_has_every_section_and_chart(page):
     for chart in ("heatmap-local", "heatmap-utc", "timeline", "network"):
         width = pg.eval_on_selector(f"{big} .chart-{chart} img", "i => i.naturalWidth")
         assert width > 100, chart
+    assert "dashed red lines join clusters" in pg.inner_text(f"{big} .chart-network")
     tally = pg.inner_text(f"{big} .tally")
     assert tally == "11 Facebook accounts, 3 Pages, 1 Group and 4 X accounts"
     tags = pg.inner_text(f"{big} table.disarm")
@@ -338,8 +339,11 @@ def test_enforcement_follows_review_decisions(built, tmp_path):
         assert {r["review_status"] for r in confirmed} == {"confirmed"}
         everything = enforcement_rows(con)
         assert {r["operation_id"] for r in everything} == {SMALL_OP}  # rejected left out
-        written = build_report(ws, tmp_path / "out", formats=["html"])
+        written = build_report(ws, tmp_path / "out", formats=["html"], user="ana")
         html = written["html"].read_text(encoding="utf-8")
+        last = con.execute("SELECT user_name, action, target FROM audit_log "
+                           "ORDER BY seq DESC LIMIT 1").fetchall()[0]
+        assert last == ("ana", "export", str(written["html"]))
         assert 'id="op-op-small"' in html and "op_spamo_evil" not in html
 
 
@@ -372,3 +376,28 @@ def test_cli_writes_one_operation_and_fails_cleanly(built, tmp_path, monkeypatch
     err = capfd.readouterr().err
     assert code == 2
     assert "no operation 'nope'" in err and "Traceback" not in err
+
+
+def test_malformed_profile_renders_as_not_available(built, tmp_path):
+    path = tmp_path / "ws.duckdb"
+    shutil.copy(built["ws"], path)
+    garbage = {
+        "time": {"utc_offset_hours": "eight", "breaks": ["lunch"], "hour_of_week_utc": [1, 2],
+                 "shift_pattern": True, "work_hours": {"start": 9}},
+        "engagement": {"echo_chamber_ratio": "high", "breakout": "big",
+                       "authentic_amplifiers": "many"},
+        "followers": [1, 2],
+        "narratives": [{"label": None, "examples": "not a list", "share": "most"}, "x"],
+        "assets": {"creation_batches": {"a": 1}, "reused_avatars": [{"assets": "12"}]},
+        "activity_timeline": "daily",
+        "posts": "many",
+    }
+    with cibwatch.open(path) as ws:
+        ws.con.execute("INSERT INTO operation_profiles VALUES (?, ?)",
+                       [SMALL_OP, json.dumps(garbage)])
+        written = build_report(ws, tmp_path / "out", operation_id=SMALL_OP,
+                               formats=["html", "md", "indicators", "stix"])
+    html = written["html"].read_text(encoding="utf-8")
+    assert "Not available: no follower profile" in html
+    assert "UTC+8" not in html and "3.1.1" in html  # office shift claimed, offset unknown
+    assert validate_file(str(written["stix"]), ValidationOptions()).is_valid

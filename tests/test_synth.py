@@ -129,7 +129,7 @@ def test_office_shift_profile_versus_organic_plus8(con, truth):
     spam = q(con, """
         WITH x AS (SELECT ts + INTERVAL 8 HOUR AS lt FROM p JOIN labels l
                    USING (platform, account_id)
-                   WHERE operation_id = 'spamouflage' AND kind = 'post')
+                   WHERE operation_id = 'spamouflage' AND role = 'operator' AND kind = 'post')
         SELECT count(*),
                avg((hour(lt) * 60 + minute(lt) BETWEEN 12 * 60 + 35 AND 12 * 60 + 55)::INT),
                avg((isodow(lt) >= 6)::INT),
@@ -154,14 +154,19 @@ def test_office_shift_profile_versus_organic_plus8(con, truth):
 
 
 def test_botnet_runs_round_the_clock_and_reshares_within_seconds(con):
-    hours = dict(q(con, """SELECT hour(ts), count(*) FROM p JOIN labels l
-                           USING (platform, account_id) WHERE operation_id = 'botnet'
-                           GROUP BY 1"""))
-    total = sum(hours.values())
-    assert len(hours) >= 22
-    for quarter in range(4):  # every six hours of the day carries its share
-        share = sum(hours.get(h, 0) for h in range(quarter * 6, quarter * 6 + 6)) / total
-        assert 0.12 < share < 0.38
+    from scipy.stats import chisquare
+
+    def hours(op: str) -> list[int]:
+        got = dict(q(con, f"""SELECT hour(ts), count(*) FROM p JOIN labels l
+                               USING (platform, account_id) WHERE operation_id = '{op}'
+                               AND kind = 'post' GROUP BY 1"""))
+        return [got.get(h, 0) for h in range(24)]
+
+    # Round the clock: its own posts are consistent with a uniform hour of day, which
+    # an office shift is not by far.
+    assert sum(hours("botnet")) >= 60
+    assert chisquare(hours("botnet")).pvalue > 1e-3
+    assert chisquare(hours("spamouflage")).pvalue < 1e-9
     delay = q(con, """SELECT quantile_cont(date_diff('second', s.ts, r.ts), 0.9)
                       FROM p r JOIN p s ON r.platform = s.platform AND r.shared_id = s.post_id
                       JOIN labels l ON l.platform = r.platform AND l.account_id = r.account_id
@@ -347,3 +352,30 @@ def test_nothing_happens_before_an_account_exists(con):
                         AND t.post_id = coalesce(e.parent_id, e.shared_id)
                         WHERE e.ts < t.ts""")[0][0]
     assert replies == 0
+
+
+def test_narrative_keywords_occur_in_the_operations_posts(con, truth):
+    for name, op in truth["operations"].items():
+        for narrative in op["narratives"]:
+            for word in narrative["keywords"]:
+                n = q(con, f"""SELECT count(*) FROM posts JOIN labels l
+                               USING (platform, account_id)
+                               WHERE l.operation_id = '{name}' AND role = 'operator'
+                               AND lower(coalesce(text, '') || ' ' || coalesce(title, ''))
+                                   LIKE '%{word}%'""")[0][0]
+                assert n > 0, (name, narrative["label"], word)
+
+
+def test_cluster_tallies_add_up_to_the_operation_tally(truth):
+    for name, op in truth["operations"].items():
+        total: dict = {}
+        for cluster in op["clusters"]:
+            for platform, types in cluster["tally"].items():
+                for kind, n in types.items():
+                    total.setdefault(platform, {}).setdefault(kind, 0)
+                    total[platform][kind] += n
+        assert total == op["assets"], name
+    offices = truth["operations"]["spamouflage"]["clusters"]
+    assert all(c["utc_offset_hours"] == 8.0 for c in offices)
+    lunches = {next(b["start"] for b in c["breaks"] if b["name"] == "lunch") for c in offices}
+    assert len(lunches) >= 3  # the offices keep different lunch hours

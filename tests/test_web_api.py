@@ -35,7 +35,8 @@ def server(world):
 
 def client(server, token: str | None = None) -> httpx.Client:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.Client(base_url=server.url, headers=headers, follow_redirects=False)
+    return httpx.Client(base_url=server.url, headers=headers, follow_redirects=False,
+                        timeout=60)
 
 
 # --------------------------------------------------------------------------- access

@@ -25,15 +25,21 @@ FROM follows f JOIN {members} m ON m.platform = f.platform AND m.account_id = f.
 CREATE OR REPLACE TEMP TABLE cw_follow_bursts AS
 WITH b AS (
     SELECT gid, platform, followee_id,
-           time_bucket(INTERVAL ({window}) MINUTE, created_at) AS bucket, count(*) AS n
+           time_bucket(INTERVAL ({bucket}) MINUTE, created_at) AS bucket, count(*) AS n
     FROM cw_follow_rows WHERE created_at IS NOT NULL GROUP BY ALL
+), w AS (
+    SELECT *, sum(n) OVER (PARTITION BY gid, platform, followee_id ORDER BY bucket
+                           RANGE BETWEEN INTERVAL ({reach}) MINUTE PRECEDING
+                                     AND INTERVAL ({reach}) MINUTE FOLLOWING) AS wn
+    FROM b
 ), s AS (
     SELECT gid, platform, followee_id, count(*) AS total,
            greatest(epoch(max(created_at) - min(created_at)) / 60.0, {window}) AS span_minutes
     FROM cw_follow_rows WHERE created_at IS NOT NULL GROUP BY ALL
 )
-SELECT b.* FROM b JOIN s USING (gid, platform, followee_id)
-WHERE b.n >= greatest({min_events}, {factor} * s.total * {window} / s.span_minutes);
+SELECT w.gid, w.platform, w.followee_id, w.bucket, w.n
+FROM w JOIN s USING (gid, platform, followee_id)
+WHERE w.wn >= greatest({min_events}, {factor} * s.total * {window} / s.span_minutes);
 
 CREATE OR REPLACE TEMP TABLE cw_followers AS
 WITH fr AS (
@@ -43,7 +49,7 @@ WITH fr AS (
     FROM cw_follow_rows r
     LEFT JOIN cw_follow_bursts fb
       ON fb.gid = r.gid AND fb.platform = r.platform AND fb.followee_id = r.followee_id
-     AND fb.bucket = time_bucket(INTERVAL ({window}) MINUTE, r.created_at)
+     AND fb.bucket = time_bucket(INTERVAL ({bucket}) MINUTE, r.created_at)
     GROUP BY ALL
 ), activity AS (
     SELECT p.platform, p.account_id, count(*) AS posts
@@ -62,16 +68,22 @@ LEFT JOIN {members} m ON m.gid = fr.gid AND m.platform = fr.platform
 
 CREATE OR REPLACE TEMP TABLE cw_creation_bursts AS
 WITH b AS (
-    SELECT gid, time_bucket(INTERVAL ({window}) MINUTE, account_created) AS bucket, count(*) AS n
+    SELECT gid, time_bucket(INTERVAL ({bucket}) MINUTE, account_created) AS bucket,
+           count(*) AS n
     FROM cw_followers WHERE account_created IS NOT NULL GROUP BY ALL
+), w AS (
+    SELECT *, sum(n) OVER (PARTITION BY gid ORDER BY bucket
+                           RANGE BETWEEN INTERVAL ({reach}) MINUTE PRECEDING
+                                     AND INTERVAL ({reach}) MINUTE FOLLOWING) AS wn
+    FROM b
 ), s AS (
     SELECT gid, count(*) AS total,
            greatest(epoch(max(account_created) - min(account_created)) / 60.0, {window})
                AS span_minutes
     FROM cw_followers WHERE account_created IS NOT NULL GROUP BY ALL
 )
-SELECT b.* FROM b JOIN s USING (gid)
-WHERE b.n >= greatest({min_events}, {factor} * s.total * {window} / s.span_minutes);
+SELECT w.gid, w.bucket, w.n FROM w JOIN s USING (gid)
+WHERE w.wn >= greatest({min_events}, {factor} * s.total * {window} / s.span_minutes);
 
 CREATE OR REPLACE TEMP TABLE cw_follower_flags AS
 SELECT f.*,
@@ -80,7 +92,7 @@ SELECT f.*,
        (f.account_created IS NOT NULL) AS has_created
 FROM cw_followers f
 LEFT JOIN cw_creation_bursts cb
-  ON cb.gid = f.gid AND cb.bucket = time_bucket(INTERVAL ({window}) MINUTE, f.account_created);
+  ON cb.gid = f.gid AND cb.bucket = time_bucket(INTERVAL ({bucket}) MINUTE, f.account_created);
 """
 
 
@@ -92,7 +104,9 @@ def follower_profiles(
     if not con.execute("SELECT count(*) FROM follows").fetchall()[0][0]:
         return dict.fromkeys(gids)
     con.execute(_FOLLOWERS.format(
-        members=members, window=int(cfg.burst_window_minutes),
+        members=members, bucket=int(cfg.burst_bucket_minutes),
+        reach=int(cfg.burst_bucket_minutes * cfg.burst_neighbours),
+        window=int(cfg.burst_bucket_minutes * (2 * cfg.burst_neighbours + 1)),
         min_events=int(cfg.burst_min_events), factor=float(cfg.burst_factor),
         inactive=int(cfg.inactive_max_posts),
     ))
@@ -152,6 +166,7 @@ def follower_profiles(
         if examples:
             out[gid]["examples"][criterion] = list(examples)
     bursts: dict[str, list] = defaultdict(list)
+    bucket = int(cfg.burst_bucket_minutes)
     for gid, platform, followee, start, end, n in con.execute(
         f"""
         WITH b AS (
@@ -159,14 +174,14 @@ def follower_profiles(
             FROM cw_follow_bursts WINDOW w AS (PARTITION BY gid, platform, followee_id
                                                ORDER BY bucket)
         ), g AS (
-            SELECT *, sum(CASE WHEN gap IS NULL OR gap > INTERVAL ({int(cfg.burst_window_minutes)})
-                               MINUTE THEN 1 ELSE 0 END)
+            SELECT *, sum(CASE WHEN gap IS NULL OR gap > INTERVAL ({bucket}) MINUTE
+                               THEN 1 ELSE 0 END)
                       OVER (PARTITION BY gid, platform, followee_id ORDER BY bucket
                             ROWS UNBOUNDED PRECEDING) AS island
             FROM b
         )
         SELECT gid, platform, followee_id, min(bucket),
-               max(bucket) + INTERVAL ({int(cfg.burst_window_minutes)}) MINUTE, sum(n)::BIGINT
+               max(bucket) + INTERVAL ({bucket}) MINUTE, sum(n)::BIGINT
         FROM g GROUP BY gid, platform, followee_id, island
         ORDER BY gid, sum(n) DESC, min(bucket)
         """

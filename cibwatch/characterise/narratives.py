@@ -162,9 +162,12 @@ def themes(
         labels[idx] = sub + k
         k += int(sub.max()) + 1
     total = weights.sum()
-    counts = CountVectorizer(analyzer=_tokens).fit(texts)
-    matrix = counts.transform(texts).multiply(weights[:, None]).tocsr()
-    vocab = np.array(counts.get_feature_names_out())
+    try:
+        counts = CountVectorizer(analyzer=_tokens).fit(texts)
+        matrix = counts.transform(texts).multiply(weights[:, None]).tocsr()
+        vocab = np.array(counts.get_feature_names_out())
+    except ValueError:  # no words at all ("ok", "+1", emoji): label from the text itself
+        vocab = np.array([])
     per_theme = np.vstack([np.asarray(matrix[labels == c].sum(axis=0)).ravel()
                            for c in range(k)]) if len(vocab) else np.zeros((k, 0))
     # Class-based TF-IDF: frequent in this theme, rare across the others.
@@ -196,7 +199,7 @@ def _cluster(texts: list[str], weights: np.ndarray, cfg: CharacteriseConfig) -> 
     """Theme of each text: Ward tree over char n-gram TF-IDF vectors, cut at the k
     (up to narrative_max_themes) with the best cosine silhouette; one theme if none helps."""
     n = len(texts)
-    if n < 4:
+    if n < cfg.narrative_min_split_texts:
         return np.zeros(n, dtype=int)
     tfidf = TfidfVectorizer(
         analyzer="char_wb", ngram_range=(cfg.narrative_ngram_min, cfg.narrative_ngram_max),

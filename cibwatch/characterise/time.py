@@ -241,10 +241,9 @@ def shifts(
         return [], []
     # Smooth more when counts are small: a sparse profile is mostly sampling noise.
     smooth = day.astype(float)
-    for _ in range(4):
+    typical = float(np.median(day[day > 0]))
+    for _ in range(min(4, int(np.ceil(np.log2(max(cfg.break_min_bin_posts / typical, 1.0)))))):
         smooth = (np.roll(smooth, 1) + 2 * smooth + np.roll(smooth, -1)) / 4
-        if np.median(day[day > 0]) >= cfg.break_min_bin_posts:
-            break
     busy = np.percentile(smooth[smooth > 0], 90)
     window = np.arange(1, 5)
     before = smooth[(np.arange(DAY)[:, None] - window) % DAY].max(axis=1)

@@ -84,6 +84,9 @@ class Link:
     kind: str
     families: list[dict] = field(default_factory=list)
     time_correlation: float | None = None
+    # The clusters each side stood for (a node is an operation-so-far after round one).
+    nodes_a: list[str] = field(default_factory=list)
+    nodes_b: list[str] = field(default_factory=list)
 
     @property
     def accepted(self) -> bool:
@@ -95,6 +98,8 @@ class Link:
             "threshold": self.threshold,
             "kind": self.kind,
             "independent_keys": round(self.keys, 2),
+            "clusters_a": self.nodes_a,
+            "clusters_b": self.nodes_b,
             "families": self.families,
             "time_correlation": None
             if self.time_correlation is None
@@ -139,14 +144,34 @@ def link_operations(con: duckdb.DuckDBPyConnection, config: Config) -> LinkSumma
         ).fetchall()
     }
     known = signatures.load_known(con)
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _op_members AS
-        SELECT DISTINCT cluster_id AS node, platform, account_id FROM cluster_members
-        """
-    )
-    links = score_links(con, cfg, clusters, known) if clusters else []
-    groups = _components(list(clusters), links)
+    groups_uf = _Groups(list(clusters))
+    accepted: dict[tuple[str, str], Link] = {}
+    if clusters:
+        build_asset_keys(con, cfg, with_assets=bool(known))
+    for _ in range(max(1, cfg.link_rounds) if clusters else 0):
+        # Each round compares what is joined so far (an operation's clusters as one
+        # node), so fragments too weak to link pairwise join the operation they belong to.
+        nodes = groups_uf.nodes()
+        _write_members(con, nodes)
+        platform_of = {
+            rep: (p.pop() if len(p := {clusters[c][0] for c in cs}) == 1 else None)
+            for rep, cs in nodes.items()
+        }
+        merged = False
+        for link in _ordered(score_links(con, cfg, platform_of, known)):
+            if not link.accepted:
+                continue
+            link.nodes_a = nodes.get(link.a, [link.a])
+            link.nodes_b = nodes.get(link.b, [link.b])
+            if groups_uf.union(link.a, link.b):
+                merged = True
+                accepted.setdefault((link.a, link.b), link)
+            elif len(link.nodes_a) == 1 and len(link.nodes_b) == 1:
+                accepted.setdefault((link.a, link.b), link)
+        if not merged:
+            break
+    groups = groups_uf.groups()
+    links = list(accepted.values())
     members = _group_members(con, groups)
     ids = history.assign_ids(con, cfg, [members[i] for i in range(len(groups))])
     summary = _write(con, cfg, clusters, known, links, groups, members, ids)
@@ -160,11 +185,12 @@ def link_operations(con: duckdb.DuckDBPyConnection, config: Config) -> LinkSumma
 def score_links(
     con: duckdb.DuckDBPyConnection,
     cfg: OperationsConfig,
-    clusters: dict[str, tuple],
+    platform_of: dict[str, str | None],
     known: dict[str, dict],
 ) -> list[Link]:
-    """Every candidate link between two nodes, scored (accepted or not)."""
-    build_asset_keys(con, cfg, with_assets=bool(known))
+    """Every candidate link between two nodes of `_op_members(node, platform,
+    account_id)` or saved signatures, scored (accepted or not). Needs `_op_keys`
+    (`features.build_asset_keys`). `platform_of`: a node's one platform, or None."""
     _node_keys(con, known)
     con.execute(
         f"""
@@ -256,7 +282,6 @@ def score_links(
     vectors = time_vectors(con, "_op_members")
     for name, sig in known.items():
         vectors[KNOWN_PREFIX + name] = sig.get("time") or [0] * 168
-    platform_of = {cid: c[0] for cid, c in clusters.items()}
     strengths = family_strengths(cfg)
     out = []
     for (na, nb), fams in sorted(pair_families.items()):
@@ -381,7 +406,7 @@ def _score_pair(cfg, na, nb, fams, vectors, platform_of, strengths, samples) -> 
     strength = round(1.0 - doubt, 9)
     if na.startswith(KNOWN_PREFIX) or nb.startswith(KNOWN_PREFIX):
         kind, threshold = "known_operation", cfg.known_min_strength
-    elif platform_of.get(na) == platform_of.get(nb):
+    elif platform_of.get(na) is not None and platform_of.get(na) == platform_of.get(nb):
         kind, threshold = "same_platform", cfg.same_platform_min_strength
     else:
         kind, threshold = "cross_platform", cfg.min_link_strength
@@ -390,46 +415,81 @@ def _score_pair(cfg, na, nb, fams, vectors, platform_of, strengths, samples) -> 
     return Link(na, nb, strength, keys, threshold, kind, families, corr)
 
 
-def _components(cluster_ids: list[str], links: list[Link]) -> list[list[str]]:
-    """Union nodes along accepted links, strongest first; never two known operations in
-    one component. Returns node lists (clusters sorted, a known node last), only those
-    holding at least one cluster, in a deterministic order."""
-    parent: dict[str, str] = {}
-    known_of: dict[str, str | None] = {}
+def _ordered(links: list[Link]) -> list[Link]:
+    """Attributions to saved operations first (an analyst's saved split stays split),
+    then strongest first; ties by name, so the outcome is deterministic."""
+    return sorted(links, key=lambda ln: (ln.kind != "known_operation", -ln.strength, ln.a, ln.b))
 
-    def find(x: str) -> str:
-        parent.setdefault(x, x)
-        known_of.setdefault(x, x if x.startswith(KNOWN_PREFIX) else None)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
+
+class _Groups:
+    """Union-find over clusters and saved operations; never two saved operations in one
+    group. A group's representative is its smallest cluster id."""
+
+    def __init__(self, cluster_ids: list[str]):
+        self.parent = {c: c for c in cluster_ids}
+        self.known = {c: None for c in cluster_ids}
+
+    def find(self, x: str) -> str:
+        if x not in self.parent:
+            self.parent[x] = x
+            self.known[x] = x if x.startswith(KNOWN_PREFIX) else None
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
         return x
 
-    for c in cluster_ids:
-        find(c)
-    # Attributions to saved operations first: an analyst's saved split stays split.
-    order = sorted(links, key=lambda ln: (ln.kind != "known_operation", -ln.strength, ln.a, ln.b))
-    for link in order:
-        if not link.accepted:
-            continue
-        ra, rb = find(link.a), find(link.b)
+    def union(self, a: str, b: str) -> bool:
+        ra, rb = self.find(a), self.find(b)
         if ra == rb:
-            continue
-        ka, kb = known_of[ra], known_of[rb]
+            return False
+        ka, kb = self.known[ra], self.known[rb]
         if ka and kb and ka != kb:
-            continue
-        root, child = sorted((ra, rb))
-        parent[child] = root
-        known_of[root] = ka or kb
-    comps: dict[str, list[str]] = {}
-    for node in list(parent):
-        comps.setdefault(find(node), []).append(node)
-    out = []
-    for nodes in comps.values():
-        clusters = sorted(n for n in nodes if not n.startswith(KNOWN_PREFIX))
-        if clusters:
-            out.append(clusters + sorted(n for n in nodes if n.startswith(KNOWN_PREFIX)))
-    return sorted(out, key=lambda g: g[0])
+            return False
+        # A cluster id sorts before "known:..." only by luck; prefer clusters as roots.
+        root, child = sorted((ra, rb), key=lambda n: (n.startswith(KNOWN_PREFIX), n))
+        self.parent[child] = root
+        self.known[root] = ka or kb
+        return True
+
+    def nodes(self) -> dict[str, list[str]]:
+        """Representative cluster -> its clusters (saved operations left out)."""
+        out: dict[str, list[str]] = {}
+        for node in sorted(self.parent):
+            if not node.startswith(KNOWN_PREFIX):
+                out.setdefault(self.find(node), []).append(node)
+        return {min(cs): cs for cs in out.values()}
+
+    def groups(self) -> list[list[str]]:
+        """Clusters (sorted) then the saved operation, per group holding a cluster."""
+        comps: dict[str, list[str]] = {}
+        for node in sorted(self.parent):
+            comps.setdefault(self.find(node), []).append(node)
+        out = []
+        for nodes in comps.values():
+            clusters = [n for n in nodes if not n.startswith(KNOWN_PREFIX)]
+            if clusters:
+                out.append(clusters + [n for n in nodes if n.startswith(KNOWN_PREFIX)])
+        return sorted(out, key=lambda g: g[0])
+
+
+def _write_members(con: duckdb.DuckDBPyConnection, nodes: dict[str, list[str]]) -> None:
+    """`_op_members(node, platform, account_id)` for the current grouping."""
+    table = pa.table(
+        {
+            "cluster_id": [c for cs in nodes.values() for c in cs],
+            "node": [rep for rep, cs in nodes.items() for _ in cs],
+        },
+        schema=pa.schema([("cluster_id", pa.string()), ("node", pa.string())]),
+    )
+    con.register("_op_node_map", table)
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _op_members AS
+        SELECT DISTINCT n.node, m.platform, m.account_id
+        FROM cluster_members m JOIN _op_node_map n USING (cluster_id)
+        """
+    )
+    con.unregister("_op_node_map")
 
 
 def _group_members(con: duckdb.DuckDBPyConnection, groups: list[list[str]]) -> dict:
@@ -437,16 +497,16 @@ def _group_members(con: duckdb.DuckDBPyConnection, groups: list[list[str]]) -> d
     table = pa.table(
         {
             "g": [i for i, g in enumerate(groups) for _ in g],
-            "node": [n for g in groups for n in g],
+            "cluster_id": [n for g in groups for n in g],
         },
-        schema=pa.schema([("g", pa.int64()), ("node", pa.string())]),
+        schema=pa.schema([("g", pa.int64()), ("cluster_id", pa.string())]),
     )
     con.register("_op_groups", table)
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE _op_group_members AS
         SELECT DISTINCT g.g, m.platform, m.account_id
-        FROM _op_groups g JOIN _op_members m USING (node)
+        FROM _op_groups g JOIN cluster_members m USING (cluster_id)
         """
     )
     con.unregister("_op_groups")
@@ -458,10 +518,13 @@ def _group_members(con: duckdb.DuckDBPyConnection, groups: list[list[str]]) -> d
     return members
 
 
-def _node_label(node: str, clusters: dict[str, tuple]) -> str:
+def _node_label(node: str, clusters: dict[str, tuple], members: list[str]) -> str:
     if node.startswith(KNOWN_PREFIX):
         return f"saved operation {node[len(KNOWN_PREFIX):]}"
-    return f"{clusters[node][0]} cluster {node}"
+    more = len(members) - 1
+    return f"{clusters[node][0]} cluster {node}" + (
+        f" (with {more} clusters joined before)" if more > 0 else ""
+    )
 
 
 def link_detail(link: Link, clusters: dict[str, tuple]) -> str:
@@ -480,7 +543,8 @@ def link_detail(link: Link, clusters: dict[str, tuple]) -> str:
     if link.time_correlation is not None:
         parts.append(f"hour-of-week correlation {link.time_correlation:.2f}")
     return (
-        f"{_node_label(link.a, clusters)} <-> {_node_label(link.b, clusters)} "
+        f"{_node_label(link.a, clusters, link.nodes_a)} <-> "
+        f"{_node_label(link.b, clusters, link.nodes_b)} "
         f"(strength {link.strength:.2f}): " + "; ".join(parts)
     )
 
@@ -514,7 +578,7 @@ def _cluster_evidence(cid: str, cluster: tuple) -> list[tuple[str, float, str]]:
 
 
 def _write(con, cfg, clusters, known, links, groups, members, ids) -> LinkSummary:
-    by_pair = {(ln.a, ln.b): ln for ln in links if ln.accepted}
+    by_pair = {(ln.a, ln.b): ln for ln in links}
     op_rows, oc_rows, link_rows, ev_rows = [], [], [], []
     attributions = []
     for i, nodes in enumerate(groups):

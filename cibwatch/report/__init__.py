@@ -64,8 +64,8 @@ def parse_formats(formats: Iterable[str] | None) -> list[str]:
     return out
 
 
-def _record(con, path: Path, detail: str) -> None:
-    audit.record(con, "export", str(path), detail)
+def _record(con, path: Path, detail: str, user: str | None = None) -> None:
+    audit.record(con, "export", str(path), detail, user=user)
 
 
 def _ids(views: list[dict]) -> str:
@@ -74,21 +74,21 @@ def _ids(views: list[dict]) -> str:
     return f"{len(views)} operation(s): {ids}{more}"
 
 
-def export_html(con, views: list[dict], path: Path) -> Path:
+def export_html(con, views: list[dict], path: Path, user: str | None = None) -> Path:
     path.write_text(render_html(views), encoding="utf-8")
-    _record(con, path, "report.html, " + _ids(views))
+    _record(con, path, "report.html, " + _ids(views), user)
     return path
 
 
-def export_pdf(con, views: list[dict], path: Path) -> Path:
+def export_pdf(con, views: list[dict], path: Path, user: str | None = None) -> Path:
     from cibwatch.report.pdf import write_pdf
 
     write_pdf(render_html(views, for_print=True), path)
-    _record(con, path, "report.pdf, " + _ids(views))
+    _record(con, path, "report.pdf, " + _ids(views), user)
     return path
 
 
-def export_markdown(con, views: list[dict], path: Path) -> Path:
+def export_markdown(con, views: list[dict], path: Path, user: str | None = None) -> Path:
     chart_dir = path.parent / "charts"
     files: dict[str, dict[str, str]] = {}
     for v in views:
@@ -98,41 +98,43 @@ def export_markdown(con, views: list[dict], path: Path) -> Path:
             target.write_text(svg, encoding="utf-8")
             files.setdefault(v["safe_id"], {})[name] = f"charts/{target.name}"
     path.write_text(render_markdown(views, files), encoding="utf-8")
-    _record(con, path, "report.md, " + _ids(views))
+    _record(con, path, "report.md, " + _ids(views), user)
     return path
 
 
 def export_indicators(con, views: list[dict], path: Path,
-                      config: ReportConfig | None = None) -> Path:
+                      config: ReportConfig | None = None, user: str | None = None) -> Path:
     n = write_indicators(views, path, config)
-    _record(con, path, f"indicators.csv, {n} indicators, " + _ids(views))
+    _record(con, path, f"indicators.csv, {n} indicators, " + _ids(views), user)
     return path
 
 
-def export_stix(con, views: list[dict], path: Path) -> Path:
+def export_stix(con, views: list[dict], path: Path, user: str | None = None) -> Path:
     n = write_stix(views, path)
-    _record(con, path, f"STIX 2.1 bundle, {n} objects, " + _ids(views))
+    _record(con, path, f"STIX 2.1 bundle, {n} objects, " + _ids(views), user)
     return path
 
 
-def export_graphs(con, views: list[dict], gexf: Path | None, graphml: Path | None) -> None:
+def export_graphs(con, views: list[dict], gexf: Path | None, graphml: Path | None,
+                  user: str | None = None) -> None:
     if gexf is not None:
         n = write_gexf(views, gexf)
-        _record(con, gexf, f"GEXF graph, {n} nodes, " + _ids(views))
+        _record(con, gexf, f"GEXF graph, {n} nodes, " + _ids(views), user)
     if graphml is not None:
         n = write_graphml(views, graphml)
-        _record(con, graphml, f"GraphML graph, {n} nodes, " + _ids(views))
+        _record(con, graphml, f"GraphML graph, {n} nodes, " + _ids(views), user)
 
 
 def export_enforcement(con, path: Path, parquet: Path | None = None,
-                       confirmed_only: bool = False, operation_id: str | None = None) -> int:
+                       confirmed_only: bool = False, operation_id: str | None = None,
+                       user: str | None = None) -> int:
     rows = enforcement_rows(con, confirmed_only=confirmed_only, operation_id=operation_id)
     n = write_enforcement(rows, path, parquet)
     scope = "confirmed operations" if confirmed_only else "operations not rejected"
     for target in (path, parquet):
         if target is not None:
             _record(con, target, f"enforcement list, {n} assets of {scope}"
-                    + (f", operation {operation_id}" if operation_id else ""))
+                    + (f", operation {operation_id}" if operation_id else ""), user)
     return n
 
 
@@ -143,10 +145,12 @@ def build_report(
     formats: Iterable[str] | None = None,
     config: ReportConfig | None = None,
     confirmed_only: bool = False,
+    user: str | None = None,
 ) -> dict[str, Path]:
     """Write the chosen exports (default: all) into `out_dir`; returns {name: path}.
 
-    `ws` is a writable Workspace (or its DuckDB connection): exports are audited.
+    `ws` is a writable Workspace (or its DuckDB connection): every file is audited as
+    `export` by `user` (default: the operating-system user, as for the CLI).
     """
     con = _con(ws)
     config = config or ReportConfig()
@@ -163,23 +167,25 @@ def build_report(
     prepare(views, config, draw=needs_charts)
     written: dict[str, Path] = {}
     if "html" in chosen:
-        written["html"] = export_html(con, views, out / "report.html")
+        written["html"] = export_html(con, views, out / "report.html", user)
     if "pdf" in chosen:
-        written["pdf"] = export_pdf(con, views, out / "report.pdf")
+        written["pdf"] = export_pdf(con, views, out / "report.pdf", user)
     if "md" in chosen:
-        written["md"] = export_markdown(con, views, out / "report.md")
+        written["md"] = export_markdown(con, views, out / "report.md", user)
     if "indicators" in chosen:
-        written["indicators"] = export_indicators(con, views, out / "indicators.csv", config)
+        written["indicators"] = export_indicators(con, views, out / "indicators.csv", config,
+                                                  user)
     if "stix" in chosen:
-        written["stix"] = export_stix(con, views, out / "stix-bundle.json")
+        written["stix"] = export_stix(con, views, out / "stix-bundle.json", user)
     gexf = out / "graph.gexf" if "gexf" in chosen else None
     graphml = out / "graph.graphml" if "graphml" in chosen else None
     if gexf or graphml:
-        export_graphs(con, views, gexf, graphml)
+        export_graphs(con, views, gexf, graphml, user)
         written.update({k: p for k, p in (("gexf", gexf), ("graphml", graphml)) if p})
     if "enforcement" in chosen:
         export_enforcement(con, out / "enforcement.csv", out / "enforcement.parquet",
-                           confirmed_only=confirmed_only, operation_id=operation_id)
+                           confirmed_only=confirmed_only, operation_id=operation_id,
+                           user=user)
         written["enforcement"] = out / "enforcement.csv"
         written["enforcement_parquet"] = out / "enforcement.parquet"
     return written

@@ -52,6 +52,8 @@ def heatmap(counts: list[int] | None, title: str,
     layers = [base]
     spans = []
     for b in breaks or []:
+        if not isinstance(b, dict):
+            continue
         start, end = _hours(b.get("start")), _hours(b.get("end"))
         if start is not None and end is not None and end > start:
             spans.append({"start": start, "end": end, "name": str(b.get("name", "break"))[:20]})
@@ -104,6 +106,11 @@ def network(net: dict[str, Any] | None) -> str | None:
             x=alt.X("x:Q", axis=axis), y=alt.Y("y:Q", axis=axis), x2="x2:Q", y2="y2:Q",
             strokeWidth=alt.StrokeWidth("w:Q", scale=alt.Scale(range=[0.3, 2.5]), legend=None),
             opacity=alt.value(0.5)))
+    links = _cluster_links(net, nodes)
+    if links:
+        layers.append(alt.Chart(alt.Data(values=links)).mark_rule(
+            color="#c0392b", strokeDash=[6, 4], strokeWidth=1.5).encode(
+            x=alt.X("x:Q", axis=axis), y=alt.Y("y:Q", axis=axis), x2="x2:Q", y2="y2:Q"))
     layers.append(alt.Chart(alt.Data(values=nodes)).mark_point(filled=True, size=60).encode(
         x=alt.X("x:Q", axis=axis), y=alt.Y("y:Q", axis=axis),
         color=alt.Color("cluster:N", title="cluster"),
@@ -112,3 +119,21 @@ def network(net: dict[str, Any] | None) -> str | None:
     chart = alt.layer(*layers).properties(width=WIDTH - 160, height=360).configure_view(
         strokeWidth=0).configure_legend(titleLimit=300, labelLimit=200)
     return render(chart)
+
+
+def _cluster_links(net: dict[str, Any], nodes: list[dict]) -> list[dict]:
+    """Cross-platform links between clusters, drawn between the clusters' centroids."""
+    sums: dict[str, list[float]] = {}
+    for n in nodes:
+        acc = sums.setdefault(n["cluster"], [0.0, 0.0, 0])
+        acc[0] += n["x"]
+        acc[1] += n["y"]
+        acc[2] += 1
+    centre = {c: (x / k, y / k) for c, (x, y, k) in sums.items()}
+    out = []
+    for link in net.get("cluster_links") or []:
+        a, b = str(link["a"])[:40], str(link["b"])[:40]
+        if a in centre and b in centre:
+            out.append({"x": centre[a][0], "y": centre[a][1],
+                        "x2": centre[b][0], "y2": centre[b][1]})
+    return out

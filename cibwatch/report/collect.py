@@ -121,7 +121,7 @@ def operation_views(
 
 def _view(con: duckdb.DuckDBPyConnection, doc: dict, config: ReportConfig) -> dict[str, Any]:
     op = doc["operation_id"]
-    profile = doc.get("profile") or {}
+    profile = clean_profile(doc.get("profile"))
     members = _members(con, op)
     tally = _tally(members)
     view: dict[str, Any] = {
@@ -155,11 +155,84 @@ def _view(con: duckdb.DuckDBPyConnection, doc: dict, config: ReportConfig) -> di
     view["edge_signals"] = _edge_signals(con, op)
     view["examples"] = _edge_examples(con, op, config.evidence_items)
     view["network"] = _network(con, op, members, config.network_max_nodes)
+    view["network"]["cluster_links"] = [
+        {"a": link["cluster_a"], "b": link["cluster_b"], "strength": link["strength"]}
+        for link in view["links"]]
     return view
 
 
 def _dict(value: Any) -> dict | None:
     return value if isinstance(value, dict) and value else None
+
+
+# Profile fields the report reads, by shape. Profiles come from a stage under active
+# development (and from older workspaces): a field of the wrong shape is dropped here so
+# the report shows "not available" instead of failing.
+_NUMBERS = {
+    "time": ("utc_offset_hours", "offset_confidence", "weekend_ratio"),
+    "engagement": ("echo_chamber_ratio", "engagements_received", "engagements_own",
+                   "engagements_authentic"),
+    "followers": ("inauthentic_follower_share", "distinct_followers",
+                  "inauthentic_followers"),
+}
+_RECORDS = {
+    "time": ("work_hours", "breaks", "quiet_holidays"),
+    "engagement": ("authentic_amplifiers",),
+    "followers": ("growth_bursts",),
+    "assets": ("creation_batches", "handle_families", "reused_avatars", "creation_timeline"),
+}
+_MAPPINGS = {"time": ("runner_up", "clusters"), "engagement": ("breakout",),
+             "followers": ("criteria",), "assets": ("tally",)}
+
+
+def _number(value: Any) -> float | int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return value if value == value else None  # NaN is not a figure
+
+
+def clean_profile(raw: Any) -> dict[str, Any]:
+    """The profile with every field the report reads in the shape docs/profile.md gives."""
+    profile = dict(raw) if isinstance(raw, dict) else {}
+    for section in ("time", "engagement", "followers", "assets"):
+        value = profile.get(section)
+        if not isinstance(value, dict):
+            profile[section] = None
+            continue
+        value = dict(value)
+        for key in _NUMBERS.get(section, ()):
+            if key in value:
+                value[key] = _number(value[key])
+        for key in _RECORDS.get(section, ()):
+            if key in value:
+                value[key] = [r for r in value[key] or [] if isinstance(r, dict)] \
+                    if isinstance(value[key], list) else []
+        for key in _MAPPINGS.get(section, ()):
+            if key in value and not isinstance(value[key], dict):
+                value[key] = None
+        profile[section] = value
+    time_ = profile.get("time") or {}
+    for key in ("hour_of_week_utc", "hour_of_week_local"):
+        how = time_.get(key)
+        if how is not None and not (isinstance(how, list) and len(how) == 168
+                                    and all(_number(v) is not None for v in how)):
+            time_[key] = None
+    narratives = []
+    for n in profile.get("narratives") or [] if isinstance(profile.get("narratives"),
+                                                             list) else []:
+        if isinstance(n, dict):
+            n = dict(n)
+            examples = n.get("examples")
+            n["examples"] = [str(e) for e in examples if e is not None] \
+                if isinstance(examples, list) else []
+            n["share"] = _number(n.get("share"))
+            narratives.append(n)
+    profile["narratives"] = narratives
+    if not isinstance(profile.get("activity_timeline"), list):
+        profile["activity_timeline"] = None
+    if _number(profile.get("posts")) is None:
+        profile.pop("posts", None)
+    return profile
 
 
 def _members(con: duckdb.DuckDBPyConnection, op: str) -> list[dict]:
@@ -292,7 +365,7 @@ def _activity(con: duckdb.DuckDBPyConnection, op: str, profile: dict) -> dict[st
     for key, shift in (("hour_of_week_utc", 0.0), ("hour_of_week_local", offset)):
         how = time_.get(key)
         if isinstance(how, list) and len(how) == 168:
-            out[key] = [int(v or 0) for v in how]
+            out[key] = [int(v) for v in how]
         elif shift is not None and stats[0]:
             out[key] = _hour_of_week(con, member_posts, op, float(shift))
         else:
@@ -398,7 +471,8 @@ def _edge_signals(con: duckdb.DuckDBPyConnection, op: str) -> list[dict]:
 
 
 def _edge_examples(con: duckdb.DuckDBPyConnection, op: str, limit: int) -> list[dict]:
-    """The strongest pieces of pair evidence, with the two posts behind each."""
+    """The strongest pieces of pair evidence, with the two posts behind each: the best of
+    every kind of key first, so the table shows each signal before repeating one."""
     rows = con.execute(
         f"""
         WITH m AS (SELECT platform, account_id FROM ({MEMBERS_SQL}) WHERE operation_id = ?),
@@ -407,16 +481,18 @@ def _edge_examples(con: duckdb.DuckDBPyConnection, op: str, limit: int) -> list[
                                            ORDER BY e.weight DESC NULLS LAST) AS rn
             FROM edge_evidence e
             JOIN m ma ON ma.platform = e.platform AND ma.account_id = e.a
-            JOIN m mb ON mb.platform = e.platform AND mb.account_id = e.b)
+            JOIN m mb ON mb.platform = e.platform AND mb.account_id = e.b),
+        best AS (SELECT *, row_number() OVER (PARTITION BY key_type
+                                              ORDER BY weight DESC NULLS LAST, key) AS rt
+                 FROM ev WHERE rn = 1)
         SELECT ev.platform, ev.a, aa.handle, ev.b, ab.handle, ev.key_type, ev.key, ev.weight,
                ev.ts_a, ev.ts_b, coalesce(pa.title, pa.text), coalesce(pb.title, pb.text)
-        FROM ev
+        FROM best ev
         LEFT JOIN accounts aa ON aa.platform = ev.platform AND aa.account_id = ev.a
         LEFT JOIN accounts ab ON ab.platform = ev.platform AND ab.account_id = ev.b
         LEFT JOIN posts pa ON pa.platform = ev.platform AND pa.post_id = ev.post_a
         LEFT JOIN posts pb ON pb.platform = ev.platform AND pb.post_id = ev.post_b
-        WHERE ev.rn = 1
-        ORDER BY ev.weight DESC NULLS LAST, ev.key_type, ev.key LIMIT ?
+        ORDER BY ev.rt, ev.weight DESC NULLS LAST, ev.key_type, ev.key LIMIT ?
         """, [op, limit]).fetchall()
     keys = ("platform", "a", "handle_a", "b", "handle_b", "key_type", "key", "weight",
             "ts_a", "ts_b", "text_a", "text_b")
@@ -453,7 +529,14 @@ def _network(con, op: str, members: list[dict], max_nodes: int) -> dict[str, Any
     for e in edges:
         strength[e["source"]] = strength.get(e["source"], 0.0) + e["weight"]
         strength[e["target"]] = strength.get(e["target"], 0.0) + e["weight"]
-    keep = sorted(nodes, key=lambda k: (-strength[k], k))[:max_nodes]
+    # Strongest first; among equals, clusters take turns so every cluster is drawn.
+    rank: dict[str, int] = {}
+    seen: dict[str, int] = {}
+    for k in sorted(nodes, key=lambda k: (-strength[k], k)):
+        cluster = str(nodes[k]["cluster_id"])
+        rank[k] = seen.get(cluster, 0)
+        seen[cluster] = rank[k] + 1
+    keep = sorted(nodes, key=lambda k: (-strength[k], rank[k], k))[:max_nodes]
     kept = set(keep)
     shown_edges = [e for e in edges if e["source"] in kept and e["target"] in kept]
     return {

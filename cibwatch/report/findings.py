@@ -42,7 +42,7 @@ def findings(view: dict[str, Any], config: ReportConfig | None = None) -> list[F
     batches = [b for b in assets.get("creation_batches") or [] if isinstance(b, dict)]
     batch_signal = next((s for k, s in signals.items() if "batch" in k or "creat" in k), None)
     if batches:
-        n = sum(int(b.get("assets") or 0) for b in batches)
+        n = sum(b["assets"] for b in batches if isinstance(b.get("assets"), int))
         first = batches[0]
         out.append(Finding(
             "bulk_creation",
@@ -57,7 +57,7 @@ def findings(view: dict[str, Any], config: ReportConfig | None = None) -> list[F
             f"same batch ({batch_signal['key_type']})"))
 
     avatars = [a for a in assets.get("reused_avatars") or []
-               if isinstance(a, dict) and int(a.get("assets") or 0) >= 2]
+               if isinstance(a.get("assets"), int) and a["assets"] >= 2]
     avatar_signal = next((s for k, s in signals.items() if "avatar" in k), None)
     if avatars:
         out.append(Finding("reused_avatars", f"{len(avatars)} profile picture(s) reused, by up "
@@ -67,7 +67,7 @@ def findings(view: dict[str, Any], config: ReportConfig | None = None) -> list[F
                            "a profile picture"))
 
     text_signal = [s for k, s in signals.items()
-                   if "text" in k or "minhash" in k or "fingerprint" in k]
+                   if any(w in k for w in ("text", "neardup", "minhash", "fingerprint"))]
     if text_signal:
         pairs = sum(s["pairs"] for s in text_signal)
         keys = sum(s["n_keys"] for s in text_signal)
@@ -97,8 +97,9 @@ def findings(view: dict[str, Any], config: ReportConfig | None = None) -> list[F
         out.append(Finding(
             "fake_followers",
             f"{share:.0%} of the assets' followers look inauthentic"
-            + (f" ({n:,} of {followers.get('distinct_followers', 0):,})"
-               if isinstance(n, int) else ""),
+            + (f" ({n:,} of {followers['distinct_followers']:,})"
+               if isinstance(n, int) and isinstance(followers.get("distinct_followers"), int)
+               else ""),
             # Page followers on Facebook: a person's friends are not "followers" bought.
             tuple(sorted({p for p, t in view.get("followed_assets") or []
                           if p != "facebook" or t == "page"}))))

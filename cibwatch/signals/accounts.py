@@ -53,10 +53,15 @@ def extract_account_keys(con: duckdb.DuckDBPyConnection, cfg: SignalConfig) -> N
         WHERE length(nm) >= {int(cfg.min_name_chars)}
         """
     )
+    # `follow`: the followee, held by each follower and by the followee itself, so a
+    # follow between two assets and a shared followee both count.
     con.execute(
         """
         INSERT INTO keys
         SELECT DISTINCT platform, follower_id, 'follow', followee_id, NULL, NULL
-        FROM follows
+        FROM follows WHERE follower_id <> followee_id
+        UNION
+        SELECT DISTINCT platform, followee_id, 'follow', followee_id, NULL, NULL
+        FROM follows WHERE follower_id <> followee_id
         """
     )

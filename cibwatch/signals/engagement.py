@@ -9,7 +9,7 @@ from cibwatch.config import SignalConfig
 
 
 def extract_engagement_keys(con: duckdb.DuckDBPyConnection, cfg: SignalConfig) -> None:
-    """Insert `share`, `reply`, `react`, `hashtags` and `media` keys."""
+    """Insert `share`, `reply`, `react`, `engage`, `hashtags` and `media` keys."""
     con.execute(
         """
         INSERT INTO keys
@@ -24,6 +24,25 @@ def extract_engagement_keys(con: duckdb.DuckDBPyConnection, cfg: SignalConfig) -
                CASE WHEN kind = 'reaction' THEN 'react' ELSE 'reply' END,
                parent_id, created_at, post_id
         FROM posts WHERE parent_id IS NOT NULL AND parent_id <> ''
+        """
+    )
+    # `engage`: the author an asset re-shares, comments on or reacts to, with no window;
+    # the author holds its own key too. Two assets that engage with each other, or with
+    # the same few authors, share these keys: an operation's echo chamber.
+    con.execute(
+        """
+        INSERT INTO keys
+        SELECT DISTINCT p.platform, p.account_id, 'engage', t.account_id, NULL, NULL
+        FROM posts p
+        JOIN posts t ON t.platform = p.platform AND t.post_id = coalesce(p.shared_id, p.parent_id)
+        WHERE coalesce(p.shared_id, p.parent_id) IS NOT NULL AND p.account_id <> t.account_id
+        """
+    )
+    con.execute(
+        """
+        INSERT INTO keys
+        SELECT DISTINCT platform, key, 'engage', key, NULL, NULL
+        FROM keys WHERE key_type = 'engage'
         """
     )
     # The ordered, lower-cased hashtag list: a shared sequence of several tags is a

@@ -38,6 +38,7 @@ def windows(cfg: SignalConfig) -> dict[str, int | None]:
         "handle": None,
         "name": None,
         "follow": None,
+        "engage": None,
     }
 
 

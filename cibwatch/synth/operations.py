@@ -23,7 +23,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cibwatch.synth import texts
-from cibwatch.synth.population import Population, engage, organic_handles, organic_on_posts
+from cibwatch.synth.population import (
+    Population,
+    dedupe,
+    engage,
+    organic_handles,
+    organic_on_posts,
+    originals,
+)
 from cibwatch.synth.rhythms import (
     DAY,
     HOUR,
@@ -31,6 +38,7 @@ from cibwatch.synth.rhythms import (
     PERSONA_SHIFT,
     SMALL_OFFICE_SHIFT,
     Calendar,
+    human_times,
     iso,
     office_times,
     uniform_times,
@@ -75,9 +83,7 @@ def templated(rng: np.random.Generator, n: int, style: int) -> np.ndarray:
     else:
         out = first + "." + last + "." + np.char.mod("%04d", rng.integers(0, 10000, n)).astype(
             object)
-    from cibwatch.synth.population import _dedupe
-
-    return _dedupe(out)
+    return dedupe(out)
 
 
 def _display(rng: np.random.Generator, handles: np.ndarray) -> np.ndarray:
@@ -127,6 +133,12 @@ def _own_engagement(w: World, rng, posts: np.ndarray, engager_pool: np.ndarray, 
     text = pc.if_else(pa.array(kind == K["comment"]), body, pa.nulls(len(eng), pa.string()))
     engage(w, None, eng, tgt, kind, delay_median=delay_median, delay_sigma=1.0, text=text)
     return len(eng)
+
+
+def _authentic(rng: np.random.Generator, own: int, per_own: float) -> int:
+    """How many organic engagements an operation draws: about `per_own` per engagement
+    of its own, with the spread a real audience has (so echo ratios are not round)."""
+    return int(rng.poisson(own * per_own * rng.uniform(0.7, 1.3)))
 
 
 def _follows_within(w: World, rng, followers: np.ndarray, followees: np.ndarray, k: float):
@@ -184,9 +196,7 @@ def spamouflage(w: World, pop: Population, scale: float) -> dict:
                 display = np.array([f"{x.title()} {s}" for x, s in zip(words, suffix,
                                                                         strict=True)],
                                    dtype=object)
-                from cibwatch.synth.population import _dedupe
-
-                handles = _dedupe(np.array([d.replace(" ", "").lower() for d in display],
+                handles = dedupe(np.array([d.replace(" ", "").lower() for d in display],
                                            dtype=object))
             # Reused avatars: most assets of an office draw from a handful of pictures.
             k = max(2, n // 15)
@@ -239,11 +249,13 @@ def spamouflage(w: World, pop: Population, scale: float) -> dict:
         target = int(n_original * sizes[j] / sizes.sum())
         plat_w = np.where(w.acc_platform[posting] == P["facebook"], 1.0, 0.6)
         plat_w = plat_w / plat_w.sum()
-        drops = max(4, target // 12)
+        # 6-18 accounts per drop (3-8 in tiny worlds, so that there are still enough
+        # drops to show the schedule); drawn with replacement, repeats dropped.
+        lo, hi = (6, 19) if scale >= 0.2 else (3, 9)
+        drops = max(12, round(target / ((lo + hi - 1) / 2)))
         drop_t = office_times(rng, cal, office["shift"], offset, drops)
         drop_hl = rng.integers(0, len(headlines), drops)
-        # 6-18 accounts per drop (drawn with replacement; repeats within a drop dropped).
-        m = np.minimum(rng.integers(6, 19, drops), len(posting))
+        m = np.minimum(rng.integers(lo, hi, drops), len(posting))
         drop_of = np.repeat(np.arange(drops), m)
         authors = rng.choice(posting, len(drop_of), p=plat_w)
         _, first = np.unique(drop_of * (w.n_accounts + 1) + authors, return_index=True)
@@ -304,7 +316,7 @@ def spamouflage(w: World, pop: Population, scale: float) -> dict:
     engage(w, None, who, tgt, kind, delay_median=1800.0, delay_sigma=1.0,
            text=pc.if_else(pa.array(kind == K["comment"]), body,
                            pa.nulls(len(who), pa.string())))
-    organic_on_posts(w, pop, op_posts, round((own + len(who)) * 0.1))
+    organic_on_posts(w, pop, op_posts, _authentic(rng, own + len(who), 0.1))
 
     all_ops = np.concatenate(all_ops)
     pages = np.concatenate(pages)
@@ -386,8 +398,6 @@ def fake_followers(w: World, pop: Population, scale: float, pages: np.ndarray,
     # Almost never post: 2% leave one bland post.
     posters = idx[rng.random(n) < 0.02]
     if len(posters):
-        from cibwatch.synth.population import originals
-
         originals(w, pop, posters, ts=np.maximum(w.acc_created[posters] + DAY,
                                                  cal.start + DAY), link_share=0.0)
     return [{"created_from": iso(made[b]), "accounts": int((burst == b).sum()),
@@ -444,7 +454,8 @@ def persona(w: World, pop: Population, scale: float) -> dict:
         t = t0 + rng.integers(0, 3 * HOUR, len(who_g))
         gp = w.add_posts(who_g, t, "post", text=texts.join(entries, "#" + tag, sep=" "),
                          hashtags=tag, lang="en")
-        organic_players = rng.choice(pop.users, max(3, round(15 * min(scale, 1.0))))
+        old_enough = pop.users[w.acc_created[pop.users] < t0 - DAY]
+        organic_players = rng.choice(old_enough, max(3, round(15 * min(scale, 1.0))))
         w.add_posts(organic_players, t0 + rng.integers(0, 6 * HOUR, len(organic_players)),
                     "post", text=texts.join(texts.words(rng, "en", len(organic_players), 4),
                                             "#" + tag, sep=" "), hashtags=tag)
@@ -453,7 +464,7 @@ def persona(w: World, pop: Population, scale: float) -> dict:
     own = _own_engagement(w, rng, posts, idx, 0.8,
                           ["This.", "100%", "Exactly what I said", "So true", "Wake up!",
                            "Finally someone says it"], 2 * HOUR, kind_p=(0.45, 0.4, 0.15))
-    organic_on_posts(w, pop, posts, round(own * 1.1))
+    organic_on_posts(w, pop, posts, _authentic(rng, own, 1.1))
     w.label(idx, op)
     _follows_within(w, rng, idx, idx, 6.0)
     followers = rng.choice(pop.users, max(20, round(n * 15 * min(scale, 1.0))))
@@ -483,7 +494,6 @@ def persona(w: World, pop: Population, scale: float) -> dict:
 def botnet(w: World, pop: Population, scale: float) -> dict:
     rng, cal = w.rng, w.cal
     op = "botnet"
-    v = volume(scale)
     n_seeds = max(3, round(5 * scale))
     n_bots = max(20, round(150 * scale))
     seed_created = (cal.start - rng.uniform(1.0, 2.0, n_seeds) * YEAR).astype(np.int64)
@@ -491,16 +501,14 @@ def botnet(w: World, pop: Population, scale: float) -> dict:
         texts.pick(rng, ["Real", "True", "Daily", "Free", "Loud"], n_seeds),
         texts.pick(rng, ["NewsPatriot", "CryptoKing", "Voice", "Eagle", "Alpha"], n_seeds),
         strict=True)], dtype=object)
-    from cibwatch.synth.population import _dedupe
-
-    seeds = w.add_accounts(P["x"], seed_created, "account", handle=_dedupe(seed_names),
+    seeds = w.add_accounts(P["x"], seed_created, "account", handle=dedupe(seed_names),
                            display_name=seed_names, avatar_hash=texts.hex_ids(rng, n_seeds),
                            lang="en", bio="Not financial advice. Patriots only.",
                            followers_extra=rng.integers(2000, 20000, n_seeds))
     created = batch_times(rng, n_bots, 3, cal.start - 250 * DAY, cal.start - 30 * DAY, 0.0)
     word_a = texts.pick(rng, ["eagle", "freedom", "liberty", "crypto", "moon"], n_bots)
     word_b = texts.pick(rng, ["patriot", "warrior", "hodl", "truth", "rising"], n_bots)
-    handles = _dedupe(word_a + "_" + word_b + np.char.mod("%05d", rng.integers(0, 10**5, n_bots)
+    handles = dedupe(word_a + "_" + word_b + np.char.mod("%05d", rng.integers(0, 10**5, n_bots)
                                                         ).astype(object))
     pool = texts.hex_ids(rng, 3)
     av = rng.random(n_bots)
@@ -511,7 +519,7 @@ def botnet(w: World, pop: Population, scale: float) -> dict:
     bots = w.add_accounts(P["x"], created, "account", handle=handles, display_name=display,
                           avatar_hash=avatar, lang="en", followers_extra=rng.integers(0, 40,
                                                                                        n_bots))
-    per = rng.poisson(40 * v, n_seeds)
+    per = rng.poisson(40, n_seeds)  # not shrunk at small scales: 24/7 needs volume
     who = np.repeat(seeds, per)
     m = len(who)
     ts = uniform_times(rng, cal, m)
@@ -522,8 +530,8 @@ def botnet(w: World, pop: Population, scale: float) -> dict:
                     texts.hex_ids(rng, m, 6), None)
     seed_posts = w.add_posts(who, ts, "post", text=text, urls=urls, lang="en",
                              hashtags=np.where(rng.random(m) < 0.5, "Airdrop Patriots", None))
-    # About 25 bots re-share each seed post (8 in tiny worlds): linear in scale.
-    k = rng.binomial(n_bots, min(1.0, max(8.0, 25.0 * min(scale, 1.0)) / n_bots), m)
+    # About 25 bots re-share each seed post (5 in tiny worlds): linear in scale.
+    k = rng.binomial(n_bots, min(1.0, max(5.0, 25.0 * min(scale, 1.0)) / n_bots), m)
     tgt = np.repeat(seed_posts, k)
     sharers = np.concatenate([rng.choice(bots, kk, replace=False) for kk in k])
     delay = rng.uniform(2, 40, len(tgt)).astype(np.int64)
@@ -532,11 +540,11 @@ def botnet(w: World, pop: Population, scale: float) -> dict:
     x_posts = np.flatnonzero((w.post_kind == K["post"]) &
                              (w.acc_platform[w.post_author] == P["x"]) &
                              np.isin(w.post_author, pop.users))
-    camo = np.repeat(bots, rng.poisson(5 * v, n_bots))
+    camo = np.repeat(bots, rng.poisson(5 * volume(scale), n_bots))
     if len(x_posts) and len(camo):
         engage(w, pop, camo, rng.choice(x_posts, len(camo)), K["share"],
                delay_median=2 * HOUR, text=pa.nulls(len(camo), pa.string()))
-    organic_on_posts(w, pop, seed_posts, round(len(tgt) * 0.03))
+    organic_on_posts(w, pop, seed_posts, _authentic(rng, len(tgt), 0.03))
     idx = np.concatenate([seeds, bots])
     w.label(idx, op)
     _follows_within(w, rng, bots, seeds, 3.0)
@@ -586,8 +594,6 @@ def small_b(w: World, pop: Population, scale: float) -> dict:
     spec = [("facebook", "account", 4), ("x", "account", 4), ("reddit", "account", 2)]
     idx = _small_assets(w, rng, cal, spec, offset, ["chidi", "ngozi", "tunde", "amaka"],
                         batch=False)
-    from cibwatch.synth.rhythms import human_times
-
     def times(n):
         return human_times(rng, cal, np.full(n, offset), rng.normal(0, 0.5, n), np.ones(n))
 
@@ -608,9 +614,7 @@ def _small_assets(w, rng, cal: Calendar, spec, offset, names, batch: bool) -> np
     for plat, atype, n in spec:
         first = texts.pick(rng, names, n)
         word = texts.pick(rng, ["voice", "news", "truth", "free", "light"], n)
-        from cibwatch.synth.population import _dedupe
-
-        handle = _dedupe(first + "_" + word + np.char.mod("%02d", rng.integers(0, 100, n)
+        handle = dedupe(first + "_" + word + np.char.mod("%02d", rng.integers(0, 100, n)
                                                           ).astype(object))
         avatar = np.where(rng.random(n) < 0.5, pool[rng.integers(0, 2, n)],
                           texts.hex_ids(rng, n))
@@ -626,7 +630,7 @@ def _small_activity(w, pop, scale, op, idx, active, dormant, offset, times, sche
     rng = w.rng
     theme = texts.SMALL_THEMES[op]
     # Fixed asset count, so per-asset volume carries the scale (linear growth).
-    per = np.maximum(3, rng.poisson(40 * min(scale, 2.0), len(active)))
+    per = np.maximum(8, rng.poisson(40 * min(scale, 2.0), len(active)))
     who = np.repeat(active, per)
     m = len(who)
     base = [texts.variants(t, rng, ["Truth", "Resist"]) for t in theme["texts"]]
@@ -649,7 +653,7 @@ def _small_activity(w, pop, scale, op, idx, active, dormant, offset, times, sche
         if same.any():
             engage(w, pop, dormant[same], tgt[same], K["reaction"], delay_median=3600.0,
                    text=pa.nulls(int(same.sum()), pa.string()))
-    organic_on_posts(w, pop, posts, round(own * 0.5))
+    organic_on_posts(w, pop, posts, _authentic(rng, own, 0.5))
     w.label(idx, op)
     _follows_within(w, rng, idx, idx, 4.0)
     return {

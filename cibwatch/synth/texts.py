@@ -176,6 +176,17 @@ def hex_ids(rng: np.random.Generator, n: int, digits: int = 16) -> np.ndarray:
     return out.astype(f"U{digits}").astype(object)
 
 
+def hex_array(rng: np.random.Generator, n: int, digits: int = 16) -> pa.Array:
+    """Like `hex_ids`, as an Arrow string array (no Python objects: for per-post use)."""
+    raw = rng.integers(0, 256, (n, 8), dtype=np.uint8)
+    chars = np.empty((n, 16), np.uint8)
+    chars[:, 0::2] = _HEX[raw >> 4]
+    chars[:, 1::2] = _HEX[raw & 15]
+    flat = np.ascontiguousarray(chars[:, :digits]).ravel()
+    offsets = np.arange(0, (n + 1) * digits, digits, dtype=np.int32)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(flat))
+
+
 def domains(rng: np.random.Generator, n: int) -> np.ndarray:
     """n distinct made-up news/blog domains."""
     a = pick(rng, SYLLABLES, n * 2)
@@ -224,7 +235,7 @@ SPAM_THEMES: dict[str, dict] = {
         ],
     },
     "us social decline": {
-        "keywords": ["gun", "homeless", "drug", "violence", "democracy"],
+        "keywords": ["shooting", "homeless", "drug", "violence", "democracy"],
         "en": [
             "Another mass shooting in America. When will Washington protect its people?",
             "Homeless camps spread across US cities while politicians fight for power.",
@@ -290,7 +301,7 @@ PERSONA_THEMES: dict[str, dict] = {
               "look at the numbers.", "ask yourself who benefits."],
     },
     "ukraine aid fatigue": {
-        "keywords": ["ukraine", "aid", "billions", "taxes", "war"],
+        "keywords": ["ukraine", "aid", "billions", "tax", "war"],
         "a": ["Meanwhile", "Funny how", "So apparently", "Tell me why", "Can someone explain why"],
         "b": ["billions for Ukraine", "another aid package", "our tax money for the war",
               "endless weapons shipments"],
@@ -317,7 +328,7 @@ PERSONA_GAMES = ["ThingsYouCantSayAnymore", "ExplainAmericaIn3Words", "RuinAHist
 SMALL_THEMES: dict[str, dict] = {
     "small_a": {
         "label": "regional rivalry",
-        "keywords": ["regime", "sanctions", "resistance", "zionist", "gulf"],
+        "keywords": ["regime", "sanctions", "resistance", "occupation", "gulf"],
         "texts": [
             "Sanctions are economic terrorism against the people of the region.",
             "The resistance axis stands firm against foreign occupation.",

@@ -141,9 +141,12 @@ class World:
         answers or a share re-shares (-1: none). List columns are space-joined strings."""
         author = np.asarray(author, dtype=np.int64)
         n = len(author)
-        ts = np.clip(_ints(ts, n), self.cal.start, self.cal.end - 1)
+        ts = _ints(ts, n)
         if len(ts) != n:
             raise ValueError(f"{n} authors but {len(ts)} times")
+        # Last line of defence: nobody posts before their account exists.
+        ts = np.clip(np.maximum(ts, self.acc_created[author] + 60), self.cal.start,
+                     self.cal.end - 1)
         kind_codes = _ints(K[kind] if isinstance(kind, str) else kind, n, np.int8)
         tgt = _ints(-1 if target is None else target, n)
         if lang is None:
@@ -197,7 +200,7 @@ class World:
 
     def account_ids(self) -> np.ndarray:
         """A platform id string per account index, from per-platform random permutations."""
-        return _ids(self.rng, self.acc_platform, ACCOUNT_IDS)
+        return _ids(self.rng, self.acc_platform, ACCOUNT_IDS).to_numpy(zero_copy_only=False)
 
     def tables(self) -> tuple[pa.Table, pa.Table, pa.Table, np.ndarray]:
         """(accounts, posts, follows, account ids) in contract form; posts in time order."""
@@ -237,7 +240,7 @@ class World:
         rank[order] = np.arange(len(order))
         author = self.post_author[order]
         post_platform = self.acc_platform[author]
-        post_ids = pa.array(_ids(self.rng, post_platform, POST_IDS), pa.string())
+        post_ids = _ids(self.rng, post_platform, POST_IDS)
         kind = self.post_kind[order]
         tgt = self.post_target[order]
         tgt = np.where(tgt >= 0, rank[np.maximum(tgt, 0)], -1)
@@ -248,11 +251,11 @@ class World:
         take = pa.array(order)
         cols = {name: pa.concat_arrays(self.posts[name]).take(take) for name in _POST_STR}
         posts = pa.table({
-            "platform": pa.array(np.array(PLATFORMS)[post_platform]),
+            "platform": _names(PLATFORMS, post_platform),
             "post_id": post_ids,
             "account_id": author_ids.take(pa.array(author)),
             "created_at": _timestamps(self.post_ts[order]),
-            "kind": pa.array(np.array(KINDS)[kind]),
+            "kind": _names(KINDS, kind),
             "text": cols["text"],
             "title": cols["title"],
             "urls": _lists(cols["urls"]),
@@ -266,12 +269,16 @@ class World:
         forder = np.argsort(ft, kind="stable")
         fa, fb, ft = fa[forder], fb[forder], ft[forder]
         follows = pa.table({
-            "platform": pa.array(np.array(PLATFORMS)[self.acc_platform[fa]]),
+            "platform": _names(PLATFORMS, self.acc_platform[fa]),
             "follower_id": author_ids.take(pa.array(fa)),
             "followee_id": author_ids.take(pa.array(fb)),
             "created_at": _timestamps(ft),
         })
         return accounts, posts, follows, acc_ids
+
+
+def _names(names: tuple[str, ...], codes: np.ndarray) -> pa.Array:
+    return pa.array(names, pa.string()).take(pa.array(codes))
 
 
 def _timestamps(seconds: np.ndarray) -> pa.Array:
@@ -285,10 +292,10 @@ def _lists(joined: pa.Array) -> pa.Array:
     return pc.if_else(empty, pa.nulls(len(joined), split.type), split)
 
 
-def _ids(rng: np.random.Generator, platform: np.ndarray, shapes: dict) -> np.ndarray:
+def _ids(rng: np.random.Generator, platform: np.ndarray, shapes: dict) -> pa.Array:
     """Unique, unordered id strings per platform: a random permutation spread over a
     wide range (stride plus jitter), formatted with the platform's prefix and width."""
-    out = np.empty(len(platform), dtype=object)
+    pieces, positions = [], []
     for code, name in enumerate(PLATFORMS):
         idx = np.flatnonzero(platform == code)
         if not len(idx):
@@ -301,5 +308,11 @@ def _ids(rng: np.random.Generator, platform: np.ndarray, shapes: dict) -> np.nda
             0, stride, n
         )
         s = pc.utf8_lpad(pc.cast(pa.array(nums), pa.string()), width, "0")
-        out[idx] = pc.binary_join_element_wise(prefix, s, "").to_numpy(zero_copy_only=False)
-    return out
+        pieces.append(pc.binary_join_element_wise(prefix, s, ""))
+        positions.append(idx)
+    if not pieces:
+        return pa.array([], pa.string())
+    where = np.concatenate(positions)
+    inverse = np.empty_like(where)
+    inverse[where] = np.arange(len(where))
+    return pa.concat_arrays(pieces).take(pa.array(inverse))

@@ -11,7 +11,8 @@ import io
 import json
 import shutil
 import tempfile
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -60,6 +61,23 @@ def store(request: Request):
     return request.app.state.store
 
 
+def _default(value):
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def cached_json(s, con, fn, *args) -> Response:
+    """`fn(con, *args)` as a JSON response, encoded once per workspace version: the
+    operation views are large and read far more often than anything changes."""
+    body = s.cached(("json", fn.__name__, s.version(con), *args),
+                    lambda: json.dumps(fn(con, *args), ensure_ascii=False,
+                                       default=_default).encode("utf-8"))
+    return Response(body, media_type="application/json")
+
+
 def clamp_limit(request: Request, limit: int | None) -> int:
     cfg = store(request).config.serve
     return max(1, min(limit or cfg.page_size, cfg.max_page_size))
@@ -103,19 +121,21 @@ def list_operations(
     request: Request, _user: Reader, platform: str | None = None,
     status: str | None = None, min_size: Annotated[int | None, Query(ge=0)] = None,
     max_size: Annotated[int | None, Query(ge=0)] = None,
-) -> list[dict]:
+) -> Response:
     """Operations, largest first, with tally and review status; filter by platform,
     status (new, confirmed, rejected, needs-more-work) and number of assets."""
-    with store(request).cursor() as con:
-        return data.operations(con, platform, status, min_size, max_size)
+    s = store(request)
+    with s.cursor() as con:
+        return cached_json(s, con, data.operations, platform, status, min_size, max_size)
 
 
 @router.get("/operations/{operation_id}", tags=["operations"])
-def get_operation(request: Request, operation_id: str, _user: Reader) -> dict:
+def get_operation(request: Request, operation_id: str, _user: Reader) -> Response:
     """One operation with its full profile (every characterisation figure), clusters,
     links, evidence, reviews and exclusions."""
-    with store(request).cursor() as con:
-        return data.operation(con, operation_id)
+    s = store(request)
+    with s.cursor() as con:
+        return cached_json(s, con, data.operation, operation_id)
 
 
 @router.get("/operations/{operation_id}/members", tags=["operations"])
@@ -129,11 +149,12 @@ def get_members(
 
 
 @router.get("/operations/{operation_id}/network", tags=["operations"])
-def get_network(request: Request, operation_id: str, _user: Reader) -> dict:
+def get_network(request: Request, operation_id: str, _user: Reader) -> Response:
     """Cytoscape.js elements of the operation's clusters, members and edges."""
     s = store(request)
     with s.cursor() as con:
-        return data.network(con, operation_id, s.config.serve.network_max_nodes)
+        return cached_json(s, con, data.network, operation_id,
+                           s.config.serve.network_max_nodes)
 
 
 @router.get("/operations/{operation_id}/tags", tags=["operations"])
@@ -142,8 +163,7 @@ def get_tags(request: Request, operation_id: str, _user: Reader) -> dict:
     s = store(request)
     with s.cursor() as con:
         data.operation_exists(con, operation_id)
-        state = data.review_state(con, operation_id)
-        result = s.cached(("tags", operation_id, *state), lambda: data.tags(con, operation_id))
+        result = s.view(con, data.tags, operation_id)
     if result is None:
         raise data.Unavailable("tags need the report package")
     return result

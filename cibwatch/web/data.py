@@ -654,17 +654,6 @@ def enforcement(
     return enforcement_rows(con, confirmed_only=confirmed_only, operation_id=operation_id)
 
 
-def review_state(con: duckdb.DuckDBPyConnection, operation_id: str) -> tuple:
-    """What an operation's derived views depend on besides its id: the last detect run,
-    its exclusions and reviews. Cheap; used as a cache key."""
-    return tuple(con.execute(
-        "SELECT (SELECT max(finished_at) FROM runs), "
-        "(SELECT count(*) FROM review_exclusions WHERE operation_id = ?), "
-        "(SELECT count(*) FROM reviews WHERE target_id = ?)",
-        [operation_id, operation_id],
-    ).fetchall()[0])
-
-
 def tags(con: duckdb.DuckDBPyConnection, operation_id: str) -> dict | None:
     """Kill-chain and DISARM tags with their evidence, from the report package's findings
     (one source of truth with the published report); None when it is not installed."""

@@ -13,6 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from markupsafe import Markup
 
 from cibwatch import audit, users
 from cibwatch.web import data
@@ -134,8 +135,8 @@ def overview(
 ) -> Response:
     s = store(request)
     with s.cursor() as con:
-        ops = data.operations(con, platform or None, status or None, min_size)
-        st = data.status(con)
+        ops = s.view(con, data.operations, platform or None, status or None, min_size)
+        st = s.view(con, data.status)
         platforms = [r[0] for r in con.execute(
             "SELECT DISTINCT platform FROM cluster_members ORDER BY 1").fetchall()]
     return render(request, "overview.html", user, ops=ops, status=st, platforms=platforms,
@@ -150,24 +151,36 @@ def operation_page(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
     s = store(request)
-    limit = clamp_limit(request, 100)
+    limit = clamp_limit(request, None)
     with s.cursor() as con:
-        op = data.operation(con, operation_id)
-        mem = data.members(con, operation_id, limit, offset)
-        state = data.review_state(con, operation_id)
-        tags = s.cached(("tags", operation_id, *state), lambda: data.tags(con, operation_id))
+        v = s.version(con)
+        op = s.cached(("operation", v, operation_id), lambda: data.operation(con, operation_id))
+        mem = s.cached(("members", v, operation_id, limit, offset),
+                       lambda: data.members(con, operation_id, limit, offset))
+        body = s.cached(("operation_body", v, operation_id),
+                        lambda: operation_body(request, con, op))
         history = data.history(con, operation_id)
-    profile = op["profile"]
-    offset_h = (profile.get("time") or {}).get("utc_offset_hours")
     return render(
-        request, "operation.html", user, op=op, profile=profile, members=mem,
+        request, "operation.html", user, op=op, profile=op["profile"], members=mem, body=body,
+        decisions=data.DECISIONS, history=history, exports=EXPORTS,
+    )
+
+
+def operation_body(request: Request, con, op: dict) -> Markup:
+    """The reader-independent sections of an operation page (evidence, tags, time,
+    timeline, network, narratives, engagement, followers, assets), rendered once per
+    workspace version. The template autoescapes every value, so the cached HTML is as
+    safe as a fresh render."""
+    profile = op["profile"]
+    html = request.app.state.templates.env.get_template("_operation_body.html").render(
+        op=op, profile=profile,
         heat_utc=heatmap(op["hour_of_week_utc"]),
         heat_local=heatmap(op["hour_of_week_local"]) if op["hour_of_week_local"] else None,
-        offset_h=offset_h, timeline=timeline_svg(op["activity_timeline"]),
-        tags=tags, decisions=data.DECISIONS, history=history,
-        exports=EXPORTS, profile_json=json.dumps(profile, indent=2, ensure_ascii=False,
-                                                 default=str),
+        offset_h=(profile.get("time") or {}).get("utc_offset_hours"),
+        timeline=timeline_svg(op["activity_timeline"]),
+        tags=data.tags(con, op["operation_id"]),
     )
+    return Markup(html)  # noqa: S704 (the output of an autoescaped template)
 
 
 @router.post("/operations/{operation_id}/review")
@@ -324,7 +337,8 @@ def heatmap(counts: list[int] | None) -> dict | None:
         cells = []
         for h in range(24):
             n = int(counts[d * 24 + h])
-            cells.append({"n": n, "level": 0 if n == 0 else 1 + round(7 * n / top)})
+            cells.append({"n": n, "level": 0 if n == 0 else 1 + round(7 * n / top),
+                          "title": f"{day} {h:02d}:00, {n} posts"})
         rows.append({"day": day, "cells": cells})
     return {"rows": rows, "max": top, "total": sum(int(c) for c in counts)}
 

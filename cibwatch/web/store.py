@@ -30,10 +30,25 @@ class Store:
         self._cursor_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._cache: dict[tuple, object] = {}
+        self._generation = 0  # web writes committed: part of every cache key
         self._cache_lock = threading.Lock()
         from cibwatch.web.jobs import JobManager
 
         self.jobs = JobManager(self)
+
+    def version(self, con: duckdb.DuckDBPyConnection) -> tuple:
+        """Changes whenever the workspace's results or reviews can have changed: every web
+        write appends to the audit log in its own transaction, and detect runs are
+        recorded in `runs` (this process holds the file, so nothing else writes)."""
+        return (self._generation, *con.execute(
+            "SELECT (SELECT max(seq) FROM audit_log), (SELECT count(*) FROM runs), "
+            "(SELECT max(finished_at) FROM runs)"
+        ).fetchall()[0])
+
+    def view(self, con: duckdb.DuckDBPyConnection, fn, *args):
+        """`fn(con, *args)`, memoised until the workspace version changes: operation pages
+        are read far more often than anything is decided."""
+        return self.cached((fn.__name__, self.version(con), *args), lambda: fn(con, *args))
 
     def cached(self, key: tuple, compute):
         """A small memo for derived views that are slow to build (e.g. report tags);
@@ -71,6 +86,7 @@ class Store:
                 con.execute("ROLLBACK")
                 raise
             con.execute("COMMIT")
+            self._generation += 1
 
     def close(self) -> None:
         self.jobs.wait(timeout=30)

@@ -1,0 +1,111 @@
+"""Themes, languages, targets, domains and hashtags on hand-built multilingual texts."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pyarrow as pa
+
+import cibwatch
+from cibwatch.characterise import build_profiles
+from cibwatch.characterise.narratives import themes
+from cibwatch.config import Config
+
+T0 = dt.datetime(2024, 4, 1, 9)
+LABS = [
+    "The truth about Fort Detrick must be investigated now",
+    "The truth about Fort Detrick must be investigated now!!",
+    "Fort Detrick biolabs: the truth must be investigated",
+    "Why is America hiding Fort Detrick? The truth must be investigated",
+]
+ROAD = [
+    "Belt and Road brings prosperity to millions of families",
+    "Belt and Road brings prosperity to millions of families 👍",
+    "Prosperity for millions: Belt and Road delivers",
+]
+ZH = ["美国为什么隐瞒德特里克堡生物实验室？", "美国为什么隐瞒德特里克堡生物实验室？！",
+      "德特里克堡生物实验室，美国为什么隐瞒？"]
+
+
+def load(ws, table: str, rows: list[dict]) -> None:
+    for keys in {tuple(sorted(r)) for r in rows}:
+        batch = [{k: r[k] for k in keys} for r in rows if tuple(sorted(r)) == keys]
+        ws.con.register("new_rows", pa.Table.from_pylist(batch))
+        ws.con.execute(f"INSERT INTO {table} ({', '.join(keys)}) SELECT {', '.join(keys)} "
+                       "FROM new_rows")
+        ws.con.unregister("new_rows")
+
+
+def world(tmp_path):
+    ws = cibwatch.open(tmp_path / "ws.duckdb")
+    posts = []
+    # 12 posts on the labs theme (the first text 6 times), 6 on Belt and Road, 6 Chinese.
+    texts = [LABS[0]] * 6 + LABS[1:] * 2 + ROAD * 2 + ZH * 2
+    for i, text in enumerate(texts):
+        posts.append({"platform": "x", "post_id": f"p{i}", "account_id": f"a{i % 3}",
+                      "created_at": T0, "text": text,
+                      "lang": "en" if text in LABS else None,
+                      "urls": ["https://www.Example.com/a?b=1"] if i % 4 == 0 else [],
+                      "hashtags": ["Truth"] if i % 2 else ["truth", "USA"]})
+    # The operation's echo comments are not narrative, and Biden is named in a title.
+    posts.append({"platform": "x", "post_id": "c1", "account_id": "a0", "created_at": T0,
+                  "kind": "comment", "text": "Well said!", "parent_id": "p0"})
+    posts.append({"platform": "x", "post_id": "t1", "account_id": "a1", "created_at": T0,
+                  "title": "Biden and the US biolabs", "text": LABS[0], "lang": "en",
+                  "urls": ["http://news.test:8080/x"]})
+    load(ws, "posts", posts)
+    load(ws, "clusters", [{"cluster_id": "c", "platform": "x", "n_assets": 3, "score": 1.0}])
+    load(ws, "cluster_members", [{"cluster_id": "c", "platform": "x", "account_id": f"a{i}",
+                                  "score": 1.0} for i in range(3)])
+    load(ws, "operations", [{"operation_id": "op", "confidence": 1.0}])
+    load(ws, "operation_clusters", [{"operation_id": "op", "cluster_id": "c"}])
+    return ws
+
+
+def test_themes_with_labels_shares_and_verbatim_examples(tmp_path):
+    prof = build_profiles(world(tmp_path).con, Config())["o:op"]
+    themes = prof["narratives"]
+    assert len(themes) == 3
+    labs, road, zh = themes  # ties (6 posts each) in label order
+    assert labs["posts"] == 13 and labs["share"] == round(13 / 25, 4)
+    assert "detrick" in labs["top_terms"] and "detrick" in labs["label"]
+    assert labs["examples"][0] == LABS[0]  # the most repeated text, verbatim
+    assert len(labs["examples"]) == Config().characterise.narrative_examples
+    assert road["posts"] == 6 and "road" in road["top_terms"]
+    assert set(zh["examples"]) <= set(ZH) and zh["language"] == "zh"
+    assert all("Well said" not in e for t in themes for e in t["examples"])
+    assert sum(t["posts"] for t in themes) == 25
+    assert prof["narrative_coverage"] == 1.0
+
+
+def test_languages_targets_domains_hashtags(tmp_path):
+    prof = build_profiles(world(tmp_path).con, Config())["o:op"]
+    # `lang` where given, else a guess from the script (Han: zh); Latin is undetermined.
+    assert prof["languages"] == {"en": round(13 / 26, 4), "und": round(7 / 26, 4),
+                                 "zh": round(6 / 26, 4)}
+    countries = {c["name"]: c["mentions"] for c in prof["targets"]["countries"]}
+    # Posts naming the US: "America" (2), Chinese 美国 (6), the "US" title (1).
+    assert countries == {"United States": 9}
+    assert prof["targets"]["people"][0]["name"] == "Joe Biden"
+    assert prof["targets"]["people"][0]["mentions"] == 1
+    assert prof["top_domains"] == [{"domain": "example.com", "posts": 6},
+                                   {"domain": "news.test", "posts": 1}]
+    assert prof["top_hashtags"][0]["posts"] == 24
+    assert prof["top_hashtags"][0]["hashtag"].lower() == "truth"
+    assert {"hashtag": "USA", "posts": 12} in prof["top_hashtags"]
+
+
+def test_themes_split_distinct_messages_of_one_language():
+    cfg = Config().characterise
+    a = [f"Fort Detrick biolab secrets must be exposed, says {w}" for w in
+         ("expert", "doctor", "nurse", "worker", "analyst", "student", "farmer", "driver")]
+    b = [f"Belt and Road prosperity arrives in {w} with new railways" for w in
+         ("Kenya", "Laos", "Serbia", "Peru", "Egypt", "Nepal", "Chile", "Ghana")]
+    texts = a + b
+    weights = np.array([3.0] * len(a) + [1.0] * len(b))
+    out = themes(texts, weights, [f"x:{i}" for i in range(16)], cfg, ["en"] * 16)
+    assert [t["posts"] for t in out] == [24, 8]
+    assert set(out[0]["examples"]) <= set(a) and set(out[1]["examples"]) <= set(b)
+    assert out[0]["share"] == 0.75
+    assert {"detrick", "biolab"} & set(out[0]["top_terms"])
