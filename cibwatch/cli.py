@@ -127,7 +127,7 @@ def detect(
     cfg = load_config(config, set_)
     with cibwatch.open(workspace) as ws:
         if dataset_dir is not None:
-            summary = ws.ingest(dataset_dir, progress=not quiet)
+            summary = ws.ingest(dataset_dir, progress=not quiet, config=cfg)
             if not quiet:
                 print_summary(summary, console, workspace)
         with console.status("detecting", spinner="dots") if not quiet else _null():
@@ -198,6 +198,28 @@ def explain(
             console.print(
                 f"      {ts(x['other_ts'])} {ts(x['other_post'])}: {ts(x['other_text'], 100)}"
             )
+
+
+# --------------------------------------------------------------------------- show
+@app.command()
+def show(
+    operation_id: Annotated[str, typer.Argument(help="Operation (or cluster) id.")],
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the profile JSON.")] = False,
+) -> None:
+    """Show an operation's profile: when and from where it works, what it pushes, who
+    engages and follows, what it runs (docs/profile.md)."""
+    import json
+
+    import cibwatch
+    from cibwatch.characterise.show import load_profile, render
+
+    with cibwatch.open(workspace, read_only=True) as ws:
+        profile = load_profile(ws.con, operation_id)
+    if as_json:
+        print(json.dumps(profile, indent=1, ensure_ascii=False))
+        return
+    render(operation_id, profile, console)
 
 
 # --------------------------------------------------------------------------- serve, users

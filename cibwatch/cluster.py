@@ -381,7 +381,9 @@ def _attach(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     dk = keyed.column("d").to_numpy()
     mu = np.maximum(keyed.column("mu").to_numpy(zero_copy_only=False), 1e-300)
     p_keys = np.where(
-        (yk >= cc.attach_min_keys) & (yk >= cc.attach_min_share * dk), poisson.sf(yk - 1, mu), 1.0
+        (yk >= cc.attach_min_keys) & (yk >= cc.attach_min_key_share * dk),
+        poisson.sf(yk - 1, mu),
+        1.0,
     )
     con.register("_keyed", keyed.append_column("p", pa.array(p_keys, pa.float64())))
     y = ties.column("y").to_numpy()

@@ -127,6 +127,9 @@ class ClusterConfig:
     attach_min_ties: int = 2
     # ... or fewest keys (texts, links, follows, ...) shared with the cluster's members.
     attach_min_keys: int = 3
+    # ... making at least this share of the keys it used: an operator's drops, links
+    # and echo chamber are a large part of what it does, an organic user's are not.
+    attach_min_key_share: float = 0.2
     # ... and those ties must be at least this share of all its engagements/follows (or
     # of all it received): real people who also comment on an operation's posts are not
     # its assets.
@@ -315,8 +318,8 @@ class OperationsConfig:
     # Linking rounds: after each, what is joined is compared as one node, so a fragment
     # too weak to link to any single cluster joins the operation; stops when nothing joins.
     link_rounds: int = 4
-    # Poisson standard deviations above the chance overlap before shared keys count:
-    # two busy clusters share popular keys by chance; 2 sd keeps that at ~2% of pairs.
+    # Standard deviations above the chance overlap before shared keys count: two busy
+    # clusters share popular keys by chance; 2 sd leaves ~2% of chance pairs any units.
     chance_margin: float = 2.0
     # A key shared by more clusters than this is common currency (a viral headline), not
     # the mark of one operation (whose clusters are a few per platform); skipping it also

@@ -161,10 +161,16 @@ def _number(value: Any) -> float | None:
     return None if math.isnan(value) else float(value)
 
 
-def _diff(truth: Any, predicted: Any) -> dict:
+def _diff(truth: Any, predicted: Any, circle: float | None = None) -> dict:
+    """{truth, predicted, error = |predicted - truth|}; on a circle (UTC offsets: 24 h,
+    so -11 and +13 are the same clock) the shorter way round."""
     t, p = _number(truth), _number(predicted)
-    return {"truth": truth, "predicted": predicted,
-            "error": None if t is None or p is None else round(abs(p - t), 6)}
+    if t is None or p is None:
+        return {"truth": truth, "predicted": predicted, "error": None}
+    err = abs(p - t)
+    if circle:
+        err = min(err % circle, circle - err % circle)
+    return {"truth": truth, "predicted": predicted, "error": round(err, 6)}
 
 
 def _tally_error(truth: dict | None, predicted: Any) -> dict:
@@ -245,7 +251,7 @@ def evaluate(
         p = pred_ops.get(matched, {}) if matched is not None else {}
         if t is not None:
             entry["utc_offset_hours"] = _diff(t.get("utc_offset_hours"),
-                                              p.get("utc_offset_hours"))
+                                              p.get("utc_offset_hours"), circle=24.0)
             ts, ps = t.get("shift_pattern"), p.get("shift_pattern")
             entry["shift_pattern"] = {
                 "truth": ts, "predicted": ps,

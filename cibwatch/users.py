@@ -91,7 +91,7 @@ def authenticate(con: duckdb.DuckDBPyConnection, name: str, password: str) -> di
     return {"name": rows[0][0], "role": rows[0][1]}
 
 
-def _token_hash(token: str) -> str:
+def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
@@ -104,7 +104,7 @@ def mint_token(
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     con.execute(
         "INSERT INTO api_tokens VALUES (?, ?, ?, now()::TIMESTAMP)",
-        [_token_hash(token), name, label],
+        [token_hash(token), name, label],
     )
     audit.record(con, "token.mint", f"user:{name}", label, by)
     return token
@@ -114,6 +114,6 @@ def user_for_token(con: duckdb.DuckDBPyConnection, token: str) -> dict | None:
     rows = con.execute(
         "SELECT u.name, u.role FROM api_tokens t JOIN users u ON u.name = t.user_name "
         "WHERE t.token_hash = ?",
-        [_token_hash(token)],
+        [token_hash(token)],
     ).fetchall()
     return {"name": rows[0][0], "role": rows[0][1]} if rows else None

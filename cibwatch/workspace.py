@@ -327,7 +327,7 @@ class Workspace:
 
     # -- notebook API ---------------------------------------------------------------------
     def sql(self, query: str, params: list | None = None):
-        """Run SQL on the workspace; returns a DuckDB relation (`.arrow()`, `.df()`, `.pl()`)."""
+        """Run SQL on the workspace; returns a DuckDB relation (`.to_arrow_table()`, `.df()`, `.pl()`)."""
         return self.con.sql(query, params=params) if params else self.con.sql(query)
 
     def table(self, name: str):

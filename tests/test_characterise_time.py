@@ -99,7 +99,8 @@ def test_human_diurnal_use_is_human_at_its_offset(tmp_path):
     p = T.HUMAN_HOURLY / T.HUMAN_HOURLY.sum()
     hours = rng.choice(24, size=6000, p=p) + rng.random(6000)
     days = rng.integers(0, 28, 6000)
-    local = [START + dt.timedelta(days=int(d), hours=float(h)) for d, h in zip(days, hours)]
+    local = [START + dt.timedelta(days=int(d), hours=float(h))
+             for d, h in zip(days, hours, strict=True)]
     utc = [t - dt.timedelta(hours=-5.0) for t in local]
     ws = _workspace(tmp_path, {f"u{i}": utc[i::10] for i in range(10)})
     prof = build_profiles(ws.con, Config())["o:op"]["time"]

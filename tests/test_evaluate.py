@@ -152,6 +152,10 @@ def test_profile_errors(tmp_path, truth_dir):
                  truth=truth_dir / "truth.json")
     a = r["operations"]["opA"]
     assert a["utc_offset_hours"]["error"] == 1.0
+    ops[1]["utc_offset_hours"] = -20.5  # the same clock as +3:30
+    r2 = evaluate(results(tmp_path, perfect_rows(), ops, name="wrapped"),
+                  truth_dir / "labels.csv", truth=truth_dir / "truth.json")
+    assert r2["operations"]["opB"]["utc_offset_hours"]["error"] == 0.0
     assert a["shift_pattern"]["correct"] is False
     assert a["echo_chamber_ratio"]["error"] == pytest.approx(0.2)
     assert a["inauthentic_follower_share"]["error"] == pytest.approx(0.25)

@@ -194,3 +194,18 @@ def test_real_russian_coord_tweets_duplicates(ws, shared_data):
     assert rows(ws, "SELECT count(*), count(DISTINCT post_id) FROM posts") == [(35_085, 35_085)]
     assert rows(ws, "SELECT count(*) FROM quarantine WHERE reason LIKE 'duplicate key%'") == [
         (40,)]
+
+
+def test_twarc_single_tweet_lookup_page(ws, tmp_path):
+    page = {
+        "data": {"id": "42", "author_id": "7", "created_at": "2022-01-01T00:00:00.000Z",
+                 "text": "one tweet"},
+        "includes": {"users": [{"id": "7", "username": "seven", "name": "Seven"}]},
+    }
+    path = tmp_path / "lookup.jsonl"
+    path.write_text(json.dumps(page) + "\n")
+    summary = ws.ingest(path, progress=False)
+    assert [j.format for j in plan(path)] == ["twarc"]
+    assert summary.table("posts").loaded == 1
+    assert rows(ws, "SELECT post_id, account_id, text FROM posts") == [("42", "7", "one tweet")]
+    assert rows(ws, "SELECT account_id, handle FROM accounts") == [("7", "seven")]

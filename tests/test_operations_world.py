@@ -24,6 +24,10 @@ HEADLINES_B = [
 VIRAL = [
     "Breaking: earthquake of magnitude six hits the northern coast this morning",
     "Watch the final minutes of the championship game everyone is talking about",
+    "The central bank raised interest rates by half a point on Thursday afternoon",
+    "Record heat expected across the southern plains for the rest of the week",
+    "Famous tenor cancels the autumn tour after a sudden illness, fans heartbroken",
+    "New study links daily walking to a longer and healthier life in old age",
 ]
 ORGANIC = 300
 RARE_SHARED = "A quiet exhibition of river paintings opens in the old mill next week"

@@ -386,7 +386,7 @@ def test_malformed_profile_renders_as_not_available(built, tmp_path):
                  "shift_pattern": True, "work_hours": {"start": 9}},
         "engagement": {"echo_chamber_ratio": "high", "breakout": "big",
                        "authentic_amplifiers": "many"},
-        "followers": [1, 2],
+        "followers": None,
         "narratives": [{"label": None, "examples": "not a list", "share": "most"}, "x"],
         "assets": {"creation_batches": {"a": 1}, "reused_avatars": [{"assets": "12"}]},
         "activity_timeline": "daily",

@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 import duckdb
+import numpy as np
 
 from cibwatch.characterise import assets, engagement, followers, narratives
 from cibwatch.characterise import time as time_
@@ -57,8 +58,9 @@ def build_profiles(con: duckdb.DuckDBPyConnection, config: Config) -> dict[str, 
         profiles: dict[str, dict[str, Any]] = {}
         for gid in gids:
             prof: dict[str, Any] = {}
-            act = acts.get(gid)
-            prof["time"] = time_.time_profile(act, cfg)[0] if act is not None else None
+            act = acts.get(gid) or time_.Activity(
+                np.zeros(time_.BINS), np.zeros(0, np.int64), np.zeros(0), 0, "all")
+            prof["time"] = time_.time_profile(act, cfg)[0]
             for name, values in sections.items():
                 prof[name] = values.get(gid)
             prof.update(texts.get(gid, {"narratives": [], "languages": {},

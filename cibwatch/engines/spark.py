@@ -397,7 +397,21 @@ def _link_keys(spark: SparkSession, cfg: SignalConfig) -> list[DataFrame]:
 
 
 def _engagement_keys(spark: SparkSession, cfg: SignalConfig) -> list[DataFrame]:
-    """`share`, `reply`, `react`, `hashtags`, `media` keys (cibwatch.signals.engagement)."""
+    """`share`, `reply`, `react`, `engage`, `hashtags`, `media` keys
+    (cibwatch.signals.engagement)."""
+    engage = spark.sql(
+        """
+        SELECT DISTINCT p.platform, p.account_id, 'engage' AS key_type,
+               t.account_id AS key, CAST(NULL AS TIMESTAMP) AS ts,
+               CAST(NULL AS STRING) AS post_id
+        FROM posts p
+        JOIN posts t
+          ON t.platform = p.platform AND t.post_id = coalesce(p.shared_id, p.parent_id)
+        WHERE coalesce(p.shared_id, p.parent_id) IS NOT NULL
+          AND p.account_id <> t.account_id
+        """
+    )
+    engage.createOrReplaceTempView("engage_keys")
     return [
         spark.sql(
             """
@@ -412,6 +426,14 @@ def _engagement_keys(spark: SparkSession, cfg: SignalConfig) -> list[DataFrame]:
                    CASE WHEN kind = 'reaction' THEN 'react' ELSE 'reply' END AS key_type,
                    parent_id AS key, created_at AS ts, post_id
             FROM posts WHERE parent_id IS NOT NULL AND parent_id <> ''
+            """
+        ),
+        engage,
+        spark.sql(
+            """
+            SELECT DISTINCT platform, key AS account_id, 'engage' AS key_type, key, ts,
+                   post_id
+            FROM engage_keys
             """
         ),
         spark.sql(
@@ -490,7 +512,11 @@ def _account_keys(spark: SparkSession, cfg: SignalConfig) -> list[DataFrame]:
             SELECT DISTINCT platform, follower_id AS account_id, 'follow' AS key_type,
                    followee_id AS key, CAST(NULL AS TIMESTAMP) AS ts,
                    CAST(NULL AS STRING) AS post_id
-            FROM follows
+            FROM follows WHERE follower_id <> followee_id
+            UNION
+            SELECT DISTINCT platform, followee_id, 'follow', followee_id,
+                   CAST(NULL AS TIMESTAMP), CAST(NULL AS STRING)
+            FROM follows WHERE follower_id <> followee_id
             """
         ),
     ]

@@ -12,8 +12,8 @@ currency and ignored. Per evidence family the weights add up to `observed`; from
 alone would give (two clusters that each re-share hundreds of popular posts share some
 of them): a's m key uses placed at random by popularity hit b's key k with probability
 `1 - exp(-m * users_k / all uses)`; `expected` sums that, weighted like the observed
-keys (the larger of both directions), and
-`units = observed - expected - chance_margin * sqrt(expected)`. The
+keys (the larger of both directions), `sd` is the spread of that sum of Bernoulli draws,
+and `units = observed - expected - chance_margin * sd`. The
 family's strength is `1 - (1 - p)^units` (p per family in `OperationsConfig`); families
 combine by noisy-OR,
 with the hour-of-week correlation as a capped supporting family. A link joins two nodes
@@ -299,23 +299,28 @@ _WEIGHT_SQL = (
 )
 
 
-def _expected(a, b, shared, side: int, total: float) -> float:
-    """Weighted number of b's keys that a would hit by chance: a places its m key uses
-    at random, proportionally to how many assets use each key, so b's key k is hit with
-    probability 1 - exp(-m * users_k / total); on the keys they share, a's own users are
-    taken out of the popularity first. Weighted like the observed keys."""
+def _expected(a, b, shared, side: int, total: float) -> tuple[float, float]:
+    """Mean and variance of the weighted number of b's keys that a would hit by chance:
+    a places its m key uses at random, proportionally to how many assets use each key,
+    so b's key k is hit with probability p = 1 - exp(-m * users_k / total); on the keys
+    they share, a's own users are taken out of the popularity first. A sum of weighted
+    Bernoulli(p): mean sum(w p), variance sum(w^2 p (1 - p)), so keys everyone hits add
+    to the mean but not to the doubt."""
     if a is None or b is None:
-        return 0.0
+        return 0.0, 0.0
     m_a = a[0]
     _, users_b, w_b = b
     hit = 1.0 - np.exp(-m_a * users_b / total)
     users, n_a, n_b, w = shared
     own = n_a if side == 1 else n_b
-    correction = (1.0 - np.exp(-m_a * users / total)) - (
-        1.0 - np.exp(-m_a * np.maximum(users - own, 0.0) / total)
-    )
+    full = 1.0 - np.exp(-m_a * users / total)
+    alone = 1.0 - np.exp(-m_a * np.maximum(users - own, 0.0) / total)
     # fsum: exact, so the result does not depend on the order rows arrive in.
-    return math.fsum(w_b * hit) - math.fsum(w * correction)
+    mean = math.fsum(w_b * hit) - math.fsum(w * (full - alone))
+    var = math.fsum(w_b**2 * hit * (1 - hit)) - math.fsum(
+        w**2 * (full * (1 - full) - alone * (1 - alone))
+    )
+    return max(mean, 0.0), max(var, 0.0)
 
 
 def _node_keys(con: duckdb.DuckDBPyConnection, known: dict[str, dict]) -> None:
@@ -367,7 +372,8 @@ def _score_pair(cfg, na, nb, fams, vectors, platform_of, strengths, samples) -> 
     families = []
     for family, observed, n_keys, examples, expected in fams:
         p = strengths.get(family, 0.0)
-        units = max(0.0, float(observed) - expected - cfg.chance_margin * math.sqrt(expected))
+        mean, var = expected
+        units = max(0.0, float(observed) - mean - cfg.chance_margin * math.sqrt(var))
         s = 1.0 - (1.0 - p) ** units
         group = FAMILY_GROUP.get(family, family)
         if s > group_best.get(group, (-1.0, 0.0))[0]:
@@ -378,7 +384,8 @@ def _score_pair(cfg, na, nb, fams, vectors, platform_of, strengths, samples) -> 
                 "label": FAMILY_LABELS.get(family, family),
                 "keys": int(n_keys),
                 "weighted_keys": round(float(observed), 3),
-                "expected_by_chance": round(expected, 3),
+                "expected_by_chance": round(mean, 3),
+                "chance_sd": round(math.sqrt(var), 3),
                 "units": round(units, 3),
                 "strength": round(s, 4),
                 "examples": [

@@ -19,7 +19,6 @@ import duckdb
 
 from cibwatch.config import ReportConfig
 from cibwatch.errors import CibwatchError
-from cibwatch.results import operation_documents
 
 # Every (operation, asset) pair that cibwatch flags and no analyst excluded; one row per
 # asset and operation, the cluster where it scored highest.
@@ -98,7 +97,7 @@ def operation_views(
     Operations an analyst rejected are left out unless asked for by id.
     """
     config = config or ReportConfig()
-    docs = operation_documents(con)
+    docs = _operations(con)
     if operation_id is not None:
         docs = [d for d in docs if d["operation_id"] == operation_id]
         if not docs:
@@ -119,6 +118,39 @@ def operation_views(
     return views
 
 
+def _operations(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Operations with their profile JSON and evidence, most flagged assets first.
+
+    Read here rather than through results.operation_documents so that a profile section
+    of an unexpected shape degrades to "not available" instead of stopping the report.
+    """
+    rows = con.execute(
+        f"""
+        WITH n AS (SELECT operation_id, count(*) AS assets FROM ({MEMBERS_SQL}) GROUP BY 1)
+        SELECT o.operation_id, o.name, o.confidence, o.status, o.known_operation, p.profile
+        FROM operations o
+        LEFT JOIN operation_profiles p USING (operation_id)
+        LEFT JOIN n USING (operation_id)
+        ORDER BY coalesce(n.assets, 0) DESC, o.operation_id
+        """).fetchall()
+    evidence: dict[str, list[dict]] = {}
+    for op, signal, strength, detail in con.execute(
+        "SELECT operation_id, signal, strength, detail FROM operation_evidence "
+        "ORDER BY operation_id, strength DESC, signal").fetchall():
+        evidence.setdefault(op, []).append(
+            {"signal": signal, "strength": float(strength), "detail": detail})
+    docs = []
+    for op, name, confidence, status, known, raw in rows:
+        try:
+            profile = json.loads(raw) if raw else {}
+        except ValueError:
+            profile = {}
+        docs.append({"operation_id": op, "name": name, "confidence": float(confidence),
+                     "status": status, "known_operation": known, "profile": profile,
+                     "evidence": evidence.get(op, [])})
+    return docs
+
+
 def _view(con: duckdb.DuckDBPyConnection, doc: dict, config: ReportConfig) -> dict[str, Any]:
     op = doc["operation_id"]
     profile = clean_profile(doc.get("profile"))
@@ -128,7 +160,6 @@ def _view(con: duckdb.DuckDBPyConnection, doc: dict, config: ReportConfig) -> di
         "id": op,
         "safe_id": safe_name(op),
         "name": doc.get("name") or op,
-        "doc": doc,
         "profile": profile,
         "confidence": doc.get("confidence"),
         "status": doc.get("status"),

@@ -244,17 +244,21 @@ def spamouflage(w: World, pop: Population, scale: float) -> dict:
     op_posts = []
     n_original = max(60, round(4200 * scale))
     sizes = np.array([len(o["posting"]) for o in offices], float)
+    # 6-18 accounts per drop (3-8 in tiny worlds, so that there are still enough drops to
+    # show the schedule); drawn with replacement, repeats dropped.
+    lo, hi = (6, 19) if scale >= 0.2 else (3, 9)
+    n_drops = [max(12, round(n_original * sz / sizes.sum() / ((lo + hi - 1) / 2)))
+               for sz in sizes]
+    # Every headline is used (the central supply reaches all offices), then repeats.
+    hl_supply = rng.permutation(np.resize(rng.permutation(len(headlines)), sum(n_drops)))
+    hl_start = np.concatenate([[0], np.cumsum(n_drops)])
     for j, office in enumerate(offices):
         posting = office["posting"]
-        target = int(n_original * sizes[j] / sizes.sum())
         plat_w = np.where(w.acc_platform[posting] == P["facebook"], 1.0, 0.6)
         plat_w = plat_w / plat_w.sum()
-        # 6-18 accounts per drop (3-8 in tiny worlds, so that there are still enough
-        # drops to show the schedule); drawn with replacement, repeats dropped.
-        lo, hi = (6, 19) if scale >= 0.2 else (3, 9)
-        drops = max(12, round(target / ((lo + hi - 1) / 2)))
+        drops = n_drops[j]
         drop_t = office_times(rng, cal, office["shift"], offset, drops)
-        drop_hl = rng.integers(0, len(headlines), drops)
+        drop_hl = hl_supply[hl_start[j]:hl_start[j + 1]]
         m = np.minimum(rng.integers(lo, hi, drops), len(posting))
         drop_of = np.repeat(np.arange(drops), m)
         authors = rng.choice(posting, len(drop_of), p=plat_w)

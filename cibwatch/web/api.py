@@ -69,12 +69,16 @@ def _default(value):
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def cached_json(s, con, fn, *args) -> Response:
+def cached_json(s, fn, *args) -> Response:
     """`fn(con, *args)` as a JSON response, encoded once per workspace version: the
     operation views are large and read far more often than anything changes."""
-    body = s.cached(("json", fn.__name__, s.version(con), *args),
-                    lambda: json.dumps(fn(con, *args), ensure_ascii=False,
-                                       default=_default).encode("utf-8"))
+
+    def encode() -> bytes:
+        with s.cursor() as con:
+            return json.dumps(fn(con, *args), ensure_ascii=False,
+                              default=_default).encode("utf-8")
+
+    body = s.cached(("json", fn.__name__, s.version(), *args), encode)
     return Response(body, media_type="application/json")
 
 
@@ -124,18 +128,14 @@ def list_operations(
 ) -> Response:
     """Operations, largest first, with tally and review status; filter by platform,
     status (new, confirmed, rejected, needs-more-work) and number of assets."""
-    s = store(request)
-    with s.cursor() as con:
-        return cached_json(s, con, data.operations, platform, status, min_size, max_size)
+    return cached_json(store(request), data.operations, platform, status, min_size, max_size)
 
 
 @router.get("/operations/{operation_id}", tags=["operations"])
 def get_operation(request: Request, operation_id: str, _user: Reader) -> Response:
     """One operation with its full profile (every characterisation figure), clusters,
     links, evidence, reviews and exclusions."""
-    s = store(request)
-    with s.cursor() as con:
-        return cached_json(s, con, data.operation, operation_id)
+    return cached_json(store(request), data.operation, operation_id)
 
 
 @router.get("/operations/{operation_id}/members", tags=["operations"])
@@ -152,9 +152,7 @@ def get_members(
 def get_network(request: Request, operation_id: str, _user: Reader) -> Response:
     """Cytoscape.js elements of the operation's clusters, members and edges."""
     s = store(request)
-    with s.cursor() as con:
-        return cached_json(s, con, data.network, operation_id,
-                           s.config.serve.network_max_nodes)
+    return cached_json(s, data.network, operation_id, s.config.serve.network_max_nodes)
 
 
 @router.get("/operations/{operation_id}/tags", tags=["operations"])
@@ -163,7 +161,7 @@ def get_tags(request: Request, operation_id: str, _user: Reader) -> dict:
     s = store(request)
     with s.cursor() as con:
         data.operation_exists(con, operation_id)
-        result = s.view(con, data.tags, operation_id)
+    result = s.view(data.tags, operation_id)
     if result is None:
         raise data.Unavailable("tags need the report package")
     return result

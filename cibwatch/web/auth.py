@@ -141,8 +141,12 @@ def identify(request: Request) -> Identity | None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
-        with store.cursor() as con:
-            user = users.user_for_token(con, token.strip())
+        def lookup():
+            with store.cursor() as con:
+                return users.user_for_token(con, token.strip())
+
+        # keyed by version: a new token or a changed role is seen at once
+        user = store.cached(("token", store.version(), users.token_hash(token.strip())), lookup)
         if user:
             identity = Identity(user["name"], user["role"], "token")
     else:

@@ -162,6 +162,11 @@ def operations(
     return out
 
 
+def flagged_platforms(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return [r[0] for r in con.execute(
+        "SELECT DISTINCT platform FROM cluster_members ORDER BY 1").fetchall()]
+
+
 def tally(con: duckdb.DuckDBPyConnection, operation_id: str | None = None) -> dict:
     """{operation_id: {platform: {asset_type: n}}}: the takedown tally."""
     where, params = ("WHERE oc.operation_id = ?", [operation_id]) if operation_id else ("", [])

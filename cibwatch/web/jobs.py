@@ -71,6 +71,7 @@ class JobManager:
         job.state = "running"
 
         def progress(stage: str) -> None:
+            self.store.bump()  # the previous stage rewrote result tables
             job.stage = stage
             if stage in STAGES:
                 job.progress = STAGES.index(stage) / len(STAGES)
@@ -93,6 +94,7 @@ class JobManager:
         finally:
             con.close()
             job.finished_at = time.time()
+            self.store.bump()
         detail = job.error if job.state == "failed" else str(job.result)
         with self.store.write() as wcon:
             audit.record(wcon, f"detect.{job.state}", f"job:{job.job_id}", detail, job.user)

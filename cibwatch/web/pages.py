@@ -134,11 +134,9 @@ def overview(
     min_size: Annotated[int | None, Query(ge=0)] = None,
 ) -> Response:
     s = store(request)
-    with s.cursor() as con:
-        ops = s.view(con, data.operations, platform or None, status or None, min_size)
-        st = s.view(con, data.status)
-        platforms = [r[0] for r in con.execute(
-            "SELECT DISTINCT platform FROM cluster_members ORDER BY 1").fetchall()]
+    ops = s.view(data.operations, platform or None, status or None, min_size)
+    st = s.view(data.status)
+    platforms = s.view(data.flagged_platforms)
     return render(request, "overview.html", user, ops=ops, status=st, platforms=platforms,
                   filters={"platform": platform, "status": status, "min_size": min_size},
                   statuses=("new", *data.DECISIONS), job_running=s.jobs.running())
@@ -152,16 +150,18 @@ def operation_page(
 ) -> Response:
     s = store(request)
     limit = clamp_limit(request, None)
-    with s.cursor() as con:
-        v = s.version(con)
-        op = s.cached(("operation", v, operation_id), lambda: data.operation(con, operation_id))
-        mem = s.cached(("members", v, operation_id, limit, offset),
-                       lambda: data.members(con, operation_id, limit, offset))
-        body = s.cached(("operation_body", v, operation_id),
-                        lambda: operation_body(request, con, op))
-        history = data.history(con, operation_id)
+    op = s.view(data.operation, operation_id)
+    mem = s.view(data.members, operation_id, limit, offset)
+    history = s.view(data.history, operation_id)
+
+    def body() -> Markup:
+        with s.cursor() as con:
+            return operation_body(request, con, op)
+
+    body_html = s.cached(("operation_body", s.version(), operation_id), body)
     return render(
-        request, "operation.html", user, op=op, profile=op["profile"], members=mem, body=body,
+        request, "operation.html", user, op=op, profile=op["profile"], members=mem,
+        body=body_html,
         decisions=data.DECISIONS, history=history, exports=EXPORTS,
     )
 

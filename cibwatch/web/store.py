@@ -3,11 +3,13 @@
 Every request works on its own cursor (a DuckDB connection sharing the database), so
 reads run in parallel and see consistent snapshots; writes from the web go through one
 lock and one transaction each. The detect job runs in a thread on its own cursor.
+Derived views are memoised per `version()`, which every write moves on.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +19,9 @@ import duckdb
 import cibwatch
 from cibwatch.config import Config
 from cibwatch.web.auth import LoginLimiter, SessionStore
+
+# Memoised views kept (operation bodies are tens of kB): a few hundred operations' pages.
+CACHE_ENTRIES = 1024
 
 
 class Store:
@@ -29,38 +34,45 @@ class Store:
         self.limiter = LoginLimiter(cfg.login_max_failures, cfg.login_window_seconds)
         self._cursor_lock = threading.Lock()
         self._write_lock = threading.Lock()
-        self._cache: dict[tuple, object] = {}
-        self._generation = 0  # web writes committed: part of every cache key
+        self._cache: OrderedDict[tuple, object] = OrderedDict()
+        self._generation = 0
         self._cache_lock = threading.Lock()
         from cibwatch.web.jobs import JobManager
 
         self.jobs = JobManager(self)
 
-    def version(self, con: duckdb.DuckDBPyConnection) -> tuple:
-        """Changes whenever the workspace's results or reviews can have changed: every web
-        write appends to the audit log in its own transaction, and detect runs are
-        recorded in `runs` (this process holds the file, so nothing else writes)."""
-        return (self._generation, *con.execute(
-            "SELECT (SELECT max(seq) FROM audit_log), (SELECT count(*) FROM runs), "
-            "(SELECT max(finished_at) FROM runs)"
-        ).fetchall()[0])
+    def version(self) -> int:
+        """Changes whenever what the workbench shows can have changed. This process holds
+        the DuckDB file, so every write happens here: web writes go through `write()`, and
+        the detect job calls `bump()` at each stage and at its end."""
+        return self._generation
 
-    def view(self, con: duckdb.DuckDBPyConnection, fn, *args):
-        """`fn(con, *args)`, memoised until the workspace version changes: operation pages
-        are read far more often than anything is decided."""
-        return self.cached((fn.__name__, self.version(con), *args), lambda: fn(con, *args))
+    def bump(self) -> None:
+        with self._cache_lock:
+            self._generation += 1
+
+    def view(self, fn, *args):
+        """`fn(con, *args)` on a fresh cursor, memoised until the version changes:
+        operation pages are read far more often than anything is decided."""
+
+        def compute():
+            with self.cursor() as con:
+                return fn(con, *args)
+
+        return self.cached((fn.__name__, self.version(), *args), compute)
 
     def cached(self, key: tuple, compute):
-        """A small memo for derived views that are slow to build (e.g. report tags);
-        the key must include everything the value depends on."""
+        """A bounded memo (least recently used out) for derived views; the key must hold
+        everything the value depends on, usually `version()`."""
         with self._cache_lock:
             if key in self._cache:
+                self._cache.move_to_end(key)
                 return self._cache[key]
         value = compute()
         with self._cache_lock:
-            if len(self._cache) > 256:
-                self._cache.clear()
             self._cache[key] = value
+            while len(self._cache) > CACHE_ENTRIES:
+                self._cache.popitem(last=False)
         return value
 
     def new_cursor(self) -> duckdb.DuckDBPyConnection:
@@ -86,7 +98,7 @@ class Store:
                 con.execute("ROLLBACK")
                 raise
             con.execute("COMMIT")
-            self._generation += 1
+            self.bump()
 
     def close(self) -> None:
         self.jobs.wait(timeout=30)

@@ -27,19 +27,20 @@ def detect(path: Path) -> bool:
     obj = first_object(path)
     if obj is None:
         return False
-    if isinstance(obj.get("data"), list) and ("includes" in obj or "meta" in obj):
+    if isinstance(obj.get("data"), list | dict) and ("includes" in obj or "meta" in obj):
         return True
     return "author_id" in obj and "id" in obj and ("text" in obj or "__twarc" in obj)
 
 
-# Tweets of a line: a page's `data` array, or the line itself when flattened.
+# Tweets of a line: a page's `data` array (one object for a single-tweet lookup), or the
+# line itself when flattened.
 TWEETS = (
-    "CASE WHEN json_type(line, '$.data') = 'ARRAY' THEN json_extract(line, '$.data[*]') "
-    "ELSE [line::JSON] END"
+    "CASE json_type(line, '$.data') WHEN 'ARRAY' THEN json_extract(line, '$.data[*]') "
+    "WHEN 'OBJECT' THEN [json_extract(line, '$.data')] ELSE [line::JSON] END"
 )
 # Users of a line: a page's `includes.users`, or the inlined authors.
 USERS = (
-    "CASE WHEN json_type(line, '$.data') = 'ARRAY' "
+    "CASE WHEN json_type(line, '$.data') IN ('ARRAY', 'OBJECT') "
     "THEN json_extract(line, '$.includes.users[*]') "
     "ELSE list_filter([json_extract(line, '$.author')], lambda u: u IS NOT NULL) END"
 )

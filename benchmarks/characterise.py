@@ -1,0 +1,174 @@
+"""Measure `characterise` against the synthetic world's truth.json.
+
+For each seed: generate a world, ingest it, fill clusters/operations from the ground truth
+(`tests/support.py::truth_as_results`, so detection quality does not enter), characterise,
+and compare every operation's profile with truth: UTC offset, schedule and shift pattern,
+breaks (minutes off), echo-chamber ratio, inauthentic-follower share, asset tally, quiet
+holidays and planted themes. Prints per-operation errors and a summary.
+
+    .venv/bin/python benchmarks/characterise.py --scale 1 --seeds 0 1 2
+    .venv/bin/python benchmarks/characterise.py --scale 10 --seeds 0 --timing-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from support import truth_as_results  # noqa: E402
+
+import cibwatch  # noqa: E402
+from cibwatch.characterise import characterise  # noqa: E402
+from cibwatch.config import Config  # noqa: E402
+from cibwatch.synth import generate  # noqa: E402
+
+
+def minutes(hhmm: str) -> int:
+    h, m = hhmm.split(":")
+    return int(h) * 60 + int(m)
+
+
+def clock_diff(a: str, b: str) -> int:
+    d = abs(minutes(a) - minutes(b)) % 1440
+    return min(d, 1440 - d)
+
+
+def break_errors(truth: list[dict], found: list[dict]) -> list[int | None]:
+    """Per true break: the worst of start/end error (minutes) of the closest found break."""
+    out = []
+    for tb in truth:
+        errs = [max(clock_diff(tb["start"], b["start"]), clock_diff(tb["end"], b["end"]))
+                for b in found]
+        out.append(min(errs) if errs else None)
+    return out
+
+
+def theme_ranks(truth: list[dict], found: list[dict]) -> list[int | None]:
+    """Per planted theme: rank (1 = largest) of the first found theme matching a keyword."""
+    ranks = []
+    for theme in truth:
+        rank = None
+        for i, f in enumerate(found):
+            text = " ".join([f["label"], *f["top_terms"], *f["examples"]]).lower()
+            if any(k in text for k in theme["keywords"]):
+                rank = i + 1
+                break
+        ranks.append(rank)
+    return ranks
+
+
+def run_world(scale: float, seed: int, work: Path, timing_only: bool) -> dict:
+    world = work / f"world-s{scale:g}-{seed}"
+    if not (world / "truth.json").exists():
+        t0 = time.perf_counter()
+        generate(world, scale=scale, seed=seed)
+        print(f"generated {world} in {time.perf_counter() - t0:.1f}s", flush=True)
+    db = work / f"ws-s{scale:g}-{seed}.duckdb"
+    ws = cibwatch.open(db)
+    if not ws.con.execute("SELECT count(*) FROM posts").fetchall()[0][0]:
+        t0 = time.perf_counter()
+        ws.ingest(world, progress=False)
+        print(f"ingested in {time.perf_counter() - t0:.1f}s", flush=True)
+    truth_as_results(ws, world / "labels.csv")
+    posts = ws.con.execute("SELECT count(*) FROM posts").fetchall()[0][0]
+    t0 = time.perf_counter()
+    characterise(ws.con, Config())
+    seconds = time.perf_counter() - t0
+    print(f"scale {scale:g} seed {seed}: {posts:,} posts, characterise {seconds:.1f}s",
+          flush=True)
+    result = {"scale": scale, "seed": seed, "posts": posts, "seconds": round(seconds, 2),
+              "operations": {}}
+    if timing_only:
+        ws.close()
+        return result
+    truth = json.loads((world / "truth.json").read_text())["operations"]
+    profiles = {op: json.loads(p) for op, p in ws.con.execute(
+        "SELECT operation_id, profile FROM operation_profiles").fetchall()}
+    ws.close()
+    for op, t in sorted(truth.items()):
+        p = profiles[op]
+        tm, eng, fol = p["time"], p["engagement"], p["followers"] or {}
+        found_holidays = {h["date"] for h in tm["quiet_holidays"] if h["country"] == "CN"}
+        true_holidays = {h["date"] for h in t.get("quiet_holidays") or []}
+        ranks = theme_ranks(t["narratives"], p["narratives"])
+        row = {
+            "assets": t["operators"],
+            "offset": tm["utc_offset_hours"], "offset_truth": t["utc_offset_hours"],
+            "offset_ok": tm["utc_offset_hours"] == t["utc_offset_hours"],
+            "confidence": tm["offset_confidence"],
+            "schedule": tm["schedule"], "schedule_truth": t["schedule"],
+            "shift_ok": tm["shift_pattern"] == t["shift_pattern"],
+            "break_errors": (break_errors(t["breaks"], tm["breaks"])
+                             if t["shift_pattern"] else []),
+            "echo_error": (None if eng["echo_chamber_ratio"] is None else
+                           round(abs(eng["echo_chamber_ratio"] - t["echo_chamber_ratio"]), 4)),
+            "follower_error": (None if fol.get("inauthentic_follower_share") is None else round(
+                abs(fol["inauthentic_follower_share"] - t["inauthentic_follower_share"]), 4)),
+            "tally_ok": p["assets"]["tally"] == t["assets"],
+            "holidays_found": len(found_holidays & true_holidays),
+            "holidays_truth": len(true_holidays),
+            "holidays_extra": len(found_holidays - true_holidays),
+            "theme_ranks": ranks, "themes_found": len(p["narratives"]),
+        }
+        result["operations"][op] = row
+        brk = row["break_errors"]
+        print(f"  {op:12s} assets {row['assets']:4d} offset {row['offset']} "
+              f"(truth {row['offset_truth']}, conf {row['confidence']}) "
+              f"schedule {row['schedule']} ({row['schedule_truth']}) "
+              f"breaks err {brk} echo err {row['echo_error']} follower err "
+              f"{row['follower_error']} tally {'ok' if row['tally_ok'] else 'WRONG'} "
+              f"holidays {row['holidays_found']}/{row['holidays_truth']}"
+              f"+{row['holidays_extra']} theme ranks {ranks} of {row['themes_found']}",
+              flush=True)
+    return result
+
+
+def summary(results: list[dict]) -> dict:
+    rows = [(r, op, o) for r in results for op, o in r["operations"].items()]
+    human_run = [o for _, _, o in rows if o["schedule_truth"] != "automated"
+                 and o["assets"] >= 8]
+    breaks = [e for _, _, o in rows for e in o["break_errors"]]
+    ranks = [(r, len(o["theme_ranks"])) for _, _, o in rows for r in o["theme_ranks"]]
+    out = {
+        "worlds": len(results),
+        "offset_exact_human_run_8plus": f"{sum(o['offset_ok'] for o in human_run)}"
+                                        f"/{len(human_run)}",
+        "offset_misses": [f"{op} seed {r['seed']}: {o['offset']} vs {o['offset_truth']}"
+                          for r, op, o in rows if not o["offset_ok"]],
+        "shift_pattern_right": f"{sum(o['shift_ok'] for _, _, o in rows)}/{len(rows)}",
+        "breaks_within_30min": f"{sum(e is not None and e <= 30 for e in breaks)}/{len(breaks)}",
+        "break_error_max_min": max((e for e in breaks if e is not None), default=None),
+        "echo_error_max": max(o["echo_error"] or 0 for _, _, o in rows),
+        "follower_error_max": max(o["follower_error"] or 0 for _, _, o in rows),
+        "tally_right": f"{sum(o['tally_ok'] for _, _, o in rows)}/{len(rows)}",
+        "themes_recovered_any_rank": f"{sum(r is not None for r, _ in ranks)}/{len(ranks)}",
+        "themes_in_top_2k": f"{sum(r is not None and r <= 2 * k for r, k in ranks)}"
+                            f"/{len(ranks)}",
+        "seconds": [r["seconds"] for r in results],
+    }
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    ap.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "work" / "characterise")
+    ap.add_argument("--timing-only", action="store_true",
+                    help="Only time characterise (large scales).")
+    args = ap.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    results = [run_world(args.scale, s, args.work, args.timing_only) for s in args.seeds]
+    if not args.timing_only:
+        print(json.dumps(summary(results), indent=1))
+    (args.work / f"results-s{args.scale:g}.json").write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
