@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -77,13 +78,13 @@ def run_world(scale: float, seed: int, work: Path, timing_only: bool) -> dict:
         print(f"ingested in {time.perf_counter() - t0:.1f}s", flush=True)
     truth_as_results(ws, world / "labels.csv")
     posts = ws.con.execute("SELECT count(*) FROM posts").fetchall()[0][0]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     characterise(ws.con, Config())
-    seconds = time.perf_counter() - t0
-    print(f"scale {scale:g} seed {seed}: {posts:,} posts, characterise {seconds:.1f}s",
-          flush=True)
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    print(f"scale {scale:g} seed {seed}: {posts:,} posts, characterise {seconds:.1f}s wall, "
+          f"{cpu:.1f}s CPU (all threads), load average {os.getloadavg()[0]:.1f}", flush=True)
     result = {"scale": scale, "seed": seed, "posts": posts, "seconds": round(seconds, 2),
-              "operations": {}}
+              "cpu_seconds": round(cpu, 2), "operations": {}}
     if timing_only:
         ws.close()
         return result

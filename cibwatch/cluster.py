@@ -536,7 +536,8 @@ def find_clusters(con: duckdb.DuckDBPyConnection, config: Config) -> int:
     con.execute("DELETE FROM cluster_members")
     con.execute("DELETE FROM clusters")
     _write_core(con, config)
-    _attach(con, config)
+    for _ in range(config.cluster.attach_rounds):
+        _attach(con, config)
     _evidence(con, config)
     return int(con.execute("SELECT count(*) FROM clusters").fetchall()[0][0])
 

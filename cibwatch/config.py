@@ -42,10 +42,11 @@ class SignalConfig:
     minhash_min_chars: int = 40
     # Characters per shingle: 5 is word-sized in Latin scripts and phrase-sized in CJK.
     shingle_chars: int = 5
-    # MinHash permutations: 64 estimate Jaccard to about +-0.06, cheap enough for 10M posts.
-    minhash_perms: int = 64
-    # LSH bands (64/16 = 4 rows each): pairs at Jaccard 0.7 collide with p > 0.99.
-    minhash_bands: int = 16
+    # MinHash permutations: 32 estimate Jaccard to about +-0.08 at half the cost of 64;
+    # the group check below only needs to tell 0.7 from 0.3.
+    minhash_perms: int = 32
+    # LSH bands (32/8 = 4 rows each): pairs at Jaccard 0.7 collide with p > 0.93.
+    minhash_bands: int = 8
     # Share of signature positions two band-colliding texts must agree on to be one group:
     # stops chance collisions from chaining unrelated texts.
     minhash_min_similarity: float = 0.7
@@ -74,8 +75,9 @@ class SignalConfig:
     window_url_s: int = 3 * 86400
     # A rare domain is pushed in bursts; a day keeps chance overlap on common sites low.
     window_domain_s: int = 86400
-    # Re-shares: bots act within seconds, operators within hours of the post.
-    window_share_s: int = 6 * 3600
+    # Re-shares: automated re-shares land within seconds of each other; organic ones
+    # spread over hours, so a minute separates the two.
+    window_share_s: int = 60
     # Comments/replies on the same post: operators arrive within hours of each other.
     window_reply_s: int = 6 * 3600
     # Reactions on the same post: as comments.
@@ -87,6 +89,9 @@ class SignalConfig:
     # Popular-key cap: a key used by more assets keeps a hash sample of this many for pair
     # generation (its rarity weight is near zero anyway): pairs stay linear in the data.
     max_key_accounts: int = 200
+    # The same cap for follow/engage keys (no window, many per asset): an operation's
+    # page followed by 2,000 is tested on a 50-asset sample; the attach step sees all.
+    max_key_accounts_network: int = 50
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,9 @@ class GraphConfig:
     fdr: float = 0.001
     # Fewest shared keys of one type that can make an edge: one shared key is anecdote.
     min_shared_keys: int = 3
+    # Timed co-uses (texts, links, re-shares...) of a pair count in full only when they
+    # fall on at least this many days: one viral moment is one co-use, not a pattern.
+    min_days: int = 2
     # Example key uses kept per edge and key type as evidence (explain shows them).
     evidence_per_type: int = 3
 
@@ -127,6 +135,9 @@ class ClusterConfig:
     attach_min_ties: int = 2
     # ... or fewest keys (texts, links, follows, ...) shared with the cluster's members.
     attach_min_keys: int = 3
+    # Attach rounds: a cluster grown by the first round tests the remaining assets with
+    # more of its keys; two rounds reach nearly all, more rarely add any.
+    attach_rounds: int = 2
     # ... making at least this share of the keys it used: an operator's drops, links
     # and echo chamber are a large part of what it does, an organic user's are not.
     attach_min_key_share: float = 0.2
@@ -194,18 +205,19 @@ class CharacteriseConfig:
     # per post), so that ordinary users are not called shift workers.
     office_margin: float = 0.02
     # A quarter hour counts as worked at this fraction of the busy (90th percentile) level...
-    active_level: float = 0.1
+    active_level: float = 0.15
     # ...and only above this fraction of both neighbouring hours: a lunch dip where some
-    # staff keep posting is still a break. Both calibrated on synthetic seeds 0-2 (breaks
-    # within 30 minutes); see benchmarks/RESULTS.md.
+    # staff keep posting is still a break. Both calibrated on synthetic scale-1 worlds
+    # (breaks within 30 minutes); see benchmarks/RESULTS.md.
     dip_level: float = 0.6
-    # Quiet gaps of 30 minutes to 3 hours between work blocks are breaks (lunch, supper,
-    # shift change); shorter ones are noise, longer ones the night.
+    # Quiet gaps of 30 minutes to 4 hours between work blocks are breaks (lunch, supper,
+    # a shift change between day and night teams); shorter ones are noise; the longest
+    # quiet run of the day is the night.
     min_break_minutes: int = 30
     # Below this many posts in a typical quarter hour the profile is smoothed further
     # (up to an hour's width) before breaks are read: noise would pass for breaks.
     break_min_bin_posts: float = 20.0
-    max_break_hours: float = 3.0
+    max_break_hours: float = 4.0
     # A holiday is quiet when the day has at most this share of a usual workday's posts...
     holiday_quiet_ratio: float = 0.3
     # ...judged only when a usual workday has enough posts for "quiet" to mean something.
@@ -245,7 +257,7 @@ class CharacteriseConfig:
     # -- narratives ---------------------------------------------------------------------
     # Distinct texts clustered per group (the most repeated first): themes need hundreds,
     # not millions, and the Ward tree costs n squared.
-    narrative_max_texts: int = 1500
+    narrative_max_texts: int = 1000
     # Largest number of themes tried; the silhouette picks the number. Themes split by
     # language too (char n-grams do not translate), so allow twice a report's handful.
     narrative_max_themes: int = 10

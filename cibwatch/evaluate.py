@@ -34,7 +34,7 @@ def _rows(path: Path, required: tuple[str, ...], what: str) -> list[tuple[int, d
     if not path.is_file():
         raise ResultsError(f"{path}: {what} not found")
     try:
-        with path.open(newline="", encoding="utf-8") as fh:
+        with path.open(newline="", encoding="utf-8-sig") as fh:  # a BOM is tolerated
             reader = csv.DictReader(fh)
             header = reader.fieldnames or []
             missing = [c for c in required if c not in header]

@@ -19,7 +19,10 @@ near-duplicate, hashtags, media; url and domain) form a family that counts once,
 largest count and largest expectation; account-level facts (avatar, batch, handle, name)
 add up; re-shares, comments, reactions and follows are families of their own. The pair's
 p-value is the Poisson tail P(X >= C | Lambda) of the summed counts against the summed
-expectations, and Benjamini-Hochberg keeps the pairs whose false-discovery rate is at most
+expectations. Co-uses with a time (texts, links, re-shares, comments...) that all fall on
+fewer than `graph.min_days` distinct days count as one: a single moment, such as a viral
+post that people share, link and comment on together, gives one co-use in several
+families at once and is not a pattern. and Benjamini-Hochberg keeps the pairs whose false-discovery rate is at most
 `graph.fdr`. Kept edges are weighted by the rarity (IDF, ln(N_t / n_k)) of the keys they
 share, summed over all types: the fused graph that Leiden clusters.
 """
@@ -34,7 +37,7 @@ import pyarrow as pa
 from scipy.stats import poisson
 
 from cibwatch.config import Config
-from cibwatch.signals.kernel import run_kernel
+from cibwatch.signals.kernel import NETWORK_KEY_TYPES, run_kernel
 from cibwatch.signals.kernel import windows as key_windows
 
 FAMILIES = {
@@ -62,18 +65,24 @@ def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
     return q
 
 
-def pair_stats_steps(cap: int, windows: dict[str, int | None]) -> list[tuple[str, str]]:
+def pair_stats_steps(
+    cap: int, windows: dict[str, int | None], network_cap: int | None = None
+) -> list[tuple[str, str]]:
     """The pair aggregation as named SQL steps over `key_uses` and `key_pairs`; the last
     gives per (platform, a, b, key_type) the co-uses c, rarity weight idf and expected
     lambda. Plain SQL (median, equi-joins) that Spark SQL also runs.
 
     f_t, the chance that two uses of a key fall inside the window, is the median over
     the type's keys, but never below 2 * window / time span (independent random times)."""
+    if network_cap is None:
+        network_cap = Config().signals.max_key_accounts_network
     win = ", ".join(f"('{k}', {'NULL' if w is None else int(w)})" for k, w in windows.items())
+    network = ", ".join(f"'{k}'" for k in NETWORK_KEY_TYPES)
+    cap_t = f"(CASE WHEN key_type IN ({network}) THEN {int(network_cap)} ELSE {int(cap)} END)"
     return [
         ("kept", f"""
-            SELECT platform, key_type, key, account_id, least(n_users, {cap}) AS n_eff
-            FROM key_uses WHERE sample_rank <= {cap}"""),
+            SELECT platform, key_type, key, account_id, least(n_users, {cap_t}) AS n_eff
+            FROM key_uses WHERE sample_rank <= {cap_t}"""),
         ("within", """
             SELECT platform, key_type, key, count(*) AS n_pairs
             FROM key_pairs GROUP BY platform, key_type, key"""),
@@ -113,12 +122,13 @@ def pair_stats_steps(cap: int, windows: dict[str, int | None]) -> list[tuple[str
             FROM key_uses GROUP BY platform, key_type"""),
         ("obs", """
             SELECT p.platform, p.a, p.b, p.key_type, count(*) AS c,
-                   sum(greatest(ln(u.n_t / p.n_users), 0)) AS idf
+                   sum(greatest(ln(u.n_t / p.n_users), 0)) AS idf,
+                   count(DISTINCT CAST(p.ts_a AS DATE)) AS days
             FROM key_pairs p
             JOIN users u ON u.platform = p.platform AND u.key_type = p.key_type
             GROUP BY p.platform, p.a, p.b, p.key_type"""),
         ("pair_stats", """
-            SELECT o.platform, o.a, o.b, o.key_type, o.c, o.idf,
+            SELECT o.platform, o.a, o.b, o.key_type, o.c, o.idf, o.days,
                    greatest(xa.d * yb.big_a, yb.d * xa.big_a) / t.s * t.f_t AS lam
             FROM obs o
             JOIN acct xa ON xa.platform = o.platform AND xa.key_type = o.key_type
@@ -144,7 +154,9 @@ def duckdb_kernel(con: duckdb.DuckDBPyConnection, config: Config) -> pa.Table:
     temp table: planned whole as CTEs, DuckDB 2.0 picks a far slower join order."""
     run_kernel(con, config.signals)
     steps = pair_stats_steps(
-        int(config.signals.max_key_accounts), key_windows(config.signals)
+        int(config.signals.max_key_accounts),
+        key_windows(config.signals),
+        int(config.signals.max_key_accounts_network),
     )
     for name, sql in steps[:-1]:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
@@ -169,11 +181,16 @@ def build_edges(
     con.register("_pair_types", stats)
     fam = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in FAMILIES.items())
     additive = ", ".join(f"'{f}'" for f in ADDITIVE)
+    m = int(g.min_days)
     pooled = con.sql(
         f"""
-        SELECT platform, a, b, CAST(sum(c) AS BIGINT) AS c, CAST(sum(lam) AS DOUBLE) AS lam
+        SELECT platform, a, b,
+               CAST(CASE WHEN max(days) >= {m}
+                         THEN sum(c) ELSE sum(c * (days = 0)::INT) + least(sum(c * (days > 0)::INT), 1)
+                    END AS BIGINT) AS c,
+               CAST(sum(lam) AS DOUBLE) AS lam
         FROM (
-            SELECT platform, a, b, family,
+            SELECT platform, a, b, family, max(days) AS days,
                    CASE WHEN family IN ({additive}) THEN sum(c) ELSE max(c) END AS c,
                    CASE WHEN family IN ({additive}) THEN sum(lam) ELSE max(lam) END AS lam
             FROM (SELECT *, CASE key_type {fam} ELSE key_type END AS family

@@ -70,7 +70,7 @@ def operation_documents(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
                 [op_id],
             ).fetchall()
         ]
-        time_ = profile.get("time", {})
+        time_ = profile.get("time") or {}
         docs.append(
             {
                 "operation_id": op_id,
@@ -79,13 +79,15 @@ def operation_documents(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
                 "assets": assets,
                 "utc_offset_hours": time_.get("utc_offset_hours"),
                 "shift_pattern": time_.get("shift_pattern"),
-                "echo_chamber_ratio": profile.get("engagement", {}).get("echo_chamber_ratio"),
-                "inauthentic_follower_share": profile.get("followers", {}).get(
+                "echo_chamber_ratio": (profile.get("engagement") or {}).get(
+                    "echo_chamber_ratio"
+                ),
+                "inauthentic_follower_share": (profile.get("followers") or {}).get(
                     "inauthentic_follower_share"
                 ),
                 "narratives": [
                     {k: n[k] for k in ("label", "share", "examples") if k in n}
-                    for n in profile.get("narratives", [])
+                    for n in profile.get("narratives") or []
                 ],
                 "evidence": evidence,
                 "confidence": float(confidence),

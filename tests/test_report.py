@@ -166,7 +166,9 @@ def test_html_has_every_section_and_chart(page):
         assert tid in tags
     killchain = pg.inner_text(f"{big} table.killchain")
     assert "3.1.1 Working to a regular shift pattern" in killchain
-    assert "Category One" in pg.inner_text(f"{big} .section-engagement")
+    engagement = pg.inner_text(f"{big} .section-engagement")
+    assert "Category One" in engagement
+    assert "Authentic reach: 1 authentic account engaged with it, with 400 followers" in engagement
 
 
 @pytest.mark.browser
@@ -401,3 +403,15 @@ def test_malformed_profile_renders_as_not_available(built, tmp_path):
     assert "Not available: no follower profile" in html
     assert "UTC+8" not in html and "3.1.1" in html  # office shift claimed, offset unknown
     assert validate_file(str(written["stix"]), ValidationOptions()).is_valid
+
+
+def test_empty_workspace_still_makes_every_file(tmp_path):
+    with cibwatch.open(tmp_path / "ws.duckdb") as ws:
+        written = build_report(ws, tmp_path / "out", formats=["html", "indicators", "stix",
+                                                              "gexf", "enforcement"])
+    assert "Not available: no operations in the workspace" in written["html"].read_text(
+        encoding="utf-8")
+    assert _read_csv(written["indicators"]) == [["Tactic", "Technique", "Procedure",
+                                                  "Indicator", "Note"]]
+    assert validate_file(str(written["stix"]), ValidationOptions()).is_valid
+    assert _read_csv(written["enforcement"])[1:] == []

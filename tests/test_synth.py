@@ -21,12 +21,10 @@ def _con(world: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     for name in ("accounts", "posts", "follows", "labels", "hard_negatives"):
         con.execute(
-            f"CREATE VIEW {name} AS SELECT * FROM read_csv('{world.as_posix()}/{name}.csv', "
+            f"CREATE TABLE {name} AS SELECT * FROM read_csv('{world.as_posix()}/{name}.csv', "
             "all_varchar = true)"
         )
-    con.execute(
-        "CREATE VIEW p AS SELECT *, created_at::TIMESTAMP AS ts FROM posts"
-    )
+    con.execute("CREATE TABLE p AS SELECT *, created_at::TIMESTAMP AS ts FROM posts")
     return con
 
 
@@ -259,6 +257,11 @@ def test_batch_creation_templated_handles_and_reused_avatars(con):
                         WHERE avatar_hash IS NOT NULL AND avatar_hash <> 'f0f0f0f0f0f0f0f0'
                         """)[0]
     assert organic[1] == organic[0]
+    # Organic people are not created in batches: no two share a creation minute.
+    same_minute = q(con, """SELECT max(n) FROM (SELECT count(*) AS n FROM accounts
+                            ANTI JOIN labels USING (platform, account_id)
+                            GROUP BY platform, left(created_at, 16))""")[0][0]
+    assert same_minute <= 2
 
 
 def test_dormant_operators_have_at_most_three_posts(con, truth):
@@ -379,3 +382,23 @@ def test_cluster_tallies_add_up_to_the_operation_tally(truth):
     assert all(c["utc_offset_hours"] == 8.0 for c in offices)
     lunches = {next(b["start"] for b in c["breaks"] if b["name"] == "lunch") for c in offices}
     assert len(lunches) >= 3  # the offices keep different lunch hours
+
+
+def test_organic_pages_and_groups_have_organic_followers_and_posts(con):
+    rows = q(con, """
+        SELECT a.asset_type, count(DISTINCT a.account_id),
+               count(DISTINCT f.follower_id) FILTER (WHERE lf.account_id IS NULL)
+        FROM accounts a ANTI JOIN labels l USING (platform, account_id)
+        LEFT JOIN follows f ON f.platform = a.platform AND f.followee_id = a.account_id
+        LEFT JOIN labels lf ON lf.platform = f.platform AND lf.account_id = f.follower_id
+        WHERE a.asset_type IN ('page', 'group', 'channel')
+        GROUP BY 1""")
+    by_type = {t: (n, followers) for t, n, followers in rows}
+    for t in ("page", "group", "channel"):
+        n, followers = by_type[t]
+        assert n >= 3 and followers >= 5 * n, t
+    posting = q(con, """SELECT count(DISTINCT account_id) FROM posts
+                        JOIN accounts a USING (platform, account_id)
+                        ANTI JOIN labels USING (platform, account_id)
+                        WHERE a.asset_type = 'page'""")[0][0]
+    assert posting >= by_type["page"][0] // 2

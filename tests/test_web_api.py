@@ -134,12 +134,15 @@ def test_login_rate_limited_and_no_open_redirect(world):
                                    "csrf_token": csrf})
         assert r.status_code == 429  # the address is blocked, whoever it tries
     with serving(world[0]) as s:
-        c = client(s)
-        page = c.get("/login")
-        csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
-        r = c.post("/login", data={"name": "vic", "password": "viewer-password-1",
-                                   "csrf_token": csrf, "next": "//evil.example/x"})
-        assert r.status_code == 303 and r.headers["location"] == "/"
+        for target, expected in (("//evil.example/x", "/"), ("/\t/evil.example", "/"),
+                                 ("/\\evil.example", "/"), ("https://evil.example", "/"),
+                                 ("/operations/op-spam", "/operations/op-spam")):
+            c = client(s)
+            page = c.get("/login")
+            csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+            r = c.post("/login", data={"name": "vic", "password": "viewer-password-1",
+                                       "csrf_token": csrf, "next": target})
+            assert r.status_code == 303 and r.headers["location"] == expected, target
 
 
 # ------------------------------------------------------------------------- hardening

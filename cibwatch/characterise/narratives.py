@@ -216,7 +216,8 @@ def _cluster(texts: list[str], weights: np.ndarray, cfg: CharacteriseConfig) -> 
         labels = fcluster(tree, k, criterion="maxclust") - 1
         if labels.max() < 1:
             continue
-        score = silhouette_score(dist, labels, metric="precomputed")
+        score = silhouette_score(dist, labels, metric="precomputed",
+                                 sample_size=min(n, 600), random_state=cfg.seed)
         if score > best_score:
             best, best_score = labels, score
     return best

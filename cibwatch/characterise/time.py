@@ -175,7 +175,8 @@ def _templates(key: str) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
     mix = np.asarray(cfg.template_mix)
     probs = mix[:, None, None] * shapes[None] + (1 - mix[:, None, None]) / BINS
     family = np.array([m["family"] == "human" for m in meta], dtype=int)
-    return (np.log(probs.reshape(-1, BINS)), np.tile(family, len(mix)),
+    # float32: the product below is the hot spot, and 7 digits are plenty for a log-lik.
+    return (np.log(probs.reshape(-1, BINS)).astype(np.float32), np.tile(family, len(mix)),
             meta * len(mix))
 
 
@@ -199,7 +200,7 @@ def fit(act: Activity, cfg: CharacteriseConfig) -> Fit:
     idx = (np.arange(BINS)[None, :] - shifts[:, None]) % BINS
     local = act.hist[idx]
     logp, family, meta = templates(cfg)
-    ll = local @ logp.T  # (offsets, templates x mixes): every hypothesis at once
+    ll = (local.astype(np.float32) @ logp.T).astype(float)  # every hypothesis at once
     flat_ll = n * np.log(1.0 / BINS)
     best: dict[str, np.ndarray] = {}
     best_row: dict[str, int] = {}

@@ -601,9 +601,12 @@ def _write(con, cfg, clusters, known, links, groups, members, ids) -> LinkSummar
         node_set = set(nodes)
         for (a, b), link in sorted(by_pair.items()):
             if a in node_set and b in node_set:
-                link_rows.append((op_id, a, b, link.strength, json.dumps(link.evidence())))
-                signal = f"{link.kind}_link"
-                ev_rows.append((op_id, signal, link.strength, link_detail(link, clusters)))
+                detail = link_detail(link, clusters)
+                link_rows.append(
+                    (op_id, a, b, link.strength,
+                     json.dumps({"detail": detail, **link.evidence()}, ensure_ascii=False))
+                )
+                ev_rows.append((op_id, f"{link.kind}_link", link.strength, detail))
         if name is not None:
             strength = max(
                 (ln.strength for (a, b), ln in by_pair.items() if known_nodes[0] in (a, b)),

@@ -28,6 +28,7 @@ def prepare(views: list[dict[str, Any]], config: ReportConfig | None = None,
         view["disarm"] = disarm_tags(found)
         view["summary"] = summary(view)
         view["platform_names"] = [platform_name(p) for p in view["platforms"]]
+        view["authentic_reach"] = authentic_reach(view)
         view["charts"] = _charts(view) if draw else {}
     return views
 
@@ -46,6 +47,16 @@ def _charts(view: dict[str, Any]) -> dict[str, str]:
         "network": charts.network(view.get("network")),
     }
     return {k: v for k, v in drawn.items() if v}
+
+
+def authentic_reach(view: dict[str, Any]) -> dict[str, int] | None:
+    """Authentic accounts that engaged with the operation and their combined followers."""
+    amplifiers = (view.get("engagement") or {}).get("authentic_amplifiers")
+    if not isinstance(amplifiers, list):
+        return None
+    followers = [a.get("followers_count") for a in amplifiers if isinstance(a, dict)]
+    return {"accounts": len(followers),
+            "followers": sum(f for f in followers if isinstance(f, int) and f > 0)}
 
 
 def pct(value: Any) -> str:

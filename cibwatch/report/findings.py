@@ -46,8 +46,9 @@ def findings(view: dict[str, Any], config: ReportConfig | None = None) -> list[F
         first = batches[0]
         out.append(Finding(
             "bulk_creation",
-            f"{n:,} assets created in {len(batches)} batch(es), e.g. {first.get('assets')} "
-            f"{first.get('platform', '')} assets between {first.get('start')} and "
+            f"{n:,} assets created in {_count(len(batches), 'batch', 'batches')}, e.g. "
+            f"{first.get('assets')} {platform_name(str(first.get('platform') or ''))} "
+            f"assets between {first.get('start')} and "
             f"{first.get('end')}",
             tuple(sorted({str(b.get("platform")) for b in batches if b.get("platform")}))))
     elif batch_signal:
@@ -60,7 +61,8 @@ def findings(view: dict[str, Any], config: ReportConfig | None = None) -> list[F
                if isinstance(a.get("assets"), int) and a["assets"] >= 2]
     avatar_signal = next((s for k, s in signals.items() if "avatar" in k), None)
     if avatars:
-        out.append(Finding("reused_avatars", f"{len(avatars)} profile picture(s) reused, by up "
+        out.append(Finding("reused_avatars", f"{_count(len(avatars), 'profile picture')} "
+                           "reused, by up "
                            f"to {max(int(a['assets']) for a in avatars)} assets each"))
     elif avatar_signal:
         out.append(Finding("reused_avatars", f"{avatar_signal['pairs']:,} pairs of assets share "
@@ -116,7 +118,7 @@ def findings(view: dict[str, Any], config: ReportConfig | None = None) -> list[F
         doms = view["domains"]
         out.append(Finding(
             "own_domains",
-            f"{len(doms)} domain(s) linked almost only by the operation, e.g. "
+            f"{_count(len(doms), 'domain')} linked almost only by the operation, e.g. "
             f"{doms[0]['domain']} ({doms[0]['posts']:,} of {doms[0]['all_posts']:,} posts "
             "linking to it)"))
     return out
@@ -133,8 +135,10 @@ def _engagement_findings(view: dict[str, Any], config: ReportConfig) -> list[Fin
     if ratio is None or ratio < config.echo_chamber_min:
         return []
     out = []
-    for kinds, kind_name in ((("comment", "reply"), "self_comments"),
-                             (("share", "reaction"), "self_amplification")):
+    for kinds, kind_name, label in ((("comment", "reply"), "self_comments",
+                                     "comments and replies"),
+                                    (("share", "reaction"), "self_amplification",
+                                     "shares and reactions")):
         per_platform: dict[str, int] = {}
         for r in rows:
             if r["kind"] in kinds and r["own"] > 0:
@@ -144,10 +148,14 @@ def _engagement_findings(view: dict[str, Any], config: ReportConfig) -> list[Fin
                 continue
             out.append(Finding(
                 kind_name,
-                f"{own:,} {'/'.join(kinds)} on the operation's own {platform_name(platform)} "
+                f"{own:,} {label} on the operation's own {platform_name(platform)} "
                 f"posts came from its own assets; echo-chamber ratio {ratio:.0%}",
                 (platform,)))
     return out
+
+
+def _count(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n:,} {word if n == 1 else (plural or word + 's')}"
 
 
 def utc_label(offset: Any) -> str:

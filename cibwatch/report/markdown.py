@@ -81,6 +81,11 @@ def render_markdown(views: list[dict[str, Any]], charts: dict[str, dict[str, str
         out += ["### Engagement, reach and followers", ""]
         if eng:
             out += [f"Echo-chamber ratio: {pct(eng.get('echo_chamber_ratio'))}.", ""]
+            reach = v.get("authentic_reach")
+            if reach:
+                noun = "account" if reach["accounts"] == 1 else "accounts"
+                out += [f"Authentic reach: {reach['accounts']:,} authentic {noun} engaged, "
+                        f"with {reach['followers']:,} followers between them.", ""]
             b = eng.get("breakout") or {}
             if isinstance(b, dict) and b.get("category") is not None:
                 out += [f"Breakout Scale: category {md(b['category'])}"

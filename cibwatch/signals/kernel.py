@@ -21,6 +21,11 @@ import duckdb
 from cibwatch.config import SignalConfig
 
 
+# Keys of the follow/engagement network: no window, and many per account, so their
+# popular keys get the smaller `max_key_accounts_network` sample.
+NETWORK_KEY_TYPES = ("follow", "engage")
+
+
 def windows(cfg: SignalConfig) -> dict[str, int | None]:
     """Seconds within which two uses of a key count as co-activity; None = no window."""
     return {
@@ -65,11 +70,15 @@ def kernel_sql(cfg: SignalConfig, uses: str = "key_uses") -> str:
         f"('{k}', {'NULL' if w is None else int(w)})" for k, w in windows(cfg).items()
     )
     cap = int(cfg.max_key_accounts)
+    small = int(cfg.max_key_accounts_network)
+    network = ", ".join(f"'{k}'" for k in NETWORK_KEY_TYPES)
     return f"""
     WITH win(key_type, window_s) AS (VALUES {rows}),
     kept AS (
         SELECT u.*, w.window_s FROM {uses} u LEFT JOIN win w USING (key_type)
-        WHERE u.n_users >= 2 AND u.sample_rank <= {cap}
+        WHERE u.n_users >= 2
+          AND u.sample_rank <= CASE WHEN u.key_type IN ({network}) THEN {small}
+                                    ELSE {cap} END
     )
     SELECT x.platform, x.key_type, x.key, x.account_id AS a, y.account_id AS b,
            x.post_id AS post_a, x.ts AS ts_a, y.post_id AS post_b, y.ts AS ts_b,

@@ -200,4 +200,4 @@ def all_negatives(w: World, pop: Population, scale: float) -> dict:
             "hyperactive": hyperactive(w, pop, scale)}
 
 
-__all__ = ["all_negatives", "HOUR"]
+__all__ = ["all_negatives"]

@@ -27,6 +27,7 @@ from cibwatch.synth.population import (
     Population,
     dedupe,
     engage,
+    feed_engage,
     organic_handles,
     organic_on_posts,
     originals,
@@ -165,6 +166,7 @@ SPAM_PLATFORM_BASE = [  # per office at scale 1: (platform, asset type, base, fl
 
 
 def spamouflage(w: World, pop: Population, scale: float) -> dict:
+    """Four UTC+8 offices dropping central headlines on office shifts (module docstring)."""
     rng, cal = w.rng, w.cal
     op, offset = "spamouflage", 8.0
     themes = list(texts.SPAM_THEMES)
@@ -221,7 +223,9 @@ def spamouflage(w: World, pop: Population, scale: float) -> dict:
             n = max(1, round(scale))
             created = batch_times(rng, n, 1, cal.start - 200 * DAY, cal.start, offset)
             names = np.array([f"Friends of Truth {j}{i}" for i in range(n)], dtype=object)
-            g = w.add_accounts(P["facebook"], created, "group", handle=names, display_name=names,
+            handles = np.array([f"friendsoftruth{j}{i}" for i in range(n)], dtype=object)
+            g = w.add_accounts(P["facebook"], created, "group", handle=handles,
+                               display_name=names,
                                lang="en", avatar_hash=texts.hex_ids(rng, n),
                                followers_extra=rng.integers(50, 500, n))
             members.append(g)
@@ -297,8 +301,17 @@ def spamouflage(w: World, pop: Population, scale: float) -> dict:
         tags = pc.if_else(pa.array(k == 0), pa.nulls(n, pa.string()), tags)
         posts = w.add_posts(authors, ts, "post", text=text, title=title, urls=urls,
                             hashtags=tags, media_hashes=media, lang=lang_rows)
-        office["posts"] = posts
-        op_posts.append(posts)
+        # Filler: each account's own scenery/lifestyle posts between the campaigns, on
+        # the same shift (real Spamouflage accounts posted these to look personal).
+        accounts = posting[w.acc_type[posting] == "account"]
+        filler_by = rng.choice(accounts, max(1, round(0.2 * n)))
+        filler = w.add_posts(
+            filler_by, office_times(rng, cal, office["shift"], offset, len(filler_by)),
+            "post", text=texts.organic_texts(rng, w.acc_lang[filler_by]),
+            media_hashes=texts.hex_array(rng, len(filler_by)),
+        )
+        office["posts"] = np.concatenate([posts, filler])
+        op_posts.append(office["posts"])
     op_posts = np.concatenate(op_posts)
     posting_all = np.concatenate(posting_all)
     accounts_posting = posting_all[w.acc_type[posting_all] == "account"]
@@ -411,6 +424,7 @@ def fake_followers(w: World, pop: Population, scale: float, pages: np.ndarray,
 
 # --------------------------------------------------------------------------- persona
 def persona(w: World, pop: Population, scale: float) -> dict:
+    """Old persona accounts at UTC+3 on day and night shifts, paraphrasing talking points."""
     rng, cal = w.rng, w.cal
     op, offset = "persona", 3.0
     v = volume(scale)
@@ -469,6 +483,25 @@ def persona(w: World, pop: Population, scale: float) -> dict:
                           ["This.", "100%", "Exactly what I said", "So true", "Wake up!",
                            "Finally someone says it"], 2 * HOUR, kind_p=(0.45, 0.4, 0.15))
     organic_on_posts(w, pop, posts, _authentic(rng, own, 1.1))
+    # Personas also reply to and share ordinary people's popular posts, to blend in
+    # and to seed their talking points in real conversations.
+    plat_of = w.acc_platform[idx]
+    for code in np.unique(plat_of):
+        mine = idx[plat_of == code]
+        pool = np.flatnonzero((w.post_kind == K["post"]) & (w.acc_platform[w.post_author] == code)
+                              & np.isin(w.post_author, pop.users))
+        k = rng.poisson(12 * volume(scale), len(mine))
+        who_o = np.repeat(mine, k)
+        if len(pool) and len(who_o):
+            kind = rng.choice([K["comment"], K["share"], K["reaction"]], len(who_o),
+                              p=[0.5, 0.2, 0.3])
+            body = texts.join(texts.pick(rng, ["Exactly.", "This!", "Wake up people.",
+                                               "Nobody talks about this."], len(who_o)),
+                              texts.words(rng, "en", len(who_o), 4), sep=" ")
+            # On shift, answering whatever was recently in their feed.
+            feed_engage(w, who_o, office_times(rng, cal, PERSONA_SHIFT, offset, len(who_o)),
+                        pool, kind, text=pc.if_else(pa.array(kind == K["comment"]), body,
+                                                    pa.nulls(len(who_o), pa.string())))
     w.label(idx, op)
     _follows_within(w, rng, idx, idx, 6.0)
     followers = rng.choice(pop.users, max(20, round(n * 15 * min(scale, 1.0))))
@@ -496,6 +529,7 @@ def persona(w: World, pop: Population, scale: float) -> dict:
 
 # --------------------------------------------------------------------------- botnet
 def botnet(w: World, pop: Population, scale: float) -> dict:
+    """Seeds posting round the clock, bots re-sharing them within seconds."""
     rng, cal = w.rng, w.cal
     op = "botnet"
     n_seeds = max(3, round(5 * scale))

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -49,6 +48,9 @@ PLATFORM_WEIGHTS = np.array([0.30, 0.15, 0.24, 0.08, 0.12, 0.11])
 
 # Share of an organic person's rows that are originals; the rest is engagement.
 ORIGINAL_SHARE = 0.45
+# Share of organic engagement made while browsing a feed at one's own hours (the rest
+# follows the post within minutes: notifications, popular authors).
+FEED_SHARE = 0.5
 ENGAGEMENT_KIND_P = {"comment": 0.33, "reaction": 0.37, "share": 0.20, "reply": 0.10}
 
 
@@ -122,9 +124,16 @@ def organic_handles(rng: np.random.Generator, n: int) -> np.ndarray:
 
 def dedupe(handles: np.ndarray) -> np.ndarray:
     """Append a counter to repeated handles (handles are unique on a platform)."""
-    s = pd.Series(handles)
-    dup = s.groupby(s).cumcount()
-    return np.where(dup > 0, s + dup.astype(str), s).astype(object)
+    handles = np.asarray(handles, dtype=object)
+    _, inverse = np.unique(handles.astype(str), return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    ranked = inverse[order]
+    rank = np.empty(len(handles), np.int64)
+    rank[order] = np.arange(len(handles)) - np.searchsorted(ranked, ranked, side="left")
+    dup = rank > 0
+    out = handles.copy()
+    out[dup] = handles[dup] + rank[dup].astype(str).astype(object)
+    return out
 
 
 def build(w: World, scale: float) -> Population:
@@ -142,7 +151,11 @@ def build(w: World, scale: float) -> Population:
         place[idx] = texts.pick(rng, places, len(idx))
     place[rng.random(n_users) < 0.4] = None
     platform = rng.choice(len(PLATFORMS), n_users, p=PLATFORM_WEIGHTS)
-    age = np.clip(rng.lognormal(np.log(5.0), 0.6, n_users), 0.2, 17.0) * YEAR
+    age = rng.lognormal(np.log(5.0), 0.6, n_users)
+    # Redraw the tails instead of clipping them: a clip would give hundreds of people
+    # the very same creation second, which is exactly what batch creation looks like.
+    age = np.where(age > 16.0, rng.uniform(8.0, 16.0, n_users), age)
+    age = np.where(age < 0.2, rng.uniform(0.2, 1.0, n_users), age) * YEAR
     created = (w.cal.start - age).astype(np.int64)
     fresh = rng.random(n_users) < 0.03
     created[fresh] = rng.integers(w.cal.start, w.cal.start + w.cal.days * DAY // 2, fresh.sum())
@@ -311,6 +324,16 @@ def organic_posts(w: World, pop: Population, scale: float) -> np.ndarray:
     return originals(w, pop, authors)
 
 
+def _engagement_text(w: World, engagers: np.ndarray, kind) -> pa.Array:
+    """Comments and replies have text, a third of shares too; reactions none."""
+    n = len(engagers)
+    kind = np.broadcast_to(np.asarray(kind), n)
+    wants = np.isin(kind, [K["comment"], K["reply"]]) | (
+        (kind == K["share"]) & (w.rng.random(n) < 0.3)
+    )
+    return sparse(n, wants, texts.organic_texts(w.rng, w.acc_lang[engagers[wants]]))
+
+
 def engage(w: World, pop: Population, engagers: np.ndarray, targets: np.ndarray,
            kind: np.ndarray, delay_median: float = 1500.0, delay_sigma: float = 1.6,
            text=None) -> np.ndarray:
@@ -331,11 +354,27 @@ def engage(w: World, pop: Population, engagers: np.ndarray, targets: np.ndarray,
             text = text.filter(pa.array(keep))
         n = len(engagers)
     if text is None:
-        wants = np.isin(kind, [K["comment"], K["reply"]]) | (
-            (kind == K["share"]) & (rng.random(n) < 0.3)
-        )
-        text = sparse(n, wants, texts.organic_texts(rng, w.acc_lang[engagers[wants]]))
+        text = _engagement_text(w, engagers, kind)
     return w.add_posts(engagers, ts, kind, text=text, target=targets)
+
+
+def feed_engage(w: World, engagers: np.ndarray, ts: np.ndarray, pool: np.ndarray,
+                kind, text=None, reach: float = 40.0) -> np.ndarray:
+    """Engagement at the engager's own times: each acts on a post from `pool` published
+    shortly before (a geometric number of posts back, mean `reach`), like someone
+    scrolling a feed. Rows with nothing earlier in the pool are dropped."""
+    rng = w.rng
+    if not len(pool) or not len(engagers):
+        return np.empty(0, np.int64)
+    pool = pool[np.argsort(w.post_ts[pool], kind="stable")]
+    pos = np.searchsorted(w.post_ts[pool], ts, side="left") - rng.geometric(1.0 / reach,
+                                                                            len(ts))
+    keep = pos >= 0
+    tgt = pool[np.maximum(pos, 0)]
+    kind = np.broadcast_to(np.asarray(kind), len(ts))[keep]
+    if text is not None:
+        text = text.filter(pa.array(keep))
+    return w.add_posts(engagers[keep], ts[keep], kind, text=text, target=tgt[keep])
 
 
 def pick_targets(w: World, pop: Population, pool: np.ndarray, n: int) -> np.ndarray:
@@ -368,8 +407,16 @@ def organic_engagement(w: World, pop: Population, extra_users: np.ndarray | None
         first = kind != K["reply"]
         n0 = len(is_orig)
         pool = np.flatnonzero(is_orig & (w.acc_platform[w.post_author[:n0]] == code))
-        tgt = pick_targets(w, pop, pool, int(first.sum()))
-        engage(w, pop, engagers[first], tgt, kind[first])
+        # Half browse their feed at their own hours; half react to what reaches them
+        # (popular authors, notifications), minutes after it is posted.
+        feed = first & (rng.random(len(engagers)) < FEED_SHARE)
+        push = first & ~feed
+        f_who = engagers[feed]
+        feed_engage(w, f_who, human_times(rng, w.cal, pop.offset[f_who], pop.chrono[f_who],
+                                          pop.weekend[f_who], lo=w.acc_created[f_who]),
+                    pool, kind[feed], text=_engagement_text(w, f_who, kind[feed]))
+        tgt = pick_targets(w, pop, pool, int(push.sum()))
+        engage(w, pop, engagers[push], tgt, kind[push])
         comments = np.flatnonzero((w.post_kind == K["comment"]) & organic_authors[w.post_author]
                                   & (w.acc_platform[w.post_author] == code))
         replies = engagers[~first]

@@ -72,10 +72,40 @@ class World:
     acc_type: np.ndarray = field(default_factory=lambda: np.empty(0, object))
     acc_created: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     acc_lang: np.ndarray = field(default_factory=lambda: np.empty(0, object))
-    post_author: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
-    post_ts: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
-    post_kind: np.ndarray = field(default_factory=lambda: np.empty(0, np.int8))
-    post_target: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    # Post mirrors live in buffers with doubling capacity (amortised appends);
+    # `post_author` etc. are views of the filled part.
+    _post: dict[str, np.ndarray] = field(default_factory=lambda: {
+        "author": np.empty(1024, np.int64), "ts": np.empty(1024, np.int64),
+        "kind": np.empty(1024, np.int8), "target": np.empty(1024, np.int64)})
+    _n_posts: int = 0
+
+    @property
+    def post_author(self) -> np.ndarray:
+        return self._post["author"][: self._n_posts]
+
+    @property
+    def post_ts(self) -> np.ndarray:
+        return self._post["ts"][: self._n_posts]
+
+    @property
+    def post_kind(self) -> np.ndarray:
+        return self._post["kind"][: self._n_posts]
+
+    @property
+    def post_target(self) -> np.ndarray:
+        return self._post["target"][: self._n_posts]
+
+    def _append_posts(self, **cols: np.ndarray) -> None:
+        n = len(cols["author"])
+        need = self._n_posts + n
+        for name, values in cols.items():
+            buf = self._post[name]
+            if need > len(buf):
+                bigger = np.empty(max(need, 2 * len(buf)), buf.dtype)
+                bigger[: self._n_posts] = buf[: self._n_posts]
+                self._post[name] = buf = bigger
+            buf[self._n_posts : need] = values
+        self._n_posts = need
 
     @property
     def n_accounts(self) -> int:
@@ -83,7 +113,7 @@ class World:
 
     @property
     def n_posts(self) -> int:
-        return len(self.post_author)
+        return self._n_posts
 
     def add_accounts(
         self,
@@ -159,10 +189,7 @@ class World:
             cols[name] = _strings(values[name], n)
         for name, col in cols.items():
             self.posts.setdefault(name, []).append(col)
-        self.post_author = np.concatenate([self.post_author, author])
-        self.post_ts = np.concatenate([self.post_ts, ts])
-        self.post_kind = np.concatenate([self.post_kind, kind_codes])
-        self.post_target = np.concatenate([self.post_target, tgt])
+        self._append_posts(author=author, ts=ts, kind=kind_codes, target=tgt)
         return np.arange(start, start + n)
 
     def add_follows(self, follower, followee, ts) -> None:

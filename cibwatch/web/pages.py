@@ -22,7 +22,6 @@ from cibwatch.web.auth import (
     COOKIE,
     Identity,
     check_csrf,
-    identify,
     page_user,
     set_session_cookie,
 )
@@ -54,7 +53,8 @@ def writer(request: Request, user: Identity, csrf_token: str | None,
 
 def _safe_next(target: str | None) -> str:
     """Only same-site absolute paths: no open redirect through ?next=."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    if (not target or not target.startswith("/") or target.startswith("//")
+            or "\\" in target or any(ord(ch) < 0x21 or ord(ch) == 0x7f for ch in target)):
         return "/"
     return target
 
@@ -105,12 +105,12 @@ def login(
         user = users.authenticate(con, name, password)
     if user is None:
         s.limiter.failed(client, name)
-        with s.write() as con:
+        with s.write(invalidates=False) as con:
             audit.record(con, "login.failed", f"user:{name}", f"from {client}", "anonymous")
         return again("Wrong user name or password.", 401)
     s.sessions.drop(session.sid)
     fresh = s.sessions.new(user)
-    with s.write() as con:
+    with s.write(invalidates=False) as con:
         audit.record(con, "login", f"user:{user['name']}", f"from {client}", user["name"])
     response = RedirectResponse(_safe_next(next), status_code=303)
     set_session_cookie(response, request, fresh, s.config.serve)
@@ -360,4 +360,3 @@ def timeline_svg(points: list[dict] | None, width: int = 900, height: int = 140)
             "first": points[0].get("date"), "last": points[-1].get("date")}
 
 
-__all__ = ["router", "page_identity", "identify"]

@@ -88,8 +88,10 @@ class Store:
             con.close()
 
     @contextmanager
-    def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """One web write: serialised with other web writes, all or nothing."""
+    def write(self, invalidates: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One web write: serialised with other web writes, all or nothing. It moves the
+        version on unless the caller knows no view depends on it (`invalidates=False`:
+        login records, which must not let anyone keep every page cold)."""
         with self._write_lock, self.cursor() as con:
             con.execute("BEGIN TRANSACTION")
             try:
@@ -98,7 +100,8 @@ class Store:
                 con.execute("ROLLBACK")
                 raise
             con.execute("COMMIT")
-            self.bump()
+            if invalidates:
+                self.bump()
 
     def close(self) -> None:
         self.jobs.wait(timeout=30)
