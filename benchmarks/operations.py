@@ -163,12 +163,13 @@ def truth_clusters(ws, labels, suffix: str = "", fragment: int = 0) -> None:
     con.unregister("_truth")
 
 
-def assignments(con) -> dict[tuple[str, str], tuple[str, str | None]]:
+def assignments(con) -> dict[tuple[str, str], tuple[str, str | None, str]]:
+    """(platform, account_id) -> (operation id, saved operation name, cluster id)."""
     return {
-        (p, a): (op, known)
-        for p, a, op, known in con.execute(
+        (p, a): (op, known, cluster)
+        for p, a, op, known, cluster in con.execute(
             """
-            SELECT m.platform, m.account_id, oc.operation_id, o.known_operation
+            SELECT m.platform, m.account_id, oc.operation_id, o.known_operation, m.cluster_id
             FROM cluster_members m JOIN operation_clusters oc USING (cluster_id)
             JOIN operations o USING (operation_id)
             """
@@ -207,8 +208,16 @@ def linking_scores(assigned, labels) -> dict:
         op_good += sum(n * (n - 1) // 2 for n in planted.values())
     planted_ops = {assigned[k][0] for k in tp}
     organic_joined = sum(1 for k in flagged if k not in truth_op and assigned[k][0] in planted_ops)
+    # ... and of those, the ones linking put there: their own cluster has no operator.
+    clusters_with_ops = {assigned[k][2] for k in tp}
+    organic_linked = sum(
+        1 for k in flagged
+        if k not in truth_op and assigned[k][0] in planted_ops
+        and assigned[k][2] not in clusters_with_ops
+    )
     return {
         "organic_in_planted_operations": organic_joined,
+        "organic_joined_by_linking": organic_linked,
         "true_positive_accounts": len(tp),
         "planted_operations": len(set(truth_op.values())),
         "operation_ids_per_planted_op": {op: len(ids) for op, ids in sorted(ids_per_op.items())},
@@ -224,7 +233,7 @@ def linking_scores(assigned, labels) -> dict:
 def majority_names(assigned, labels) -> dict[str, str]:
     """operation id -> planted operation holding most of its (non-follower) assets."""
     votes: dict[str, dict[str, int]] = {}
-    for k, (op, _) in assigned.items():
+    for k, (op, _, _) in assigned.items():
         o, r = labels.get(k, ("organic", "organic"))
         if r == "fake_follower":
             continue
@@ -244,11 +253,16 @@ def attribution_scores(assigned, labels, active: set, new: set) -> dict:
     for label, accounts in (("active", active), ("new", new)):
         ops = [k for k in accounts if labels.get(k, ("", ""))[1] == "operator"]
         right = sum(1 for k in ops if k in assigned and assigned[k][1] == labels[k][0])
+        flagged = sum(1 for k in ops if k in assigned)
         out[f"{label}_operators"] = len(ops)
+        out[f"{label}_flagged"] = flagged
         out[f"{label}_attributed_right"] = right
         out[f"{label}_attributed_share"] = round(right / len(ops), 4) if ops else None
+        # Linking's part: of the operators detection flagged, attributed right.
+        out[f"{label}_attributed_share_of_flagged"] = (
+            round(right / flagged, 4) if flagged else None)
     out["organic_attributed"] = sum(
-        1 for k, (_, known) in assigned.items() if known is not None and k not in labels)
+        1 for k, (_, known, _) in assigned.items() if known is not None and k not in labels)
     return out
 
 

@@ -439,10 +439,8 @@ def _attach(con: duckdb.DuckDBPyConnection, config: Config) -> None:
 
 def _evidence(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     """clusters rows: size, score, and the top signals as evidence JSON."""
-    fdr = float(config.graph.fdr)
-    n_types = len(SIGNAL_LABELS) - 1
-    rows = con.execute(
-        f"""
+    sig = con.sql(
+        """
         WITH m AS (SELECT cluster_id, platform, account_id FROM cluster_members
                    WHERE reason = 'edges'),
         inner_e AS (
@@ -450,23 +448,40 @@ def _evidence(con: duckdb.DuckDBPyConnection, config: Config) -> None:
             JOIN m x ON x.platform = e.platform AND x.account_id = e.a
             JOIN m y ON y.platform = e.platform AND y.account_id = e.b
                     AND y.cluster_id = x.cluster_id
-        ),
-        sig AS (
-            SELECT cluster_id, s.key AS key_type,
-                   CAST(s.value->>'count' AS DOUBLE) AS c,
-                   CAST(s.value->>'expected' AS DOUBLE) AS lam,
-                   CAST(s.value->>'p' AS DOUBLE) AS p
-            FROM inner_e, json_each(inner_e.signals) s
-        ),
-        n_e AS (SELECT cluster_id, count(*) AS n FROM inner_e GROUP BY ALL)
-        SELECT s.cluster_id, s.key_type, count(*) AS pairs,
-               count(*) FILTER (WHERE s.p * {n_types} <= {fdr}) AS strong,
-               any_value(n.n) AS n_edges, median(s.c) AS med_c, median(s.lam) AS med_lam
-        FROM sig s JOIN n_e n USING (cluster_id)
-        GROUP BY s.cluster_id, s.key_type
-        ORDER BY s.cluster_id, strong DESC, pairs DESC, s.key_type
+        )
+        SELECT cluster_id, s.key AS key_type,
+               CAST(s.value->>'count' AS DOUBLE) AS c,
+               CAST(s.value->>'expected' AS DOUBLE) AS lam
+        FROM inner_e, json_each(inner_e.signals) s
         """
-    ).fetchall()
+    ).df()
+    n_edges = dict(
+        con.execute(
+            """
+            SELECT x.cluster_id, count(*) FROM edges e
+            JOIN cluster_members x ON x.platform = e.platform AND x.account_id = e.a
+            JOIN cluster_members y ON y.platform = e.platform AND y.account_id = e.b
+                 AND y.cluster_id = x.cluster_id
+            WHERE x.reason = 'edges' AND y.reason = 'edges'
+            GROUP BY ALL
+            """
+        ).fetchall()
+    )
+    # a signal is strong on an edge when its own Poisson tail is at most 1%
+    sig["strong"] = poisson.sf(sig["c"] - 1, sig["lam"].clip(lower=1e-12)) <= 0.01
+    agg = (
+        sig.groupby(["cluster_id", "key_type"])
+        .agg(pairs=("c", "size"), strong=("strong", "sum"), med_c=("c", "median"),
+             med_lam=("lam", "median"))
+        .reset_index()
+        .sort_values(["cluster_id", "strong", "pairs", "key_type"],
+                     ascending=[True, False, False, True])
+    )
+    rows = [
+        (r.cluster_id, r.key_type, int(r.pairs), int(r.strong), n_edges[r.cluster_id],
+         r.med_c, r.med_lam)
+        for r in agg.itertuples()
+    ]
     windows = _window_text(config)
     evidence: dict[str, list[dict]] = {}
     for cid, kt, pairs, strong, n_edges, med_c, med_lam in rows:

@@ -126,7 +126,7 @@ class ClusterConfig:
     min_internal_share: float = 0.25
     # Share of a cluster's edges on which an evidence family must be significant to
     # count as support; content alone (texts, links) is what real campaigns share too.
-    min_family_share: float = 0.1
+    min_family_share: float = 0.3
     # ... and at least this many significant edges inside it: one edge may be the 1 in
     # 1,000 chance discovery the FDR allows, two independent ones rarely are.
     min_member_edges: int = 2
@@ -195,6 +195,11 @@ class CharacteriseConfig:
     office_off_day_factors: tuple[float, ...] = (0.03, 0.1, 0.35)
     # Ordinary users post about as much, or a bit more, on weekends.
     human_weekend_factors: tuple[float, ...] = (0.8, 1.0, 1.25)
+    # People keep earlier or later hours than the average curve (chronotype): the human
+    # template is also tried shifted by up to an hour, with a prior of sd half an hour,
+    # and the offset's posterior sums over them, so its confidence stays honest.
+    human_chronotype_hours: tuple[float, ...] = (-1.0, -0.5, 0.0, 0.5, 1.0)
+    human_chronotype_sd: float = 0.5
     # Share of activity following the template; the rest is flat noise (late posts,
     # scheduled posts, automation mixed in).
     template_mix: tuple[float, ...] = (0.85, 0.95, 0.99)

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import duckdb
+from scipy.stats import poisson
 
 from cibwatch.cluster import SIGNAL_LABELS
 from cibwatch.errors import CibwatchError
@@ -95,6 +96,8 @@ def explain(
             [platform, other],
         ).fetchall()[0][0]
         sig = json.loads(signals) if signals else {}
+        for v in sig.values():  # each signal's own Poisson tail, for the reader
+            v["p"] = float(poisson.sf(v["count"] - 1, max(v["expected"], 1e-12)))
         out["edges"].append(
             {
                 "other": other,

@@ -22,9 +22,10 @@ p-value is the Poisson tail P(X >= C | Lambda) of the summed counts against the 
 expectations. Co-uses with a time (texts, links, re-shares, comments...) that all fall on
 fewer than `graph.min_days` distinct days count as one: a single moment, such as a viral
 post that people share, link and comment on together, gives one co-use in several
-families at once and is not a pattern. and Benjamini-Hochberg keeps the pairs whose false-discovery rate is at most
-`graph.fdr`. Kept edges are weighted by the rarity (IDF, ln(N_t / n_k)) of the keys they
-share, summed over all types: the fused graph that Leiden clusters.
+families at once and is not a pattern. Benjamini-Hochberg keeps the pairs whose
+false-discovery rate is at most `graph.fdr`. Kept edges are weighted by the rarity (IDF,
+ln(N_t / n_k)) of the keys they share, summed over all types: the fused graph that Leiden
+clusters.
 """
 
 from __future__ import annotations
@@ -185,8 +186,8 @@ def build_edges(
     pooled = con.sql(
         f"""
         SELECT platform, a, b,
-               CAST(CASE WHEN max(days) >= {m}
-                         THEN sum(c) ELSE sum(c * (days = 0)::INT) + least(sum(c * (days > 0)::INT), 1)
+               CAST(CASE WHEN max(days) >= {m} THEN sum(c)
+                         ELSE sum(c * (days = 0)::INT) + least(sum(c * (days > 0)::INT), 1)
                     END AS BIGINT) AS c,
                CAST(sum(lam) AS DOUBLE) AS lam
         FROM (

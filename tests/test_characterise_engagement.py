@@ -150,3 +150,21 @@ def test_profiles_are_stored_per_operation_and_cluster(tmp_path):
     assert set(clusters) == {"cx", "cf", "other-c"}
     assert not ws.con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE 'cw_%'").fetchall()[0][0]
+
+
+def test_empty_results_and_silent_operations(tmp_path):
+    ws = cibwatch.open(tmp_path / "empty.duckdb")
+    characterise(ws.con, Config())
+    assert ws.con.execute("SELECT count(*) FROM operation_profiles").fetchall()[0][0] == 0
+    # An operation whose assets never posted still gets a profile, with empty sections.
+    load(ws, "clusters", [{"cluster_id": "c", "platform": "x", "n_assets": 1, "score": 1.0}])
+    load(ws, "cluster_members", [{"cluster_id": "c", "platform": "x", "account_id": "ghost",
+                                  "score": 1.0}])
+    load(ws, "operations", [{"operation_id": "op", "confidence": 1.0}])
+    load(ws, "operation_clusters", [{"operation_id": "op", "cluster_id": "c"}])
+    prof = build_profiles(ws.con, Config())["o:op"]
+    assert prof["posts"] == 0 and prof["narratives"] == []
+    assert prof["time"]["utc_offset_hours"] is None and prof["time"]["shift_pattern"] is False
+    assert prof["engagement"]["echo_chamber_ratio"] is None
+    assert prof["followers"] is None
+    assert prof["assets"]["tally_text"] == "1 X account"

@@ -15,10 +15,11 @@ from cibwatch.config import Config
 from cibwatch.workspace import Workspace
 
 T0 = datetime(2024, 3, 1)
-WORDS = (
-    "rain sun city vote bus school market game team coffee music film park road news "
-    "friday work family dinner train price book river beach phone garden party"
-).split()
+WORDS = [
+    "rain", "sun", "city", "vote", "bus", "school", "market", "game", "team", "coffee",
+    "music", "film", "park", "road", "news", "friday", "work", "family", "dinner", "train",
+    "price", "book", "river", "beach", "phone", "garden", "party",
+]
 
 
 def build_world(con, seed: int = 7) -> dict[str, list[str]]:

@@ -39,12 +39,12 @@ def test_operation_found_hyperactive_and_viral_not(tmp_path):
     ws = Workspace(tmp_path / "g.duckdb")
     con = ws.con
     background(con)
-    # an operation: 6 accounts re-share the same 15 rare posts within minutes
+    # an operation: 6 accounts re-share the same 15 rare posts within seconds, daily
     con.execute(
         """
         INSERT INTO keys
         SELECT 'x', 'op' || a, 'share', 'opk' || j,
-               TIMESTAMP '2024-03-02' + INTERVAL (j * 86400 + a * 60) SECOND, 'q' || a || j
+               TIMESTAMP '2024-03-02' + INTERVAL (j * 86400 + a * 5) SECOND, 'q' || a || j
         FROM range(6) s(a), range(15) t(j)
         """
     )
@@ -101,7 +101,7 @@ def test_rerun_replaces_edges(tmp_path):
     con.execute(
         """
         INSERT INTO keys
-        SELECT 'x', 'op' || a, 'text', 'fp' || j, TIMESTAMP '2024-03-02' + INTERVAL (j) HOUR,
+        SELECT 'x', 'op' || a, 'text', 'fp' || j, TIMESTAMP '2024-03-02' + INTERVAL (j) DAY,
                'q' || a || j
         FROM range(4) s(a), range(8) t(j)
         """

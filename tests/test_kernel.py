@@ -26,10 +26,10 @@ def test_window_per_key_type(tmp_path):
     cfg = Config().signals
     hour = timedelta(hours=1)
     add_keys(ws.con, [
-        # a re-share 5 h apart is inside the 6 h share window; 7 h apart is not
+        # re-shares 30 s apart are inside the one-minute share window; 5 minutes are not
         ("x", "a", "share", "p1", T0, "s1"),
-        ("x", "b", "share", "p1", T0 + 5 * hour, "s2"),
-        ("x", "c", "share", "p1", T0 + 12 * hour, "s3"),
+        ("x", "b", "share", "p1", T0 + timedelta(seconds=30), "s2"),
+        ("x", "c", "share", "p1", T0 + timedelta(minutes=5), "s3"),
         # the same text 6 days apart is co-activity (7-day window)
         ("x", "a", "text", "t1", T0, "s4"),
         ("x", "c", "text", "t1", T0 + 6 * 24 * hour, "s5"),
@@ -65,8 +65,8 @@ def test_popular_key_is_capped_not_quadratic(tmp_path):
     ws.con.execute(
         f"""
         INSERT INTO keys
-        SELECT 'x', 'u' || i, 'url', 'viral.com/story', TIMESTAMP '2024-03-01' + INTERVAL (i) SECOND,
-               'p' || i
+        SELECT 'x', 'u' || i, 'url', 'viral.com/story',
+               TIMESTAMP '2024-03-01' + INTERVAL (i) SECOND, 'p' || i
         FROM range({n}) t(i)
         """
     )

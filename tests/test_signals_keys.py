@@ -19,7 +19,10 @@ TRACKING = Config().signals.tracking_params_regex
 @pytest.mark.parametrize(
     ("url", "canonical"),
     [
-        ("HTTPS://WWW.Example.COM/News/Story/?utm_source=fb&id=7#top", "example.com/News/Story?id=7"),
+        (
+            "HTTPS://WWW.Example.COM/News/Story/?utm_source=fb&id=7#top",
+            "example.com/News/Story?id=7",
+        ),
         ("http://m.example.com/News/Story?id=7&fbclid=abc", "example.com/News/Story?id=7"),
         ("https://mobile.example.com:443/News/Story/?gclid=1&id=7", "example.com/News/Story?id=7"),
         ("https://example.com/a?b=2&a=1", "example.com/a?a=1&b=2"),
@@ -97,8 +100,12 @@ def test_every_key_type_extracted(tmp_path):
     assert ("name", "a1", "lucy chen") in got and ("name", "a2", "lucy chen") in got
     batches = {acc: key for kt, acc, key in got if kt == "batch"}
     assert batches["a1"] == batches["a2"] != batches["a3"]
-    assert ("follow", "a1", "page9") in got
-    assert sum(1 for kt, *_ in keys if kt == "follow") == 1
+    # a follow counts once, and the followee holds its own follow key
+    follow = sorted((acc, key) for kt, acc, key, _ in keys if kt == "follow")
+    assert follow == [("a1", "page9"), ("page9", "page9")]
+    # engagement keys: the engaged author, held by the engager and the author itself
+    engage = sorted((acc, key) for kt, acc, key, _ in keys if kt == "engage")
+    assert engage == [("a1", "a1"), ("a2", "a1"), ("a3", "a1")]
     texts = [(acc, pid) for kt, acc, _, pid in keys if kt == "text"]
     assert texts == [("a3", "p3")]  # "Short" is below min_text_chars
 

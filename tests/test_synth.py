@@ -402,3 +402,57 @@ def test_organic_pages_and_groups_have_organic_followers_and_posts(con):
                         ANTI JOIN labels USING (platform, account_id)
                         WHERE a.asset_type = 'page'""")[0][0]
     assert posting >= by_type["page"][0] // 2
+
+
+def test_organic_texts_are_unique_apart_from_the_hard_negatives(con):
+    """Two unrelated people never write the same text by accident; the only organic
+    copies are the chain messages, activist slogans and viral headlines."""
+    dup = q(con, """
+        SELECT count(*) FROM (
+          SELECT text FROM posts ANTI JOIN labels USING (platform, account_id)
+          ANTI JOIN hard_negatives USING (platform, account_id)
+          WHERE length(text) >= 25 AND kind <> 'share'
+          GROUP BY text HAVING count(DISTINCT account_id) > 1)""")[0][0]
+    assert dup == 0
+
+
+def test_truth_clusters_cover_every_operator_once(world, con, truth):
+    con.execute(f"""CREATE OR REPLACE TABLE tc AS SELECT * FROM
+                    read_csv('{world.as_posix()}/truth_clusters.csv', all_varchar = true)""")
+    missing = q(con, """SELECT count(*) FROM labels l ANTI JOIN tc USING (platform, account_id)
+                        WHERE role = 'operator'""")[0][0]
+    assert missing == 0
+    assert q(con, "SELECT count(*) - count(DISTINCT (platform, account_id)) FROM tc")[0][0] == 0
+    sizes = dict(q(con, "SELECT cluster, count(*) FROM tc GROUP BY 1"))
+    for op in truth["operations"].values():
+        for cluster in op["clusters"]:
+            assert sizes[cluster["cluster"]] == cluster["assets"]
+
+
+def test_hard_negative_groups_behave_as_described(con, truth):
+    # Activists: accounts older than three years, several places, slogans over days.
+    act = q(con, """
+        SELECT min(date_diff('day', a.created_at::TIMESTAMP, TIMESTAMP '2024-03-11')),
+               count(DISTINCT a.claimed_location),
+               date_diff('hour', min(p.ts), max(p.ts))
+        FROM hard_negatives n JOIN accounts a USING (platform, account_id)
+        JOIN p USING (platform, account_id)
+        WHERE n."group" = 'activist' AND p.hashtags LIKE '%SaveTheMekong%'""")[0]
+    assert act[0] >= 3 * 365 and act[1] >= 4 and act[2] >= 4 * 24
+    # Chain messages: verbatim copies by many people, spread over days.
+    for chain in truth["hard_negatives"]["chain_message"]:
+        copies = con.execute(
+            "SELECT count(DISTINCT account_id), date_diff('hour', min(ts), max(ts)) "
+            "FROM p WHERE text = ?", [chain["text"]]).fetchall()[0]
+        assert copies[0] == chain["size"] and copies[1] >= 48
+    # Hyperactive: far more rows per day than any ordinary person.
+    rates = q(con, """SELECT n."group" IS NOT NULL, max(c) FROM (
+                        SELECT platform, account_id, count(*) / 70.0 AS c FROM posts
+                        ANTI JOIN labels USING (platform, account_id)
+                        JOIN accounts a USING (platform, account_id)
+                        WHERE a.asset_type = 'account' GROUP BY ALL) x
+                      LEFT JOIN hard_negatives n USING (platform, account_id)
+                      WHERE n."group" IS NULL OR n."group" = 'hyperactive'
+                      GROUP BY 1""")
+    rate = dict(rates)
+    assert rate[True] >= 1.0

@@ -87,6 +87,15 @@ def test_review_flow_heatmap_network_and_audit(page):
     assert page.locator("blockquote", has_text=XSS_TEXT).count() == 1
     assert page.locator("img[src=x]").count() == 0
 
+    # take one asset out before confirming
+    row = page.locator("#members-table tr", has_text="truthpage")
+    row.locator("input[name=note]").fill("a real local page the network shared")
+    row.locator("button", has_text="Exclude").click()
+    page.wait_for_url("**/operations/op-spam#members")
+    assert "excluded" in page.locator("#members-table tr", has_text="truthpage").get_attribute(
+        "class")
+    assert page.locator("#members-table tr.excluded").count() == 1
+
     page.check("input[name=decision][value=confirmed]")
     page.fill("textarea[name=note]", "office shifts and copy-paste texts: confirmed")
     page.click("#review-submit")
@@ -100,6 +109,8 @@ def test_review_flow_heatmap_network_and_audit(page):
     assert "operation:op-spam" in row.text_content()
     assert "ana" in row.text_content()
     assert "office shifts and copy-paste texts: confirmed" in row.text_content()
+    excl = page.locator("#audit tbody tr", has_text="review.exclude_asset")
+    assert "facebook/fbpage: a real local page the network shared" in excl.text_content()
     assert page.dialogs == []
     assert page.problems == [], page.problems
 

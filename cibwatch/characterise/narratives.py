@@ -40,11 +40,34 @@ _STOP = frozenset(ENGLISH_STOP_WORDS) | frozenset(_OTHER_STOP.split(" "))
 
 
 def _tokens(text: str) -> list[str]:
-    """Words for scripts with spaces, character bigrams for Chinese/Japanese/Korean runs."""
+    """Words for scripts with spaces; character 2- to 4-grams for Chinese/Japanese/Korean
+    runs (no spaces to split on; the longer grams make readable labels: 德特里克)."""
     out = [w for w in _WORD.findall(_CJK.sub(" ", text.lower())) if w not in _STOP]
     for run in _CJK.findall(text):
-        out.extend(run[i:i + 2] for i in range(max(len(run) - 1, 1)))
+        for n in (2, 3, 4):
+            out.extend(run[i:i + n] for i in range(len(run) - n + 1))
     return out
+
+
+def _distinct_terms(ranked: list[str], k: int) -> list[str]:
+    """The first k terms none of which contains or overlaps another by 2+ characters
+    (keeps 德特里克 and drops 特里克堡 and 德特)."""
+    chosen: list[str] = []
+    for term in ranked:
+        if len(chosen) == k:
+            break
+        if any(_overlap(term, c) for c in chosen):
+            continue
+        chosen.append(term)
+    return chosen
+
+
+def _overlap(a: str, b: str) -> bool:
+    if a in b or b in a:
+        return True
+    if not (_CJK.fullmatch(a) and _CJK.fullmatch(b)):
+        return False
+    return any(a[i:i + 2] in b for i in range(len(a) - 1))
 
 
 def _script_lang_sql(col: str) -> str:
@@ -178,8 +201,9 @@ def themes(
     out = []
     for c in range(k):
         idx = np.flatnonzero(labels == c)
-        top = [str(vocab[i]) for i in np.argsort(-scores[c])[: cfg.narrative_label_terms * 3]
-               if scores[c, i] > 0] if len(vocab) else []
+        ranked = [str(vocab[i]) for i in np.argsort(-scores[c])[: cfg.narrative_label_terms * 12]
+                  if scores[c, i] > 0] if len(vocab) else []
+        top = _distinct_terms(ranked, cfg.narrative_label_terms * 3)
         order = idx[np.argsort(-weights[idx], kind="stable")]
         out.append({
             "label": " / ".join(top[: cfg.narrative_label_terms]) or texts[order[0]][:40],

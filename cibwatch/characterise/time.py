@@ -21,6 +21,7 @@ from typing import Any
 import duckdb
 import holidays
 import numpy as np
+from scipy.special import logsumexp
 
 from cibwatch.config import CharacteriseConfig
 
@@ -149,7 +150,8 @@ def templates(cfg: CharacteriseConfig) -> tuple[np.ndarray, np.ndarray, list[dic
     each row (0 office, 1 human) and what each row assumes. Built once per config."""
     names = ("office_starts", "office_starts_other_weeks", "office_lunch_starts",
              "office_ramp_hours", "office_lunch_lengths", "office_ends", "office_extra_blocks",
-             "office_off_day_factors", "human_weekend_factors", "template_mix")
+             "office_off_day_factors", "human_weekend_factors", "human_chronotype_hours",
+             "human_chronotype_sd", "template_mix")
     return _templates(json.dumps({n: getattr(cfg, n) for n in names}))
 
 
@@ -166,10 +168,12 @@ def _templates(key: str) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
             blocks = [(start, lunch), (lunch + lunch_len, end), *extra]
             rows.append(_week(blocks, workdays, off, cfg.office_ramp_hours))
             meta.append({"family": "office", "workweek": week_name, "blocks": blocks})
-    day = np.repeat(HUMAN_HOURLY, 4)
-    for off in cfg.human_weekend_factors:
-        rows.append(np.concatenate([day] * 5 + [day * off] * 2))
-        meta.append({"family": "human", "workweek": "Mon-Fri", "blocks": []})
+    for chrono in cfg.human_chronotype_hours:
+        day = np.roll(np.repeat(HUMAN_HOURLY, 4), int(round(chrono * 4)))
+        for off in cfg.human_weekend_factors:
+            rows.append(np.concatenate([day] * 5 + [day * off] * 2))
+            meta.append({"family": "human", "workweek": "Mon-Fri", "blocks": [],
+                         "prior": -0.5 * (chrono / cfg.human_chronotype_sd) ** 2})
     shapes = np.array(rows)
     shapes /= shapes.sum(axis=1, keepdims=True)
     mix = np.asarray(cfg.template_mix)
@@ -178,6 +182,11 @@ def _templates(key: str) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
     # float32: the product below is the hot spot, and 7 digits are plenty for a log-lik.
     return (np.log(probs.reshape(-1, BINS)).astype(np.float32), np.tile(family, len(mix)),
             meta * len(mix))
+
+
+def _prior(meta: list[dict[str, Any]]) -> np.ndarray:
+    """Log prior weight of each template row (chronotype shifts of the human curve)."""
+    return np.array([m.get("prior", 0.0) for m in meta])
 
 
 def offsets(cfg: CharacteriseConfig) -> np.ndarray:
@@ -212,9 +221,13 @@ def fit(act: Activity, cfg: CharacteriseConfig) -> Fit:
     if max(gain.values()) < cfg.automated_max_gain:
         return Fit(None, None, None, "automated", gain, None)
     name = "office" if gain["office"] > gain["human"] + cfg.office_margin else "human"
-    # Tempered posterior: only n_eff of the n posts are independent observations.
-    tempered = best[name] * (min(act.n_eff, n) / n)
-    post = np.exp(tempered - tempered.max())
+    # Posterior over offsets, summed over the family's templates (a night owl's curve at
+    # one offset is an early bird's at the next, so that uncertainty shows) and tempered:
+    # only n_eff of the n posts are independent observations.
+    rows = family == (0 if name == "office" else 1)
+    tempered = ll[:, rows] * (min(act.n_eff, n) / n) + _prior(meta)[rows][None, :]
+    marginal = logsumexp(tempered, axis=1)
+    post = np.exp(marginal - marginal.max())
     post /= post.sum()
     order = np.argsort(-post)
     runner = (float(offs[order[1]]), float(post[order[1]]))
@@ -233,8 +246,8 @@ def shifts(
     """Work blocks and breaks of workdays in local time, from the quarter-hour profile.
 
     A quarter hour is quiet when it falls below `active_level` of the busy level (90th
-    percentile) or below `dip_level` of the busier of the hours just before and after it
-    (a lunch dip that never reaches zero). The longest quiet run is the night; quiet runs
+    percentile) or below `dip_level` of both the hour before and the hour after it (a
+    lunch dip that never reaches zero). The longest quiet run is the night; quiet runs
     of `min_break_minutes` to `max_break_hours` inside the working span are breaks."""
     days = list(WORKWEEKS.get(workweek, WORKWEEKS["Mon-Fri"]))
     day = local_hist(hist, offset).reshape(7, DAY)[days].sum(axis=0)

@@ -554,13 +554,12 @@ class SparkKernel:
         self.pairs.createOrReplaceTempView("key_pairs")
         return self.pairs.sparkSession.sql(
             f"""
-            SELECT platform, key_type, key, a, b, post_a, ts_a, post_b, ts_b, n_users
-            FROM (SELECT *, row_number() OVER (PARTITION BY platform, a, b, key_type
-                                               ORDER BY n_users, key) AS rk
-                  FROM key_pairs)
+            SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY platform, a, b, key_type
+                                                        ORDER BY n_users, key) AS rk
+                           FROM key_pairs)
             WHERE rk <= {int(per)}
             """
-        )
+        ).drop("rk")
 
     def unpersist(self) -> None:
         self.pairs.unpersist()
@@ -583,10 +582,6 @@ def spark_kernel(spark: SparkSession, keys: DataFrame, config: Config) -> SparkK
 
 
 # --------------------------------------------------------------------------- engine
-_KEY_COLS = "platform VARCHAR, account_id VARCHAR, key_type VARCHAR, key VARCHAR, " \
-    "ts TIMESTAMP, post_id VARCHAR"
-
-
 def _write(df: DataFrame, path: Path, ts_cols: tuple[str, ...] = ()) -> Path:
     """A Spark DataFrame as Parquet, timestamps as integer microseconds."""
     from pyspark.sql import functions as F
@@ -597,20 +592,13 @@ def _write(df: DataFrame, path: Path, ts_cols: tuple[str, ...] = ()) -> Path:
     return path
 
 
-def _read_sql(path: Path, columns: str, ts_cols: tuple[str, ...] = ()) -> str:
-    """DuckDB SELECT over Spark's Parquet output with the workspace's column types."""
-    names = [c.strip().split(" ")[0] for c in columns.split(",")]
-    select = ", ".join(
-        f"make_timestamp({n})::TIMESTAMP AS {n}" if n in ts_cols else n for n in names
-    )
-    files = sorted(path.glob("*.parquet"))
-    if not files:
-        empties = ", ".join(
-            f"CAST(NULL AS {c.strip().split(' ', 1)[1]}) AS {c.strip().split(' ')[0]}"
-            for c in columns.split(",")
-        )
-        return f"SELECT {empties} WHERE false"
-    return f"SELECT {select} FROM read_parquet('{path.as_posix()}/*.parquet')"
+def _read_sql(path: Path, ts_cols: tuple[str, ...] = ()) -> str:
+    """DuckDB SELECT over Spark's Parquet output, microseconds back to timestamps."""
+    if not any(path.glob("*.parquet")):
+        raise EngineError(f"{path}: Spark wrote no Parquet file")
+    replace = ", ".join(f"make_timestamp({c})::TIMESTAMP AS {c}" for c in ts_cols)
+    star = f"* REPLACE ({replace})" if ts_cols else "*"
+    return f"SELECT {star} FROM read_parquet('{path.as_posix()}/*.parquet')"
 
 
 class SparkEngine:
@@ -665,7 +653,10 @@ class SparkEngine:
         path = _write(keys, self.workdir() / "keys", ("ts",))
         self.spark.catalog.clearCache()
         con.execute("DELETE FROM keys")
-        con.execute(f"INSERT INTO keys {_read_sql(path, _KEY_COLS, ('ts',))}")
+        con.execute(
+            "INSERT INTO keys SELECT platform, account_id, key_type, key, ts, post_id "
+            f"FROM ({_read_sql(path, ('ts',))})"
+        )
         return int(con.execute("SELECT count(*) FROM keys").fetchall()[0][0])
 
     def kernel(self, con: duckdb.DuckDBPyConnection, config: Config) -> pa.Table:
@@ -690,21 +681,12 @@ class SparkEngine:
         k.unpersist()
         spark.catalog.clearCache()
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE key_uses AS "
-            + _read_sql(uses, "platform VARCHAR, key_type VARCHAR, key VARCHAR, "
-                        "account_id VARCHAR, ts TIMESTAMP, post_id VARCHAR, "
-                        "n_users BIGINT, sample_rank BIGINT", ("ts",))
+            f"CREATE OR REPLACE TEMP TABLE key_uses AS {_read_sql(uses, ('ts',))}"
         )
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE key_pairs AS "
-            + _read_sql(ev, "platform VARCHAR, key_type VARCHAR, key VARCHAR, a VARCHAR, "
-                        "b VARCHAR, post_a VARCHAR, ts_a TIMESTAMP, post_b VARCHAR, "
-                        "ts_b TIMESTAMP, n_users BIGINT", ("ts_a", "ts_b"))
+            f"CREATE OR REPLACE TEMP TABLE key_pairs AS {_read_sql(ev, ('ts_a', 'ts_b'))}"
         )
-        return con.sql(
-            _read_sql(stats, "platform VARCHAR, a VARCHAR, b VARCHAR, key_type VARCHAR, "
-                      "c BIGINT, idf DOUBLE, lam DOUBLE")
-        ).to_arrow_table()
+        return con.sql(_read_sql(stats)).to_arrow_table()
 
     def build_edges(self, con: duckdb.DuckDBPyConnection, config: Config) -> int:
         from cibwatch.graph import build_edges

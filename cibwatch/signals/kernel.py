@@ -20,7 +20,6 @@ import duckdb
 
 from cibwatch.config import SignalConfig
 
-
 # Keys of the follow/engagement network: no window, and many per account, so their
 # popular keys get the smaller `max_key_accounts_network` sample.
 NETWORK_KEY_TYPES = ("follow", "engage")

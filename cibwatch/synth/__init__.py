@@ -4,8 +4,9 @@ ground truth, written as a dataset folder in the input format of SCHEMA.md.
     from cibwatch.synth import generate
     summary = generate("world/", scale=1.0, seed=7)        # ~100k posts
 
-Beside the input tables it writes `labels.csv`, `hard_negatives.csv` and `truth.json`,
-which detection never reads. The same seed gives the same files. See docs/synth.md.
+Beside the input tables it writes `labels.csv`, `hard_negatives.csv`, `truth.json` and
+`truth_clusters.csv`, which detection never reads. The same seed gives the same files.
+See docs/synth.md.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ def generate(out_dir: str | Path, scale: float = 1.0, seed: int = 0, fmt: str = 
     )
     writer.write_csv(truth.label_table(w, acc_ids), out / "labels.csv")
     writer.write_csv(truth.negatives_table(w, acc_ids), out / "hard_negatives.csv")
+    writer.write_csv(truth.clusters_table(w, acc_ids), out / "truth_clusters.csv")
     seconds = time.perf_counter() - started
     world = {
         "seed": seed,

@@ -111,7 +111,7 @@ def words(rng: np.random.Generator, lang: str, n: int, k: int) -> pa.Array:
 _LANGS = sorted(VOCAB)
 _PHRASES_PER_LANG = 4096
 _PHRASE_WORDS = 3
-_MIN_PHRASES, _MAX_PHRASES = 2, 6
+_MIN_PHRASES, _MAX_PHRASES = 3, 6  # 4096^3 combinations: no accidental twins
 
 
 def _phrase_table() -> pa.Array:
@@ -132,8 +132,8 @@ _PAD = len(_PHRASES) - 1
 
 
 def organic_texts(rng: np.random.Generator, langs: np.ndarray) -> pa.Array:
-    """One unique everyday text per entry of `langs` (ISO codes): 6 to 18 words of that
-    language (2-6 random phrases; 4096^k combinations), a quarter with an emoji."""
+    """One unique everyday text per entry of `langs` (ISO codes): 9 to 18 words of that
+    language (3-6 random phrases; 4096^k combinations), a quarter with an emoji."""
     n = len(langs)
     langs = np.asarray(langs, dtype=str)
     code = np.searchsorted(_LANGS, langs).clip(0, len(_LANGS) - 1)

@@ -48,6 +48,25 @@ def negatives_table(w: World, acc_ids: np.ndarray) -> pa.Table:
     })
 
 
+def clusters_table(w: World, acc_ids: np.ndarray) -> pa.Table:
+    """truth_clusters.csv: platform, account_id, operation_id, cluster (the office or
+    team each operator belongs to), for checking per-cluster profiles."""
+    rows = w.info.get("cluster_members", {})
+    idx = [m for _, m in rows.values()]
+    idx = np.concatenate(idx) if idx else np.empty(0, np.int64)
+    op = np.concatenate([np.full(len(m), o, dtype=object) for o, m in rows.values()] or
+                        [np.empty(0, object)])
+    cl = np.concatenate([np.full(len(m), c, dtype=object) for c, (_, m) in rows.items()] or
+                        [np.empty(0, object)])
+    return pa.table({
+        "platform": pa.array(np.array(PLATFORMS, dtype=object)[w.acc_platform[idx]],
+                             pa.string()),
+        "account_id": pa.array(acc_ids[idx], pa.string()),
+        "operation_id": pa.array(op, pa.string()),
+        "cluster": pa.array(cl, pa.string()),
+    })
+
+
 def measure(w: World, operations: dict) -> dict:
     """Add the figures measured on the data to each operation's truth entry."""
     n = w.n_accounts
@@ -78,6 +97,8 @@ def measure(w: World, operations: dict) -> dict:
         active = np.zeros(n, bool)
         active[w.post_author] = True
         members = entry.pop("_members", {})
+        w.info.setdefault("cluster_members", {}).update(
+            {c: (name, m) for c, m in members.items()})
         for cluster in entry.get("clusters", []):
             m = members.get(cluster["cluster"])
             if m is not None:

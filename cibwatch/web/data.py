@@ -323,24 +323,38 @@ def network(con: duckdb.DuckDBPyConnection, operation_id: str, max_nodes: int) -
             SELECT m.cluster_id, m.platform, m.account_id, m.score
             FROM operation_clusters oc JOIN cluster_members m USING (cluster_id)
             WHERE oc.operation_id = ?
+        ), ends AS (
+            SELECT e.platform, e.a AS id FROM edges e
+            SEMI JOIN mem ON mem.platform = e.platform AND mem.account_id = e.a
+            UNION ALL
+            SELECT e.platform, e.b FROM edges e
+            SEMI JOIN mem ON mem.platform = e.platform AND mem.account_id = e.b
         ), deg AS (
-            SELECT platform, id, count(*) AS degree FROM (
-                SELECT platform, a AS id FROM edges UNION ALL
-                SELECT platform, b FROM edges) GROUP BY ALL
+            SELECT platform, id, count(*) AS degree FROM ends GROUP BY ALL
+        ), ranked AS (
+            -- every cluster gets its share of the node budget, best-connected first
+            SELECT mem.*, coalesce(deg.degree, 0) AS degree,
+                   row_number() OVER (PARTITION BY mem.cluster_id
+                       ORDER BY coalesce(deg.degree, 0) DESC, mem.score DESC,
+                                mem.account_id) AS rk,
+                   count(*) OVER (PARTITION BY mem.cluster_id) AS n_cluster,
+                   count(*) OVER () AS n_all
+            FROM mem LEFT JOIN deg ON deg.platform = mem.platform
+                                  AND deg.id = mem.account_id
         )
-        SELECT mem.cluster_id, mem.platform, mem.account_id, mem.score,
-               coalesce(a.handle, a.display_name, mem.account_id) AS label,
-               coalesce(a.asset_type, 'account'), coalesce(deg.degree, 0),
+        SELECT r.cluster_id, r.platform, r.account_id, r.score,
+               coalesce(a.handle, a.display_name, r.account_id) AS label,
+               coalesce(a.asset_type, 'account'), r.degree,
                x.account_id IS NOT NULL
-        FROM mem
-        LEFT JOIN accounts a ON a.platform = mem.platform AND a.account_id = mem.account_id
-        LEFT JOIN deg ON deg.platform = mem.platform AND deg.id = mem.account_id
-        LEFT JOIN review_exclusions x ON x.operation_id = ? AND x.platform = mem.platform
-             AND x.account_id = mem.account_id
-        ORDER BY coalesce(deg.degree, 0) DESC, mem.score DESC, mem.account_id
+        FROM ranked r
+        LEFT JOIN accounts a ON a.platform = r.platform AND a.account_id = r.account_id
+        LEFT JOIN review_exclusions x ON x.operation_id = ? AND x.platform = r.platform
+             AND x.account_id = r.account_id
+        WHERE r.rk <= greatest(3, ceil(? * r.n_cluster / r.n_all))
+        ORDER BY r.degree DESC, r.score DESC, r.account_id
         LIMIT ?
         """,
-        [operation_id, operation_id, max_nodes],
+        [operation_id, operation_id, max_nodes, max_nodes],
     ).fetchall()
     total = scalar(
         con, f"SELECT count(*) FROM ({_member_filter()})", [operation_id]
@@ -352,6 +366,8 @@ def network(con: duckdb.DuckDBPyConnection, operation_id: str, max_nodes: int) -
     shown = set()
     for cid, plat, acc, score, label, kind, degree, excluded in nodes:
         node_id = f"a:{plat}:{acc}"
+        if (plat, acc) in shown:  # in two of the operation's clusters: drawn once
+            continue
         shown.add((plat, acc))
         elements.append({"data": {
             "id": node_id, "parent": f"c:{cid}", "label": str(label), "platform": plat,
@@ -383,7 +399,40 @@ def network(con: duckdb.DuckDBPyConnection, operation_id: str, max_nodes: int) -
                 "id": f"l:{a}:{b}", "source": f"c:{a}", "target": f"c:{b}",
                 "weight": float(strength), "kind": "link",
             }})
+    _layout(elements)
     return {"elements": elements, "nodes_shown": len(shown), "nodes_total": total}
+
+
+def _layout(elements: list[dict], gap: float = 80.0, row_width: float = 1600.0) -> None:
+    """Preset positions (networkx spring layout per cluster, clusters in rows, largest
+    first), computed once per workspace version so the browser only draws."""
+    import networkx as nx
+
+    members: dict[str, list[str]] = {}
+    graph = nx.Graph()
+    for el in elements:
+        d = el["data"]
+        if d["kind"] == "asset":
+            members.setdefault(d["parent"], []).append(d["id"])
+            graph.add_node(d["id"])
+        elif d["kind"] == "edge":
+            graph.add_edge(d["source"], d["target"], weight=d["weight"])
+    positions: dict[str, tuple[float, float]] = {}
+    x0 = y0 = row_h = 0.0
+    for ids in sorted(members.values(), key=len, reverse=True):
+        radius = 25.0 * len(ids) ** 0.5 + 20.0
+        if x0 > 0 and x0 + 2 * radius > row_width:
+            x0, y0, row_h = 0.0, y0 + row_h + gap, 0.0
+        pos = (nx.spring_layout(graph.subgraph(ids), seed=42, iterations=50, scale=radius)
+               if len(ids) > 1 else {ids[0]: (0.0, 0.0)})
+        for node, (x, y) in pos.items():
+            positions[node] = (round(x0 + radius + float(x), 1), round(y0 + radius + float(y), 1))
+        x0 += 2 * radius + gap
+        row_h = max(row_h, 2 * radius)
+    for el in elements:
+        if el["data"]["id"] in positions:
+            x, y = positions[el["data"]["id"]]
+            el["position"] = {"x": x, "y": y}
 
 
 # ---------------------------------------------------------------------------- clusters

@@ -29,7 +29,8 @@
         { selector: "edge[kind = 'link']", style: {
           "width": 3, "line-color": "#2c3e50", "line-style": "dashed" } }
       ],
-      layout: { name: "cose", animate: false, randomize: false, numIter: 800 }
+      // positions come from the server (spring layout per cluster, cached)
+      layout: { name: "preset", fit: true, padding: 20 }
     });
     el.setAttribute("data-nodes", String(cy.nodes("[kind = 'asset']").length));
     el.setAttribute("data-edges", String(cy.edges().length));
