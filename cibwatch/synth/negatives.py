@@ -126,7 +126,7 @@ def activist(w: World, pop: Population, scale: float) -> dict:
     sharers = rng.choice(people, k)
     tgt = rng.choice(posts, k)
     same = w.acc_platform[sharers] == w.acc_platform[w.post_author[tgt]]
-    engage(w, pop, sharers[same], tgt[same], K["share"], delay_median=4 * HOUR)
+    engage(w, sharers[same], tgt[same], K["share"], delay_median=4 * HOUR)
     w.negative(people, "activist")
     return {"size": int(len(people)), "posts": int(n), "days": 10,
             "start": iso(w.cal.start + start_day * DAY),
@@ -188,7 +188,7 @@ def hyperactive(w: World, pop: Population, scale: float) -> dict:
         sel = plat == code
         tgt[sel] = rng.choice(cand, sel.sum())
     kind = rng.choice([K["share"], K["comment"], K["reaction"]], len(eng), p=[0.5, 0.3, 0.2])
-    engage(w, pop, eng, tgt, kind, delay_median=2 * HOUR)
+    engage(w, eng, tgt, kind, delay_median=2 * HOUR)
     w.negative(people, "hyperactive")
     return {"size": int(len(people)), "rows": int(m),
             "rows_per_day": float(round(m / max(1, len(people)) / w.cal.days, 1))}

@@ -132,7 +132,7 @@ def _own_engagement(w: World, rng, posts: np.ndarray, engager_pool: np.ndarray, 
     kind = rng.choice([K["comment"], K["reaction"], K["share"]], len(eng), p=list(kind_p))
     body = pa.array(texts.pick(rng, comments, len(eng)), pa.string())
     text = pc.if_else(pa.array(kind == K["comment"]), body, pa.nulls(len(eng), pa.string()))
-    engage(w, None, eng, tgt, kind, delay_median=delay_median, delay_sigma=1.0, text=text)
+    engage(w, eng, tgt, kind, delay_median=delay_median, delay_sigma=1.0, text=text)
     return len(eng)
 
 
@@ -330,7 +330,7 @@ def spamouflage(w: World, pop: Population, scale: float) -> dict:
         tgt[sel] = rng.choice(pool, sel.sum())
     kind = rng.choice([K["reaction"], K["comment"]], len(who), p=[0.7, 0.3])
     body = pa.array(texts.pick(rng, texts.SPAM_COMMENTS_EN, len(who)), pa.string())
-    engage(w, None, who, tgt, kind, delay_median=1800.0, delay_sigma=1.0,
+    engage(w, who, tgt, kind, delay_median=1800.0, delay_sigma=1.0,
            text=pc.if_else(pa.array(kind == K["comment"]), body,
                            pa.nulls(len(who), pa.string())))
     organic_on_posts(w, pop, op_posts, _authentic(rng, own + len(who), 0.1))
@@ -580,7 +580,7 @@ def botnet(w: World, pop: Population, scale: float) -> dict:
                              np.isin(w.post_author, pop.users))
     camo = np.repeat(bots, rng.poisson(5 * volume(scale), n_bots))
     if len(x_posts) and len(camo):
-        engage(w, pop, camo, rng.choice(x_posts, len(camo)), K["share"],
+        engage(w, camo, rng.choice(x_posts, len(camo)), K["share"],
                delay_median=2 * HOUR, text=pa.nulls(len(camo), pa.string()))
     organic_on_posts(w, pop, seed_posts, _authentic(rng, len(tgt), 0.03))
     idx = np.concatenate([seeds, bots])
@@ -689,7 +689,7 @@ def _small_activity(w, pop, scale, op, idx, active, dormant, offset, times, sche
         tgt = rng.choice(posts, len(dormant))
         same = w.acc_platform[w.post_author[tgt]] == w.acc_platform[dormant]
         if same.any():
-            engage(w, pop, dormant[same], tgt[same], K["reaction"], delay_median=3600.0,
+            engage(w, dormant[same], tgt[same], K["reaction"], delay_median=3600.0,
                    text=pa.nulls(int(same.sum()), pa.string()))
     organic_on_posts(w, pop, posts, _authentic(rng, own, 0.5))
     w.label(idx, op)

@@ -334,8 +334,8 @@ def _engagement_text(w: World, engagers: np.ndarray, kind) -> pa.Array:
     return sparse(n, wants, texts.organic_texts(w.rng, w.acc_lang[engagers[wants]]))
 
 
-def engage(w: World, pop: Population, engagers: np.ndarray, targets: np.ndarray,
-           kind: np.ndarray, delay_median: float = 1500.0, delay_sigma: float = 1.6,
+def engage(w: World, engagers: np.ndarray, targets: np.ndarray, kind,
+           delay_median: float = 1500.0, delay_sigma: float = 1.6,
            text=None) -> np.ndarray:
     """Engagement rows: engager i acts on post targets[i] (kind codes per row) after a
     log-normal delay. Comments and replies get their own text; shares sometimes."""
@@ -352,7 +352,6 @@ def engage(w: World, pop: Population, engagers: np.ndarray, targets: np.ndarray,
         kind = kind[keep] if np.ndim(kind) else kind
         if text is not None:
             text = text.filter(pa.array(keep))
-        n = len(engagers)
     if text is None:
         text = _engagement_text(w, engagers, kind)
     return w.add_posts(engagers, ts, kind, text=text, target=targets)
@@ -385,7 +384,7 @@ def pick_targets(w: World, pop: Population, pool: np.ndarray, n: int) -> np.ndar
     return w.rng.choice(pool, n, p=weight / weight.sum())
 
 
-def organic_engagement(w: World, pop: Population, extra_users: np.ndarray | None = None):
+def organic_engagement(w: World, pop: Population) -> None:
     """Organic people comment, react, share and reply among themselves, on the same
     platform; busy people engage more, popular authors receive more."""
     rng = w.rng
@@ -394,8 +393,6 @@ def organic_engagement(w: World, pop: Population, extra_users: np.ndarray | None
     organic_authors = np.zeros(w.n_accounts, bool)
     organic_authors[pop.users] = True
     organic_authors[pop.assets] = True
-    if extra_users is not None:
-        organic_authors[extra_users] = True
     is_orig = (w.post_kind == K["post"]) & organic_authors[w.post_author]
     kinds = np.array([K[k] for k in ENGAGEMENT_KIND_P])
     kind_p = np.array(list(ENGAGEMENT_KIND_P.values()))
@@ -416,13 +413,13 @@ def organic_engagement(w: World, pop: Population, extra_users: np.ndarray | None
                                           pop.weekend[f_who], lo=w.acc_created[f_who]),
                     pool, kind[feed], text=_engagement_text(w, f_who, kind[feed]))
         tgt = pick_targets(w, pop, pool, int(push.sum()))
-        engage(w, pop, engagers[push], tgt, kind[push])
+        engage(w, engagers[push], tgt, kind[push])
         comments = np.flatnonzero((w.post_kind == K["comment"]) & organic_authors[w.post_author]
                                   & (w.acc_platform[w.post_author] == code))
         replies = engagers[~first]
         if len(comments) and len(replies):
             tgt = rng.choice(comments, len(replies))
-            engage(w, pop, replies, tgt, K["reply"], delay_median=900.0)
+            engage(w, replies, tgt, K["reply"], delay_median=900.0)
 
 
 def organic_follows(w: World, pop: Population) -> None:
@@ -459,4 +456,4 @@ def organic_on_posts(w: World, pop: Population, posts: np.ndarray, n: int,
         cand = pop.users[w.acc_platform[pop.users] == code]
         engagers[sel] = rng.choice(cand, sel.sum())
     kind = rng.choice([K["comment"], K["reaction"], K["share"]], n, p=[0.35, 0.45, 0.2])
-    return engage(w, pop, engagers, tgt, kind, delay_median=delay_median, delay_sigma=1.2)
+    return engage(w, engagers, tgt, kind, delay_median=delay_median, delay_sigma=1.2)

@@ -38,7 +38,8 @@ def write_table(table: pa.Table, path: Path, fmt: str) -> None:
     if fmt == "csv":
         pacsv.write_csv(_textual(table, True), path)
     elif fmt == "jsonl":
-        con = duckdb.connect()
+        # One thread: half the CPU of the default pool for this streaming write.
+        con = duckdb.connect(config={"threads": 1})
         try:
             con.register("t", _textual(table, False))
             con.execute(f"COPY t TO '{path.as_posix()}' (FORMAT JSON)")
