@@ -294,8 +294,8 @@ class OperationsConfig:
     same_platform_min_strength: float = 0.97
     # Strength at which a cluster is attributed to a saved known operation: as for links.
     known_min_strength: float = 0.9
-    # Independent rare keys (rarity-weighted, time excluded) a link needs at least: one
-    # coincidence, however rare, never joins two operations.
+    # Independent rare keys beyond chance (rarity-weighted, time excluded) a link needs
+    # at least: one coincidence, however rare, never joins two operations.
     min_link_keys: float = 2.0
     # Evidence of one shared key used by nobody else, per family: 0.5 means each such
     # key halves the doubt. Lower for families where chance matches are cheap.
@@ -315,8 +315,9 @@ class OperationsConfig:
     name_key_strength: float = 0.25
     # The same profile-picture hash: reused stock photos are a known operator habit.
     avatar_key_strength: float = 0.5
-    # Re-sharing or answering the same post (same platform only): offices amplify the
-    # same posts, but so do fans of a popular post, so weak per key.
+    # Re-sharing or answering the same post, or writing the post the other re-shares
+    # (same platform only): offices amplify the same posts and botnets their seeds', but
+    # fans amplify popular posts too, so weak per key.
     engagement_key_strength: float = 0.2
     # An asset already in a saved operation's signature: direct continuity.
     asset_key_strength: float = 0.5
@@ -346,9 +347,10 @@ class OperationsConfig:
     content_min_chars: int = 30
     # Shortest normalised handle compared across platforms: "news" is not a fingerprint.
     handle_min_chars: int = 5
-    # Hour-of-week correlation is supporting evidence only: at most this strength, and
-    # only above this correlation (two operations in one time zone also correlate).
+    # Hour-of-week correlation is supporting evidence only (two operations in one time
+    # zone correlate too): it adds at most this strength ...
     time_max_strength: float = 0.3
+    # ... and only above this correlation, reached at 1.0 (same shifts, same breaks).
     time_min_correlation: float = 0.6
     # Fewest posts per cluster for a time fingerprint: fewer make a noisy histogram.
     time_min_posts: int = 50
@@ -452,6 +454,10 @@ class EngineConfig:
     spark_shuffle_partitions: int = 8
     # Driver JVM heap: the driver only plans and moves small near-duplicate edge lists.
     spark_driver_memory: str = "2g"
+    # Driver JVM flags: on a small machine the optimising JIT and parallel GC threads
+    # cost more CPU than short jobs win back (measured 3x faster on 2 cores); a
+    # long-running cluster driver may set "".
+    spark_java_options: str = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
     # Folder for the Parquet files exchanged with Spark ("" = a temp folder, removed
     # after the run); on a cluster, storage every node can read (HDFS, S3, NFS).
     spark_workdir: str = ""

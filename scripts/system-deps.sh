@@ -4,7 +4,13 @@
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
-command -v java >/dev/null 2>&1 || need+=(default-jre-headless)
+# pyspark 4 needs Java 17 or newer (Debian 12's default-jre-headless is 17).
+java_major() {
+  java -XshowSettings:properties -version 2>&1 |
+    awk -F'= ' '/java.specification.version/ {split($2, v, "."); print v[1]}'
+}
+{ command -v java >/dev/null 2>&1 && [ "$(java_major)" -ge 17 ] 2>/dev/null; } ||
+  need+=(default-jre-headless)
 ldconfig -p 2>/dev/null | grep -q libpango-1.0 || need+=(libpango-1.0-0 libpangoft2-1.0-0)
 fc-list >/dev/null 2>&1 && [ -n "$(fc-list 2>/dev/null | head -n 1)" ] || need+=(fonts-dejavu-core fontconfig)
 if [ ${#need[@]} -eq 0 ]; then

@@ -190,8 +190,24 @@ def test_detect_with_spark_engine_equals_duckdb(detected):
     run = _table(detected["spark"][0], "SELECT config->>'$.engine.name' AS e FROM runs")
     assert run.column("e").to_pylist() == ["spark"]
     duck, ours = _accounts(detected["duckdb"][1]), _accounts(detected["spark"][1])
+    assert duck, "the DuckDB engine flagged nothing: the comparison would be empty"
     assert [(r["platform"], r["account_id"], r["operation_id"], r["cluster_id"])
             for r in ours] == [(r["platform"], r["account_id"], r["operation_id"],
                                 r["cluster_id"]) for r in duck]
     for x, y in zip(ours, duck, strict=True):
         assert float(x["score"]) == pytest.approx(float(y["score"]), abs=1e-9)
+
+
+@pytest.mark.spark
+def test_empty_spark_output_reads_back_typed(spark, tmp_path):
+    """A world with no shared key gives empty Spark outputs: they still come back as
+    typed (empty) tables, not as a missing-file error."""
+    import duckdb
+
+    from cibwatch.engines.spark import _read_sql, _write
+
+    df = spark.sql("SELECT 'x' AS platform, current_timestamp() AS ts").where("false")
+    path = _write(df, tmp_path / "it's empty", ("ts",))
+    table = duckdb.connect().sql(_read_sql(path, ("ts",))).to_arrow_table()
+    assert table.num_rows == 0
+    assert table.schema.field("ts").type == pa.timestamp("us")

@@ -456,3 +456,46 @@ def test_hard_negative_groups_behave_as_described(con, truth):
                       GROUP BY 1""")
     rate = dict(rates)
     assert rate[True] >= 1.0
+
+
+def test_same_video_links_on_several_platforms_and_bought_page_followers(con):
+    spread = q(con, """
+        SELECT max(n) FROM (
+          SELECT u, count(DISTINCT platform) AS n FROM (
+            SELECT platform, unnest(string_split(urls, ' ')) AS u FROM posts
+            JOIN labels l USING (platform, account_id)
+            WHERE operation_id = 'spamouflage' AND role = 'operator' AND urls IS NOT NULL)
+          WHERE u LIKE 'https://www.youtube.com/watch?v=%' GROUP BY u)""")[0][0]
+    assert spread >= 3
+    followed = q(con, """
+        SELECT DISTINCT a.asset_type, lt.operation_id FROM follows f
+        JOIN labels lf ON lf.platform = f.platform AND lf.account_id = f.follower_id
+        JOIN accounts a ON a.platform = f.platform AND a.account_id = f.followee_id
+        LEFT JOIN labels lt ON lt.platform = f.platform AND lt.account_id = f.followee_id
+        WHERE lf.role = 'fake_follower'""")
+    assert followed == [("page", "spamouflage")]
+
+
+def test_each_office_keeps_its_own_lunch_break(world, con, truth):
+    con.execute(f"""CREATE OR REPLACE TABLE tc2 AS SELECT * FROM
+                    read_csv('{world.as_posix()}/truth_clusters.csv', all_varchar = true)""")
+    minutes = q(con, """SELECT c.cluster, (hour(p.ts + INTERVAL 8 HOUR) * 60
+                                  + minute(p.ts + INTERVAL 8 HOUR)) AS m
+                        FROM p JOIN tc2 c USING (platform, account_id)
+                        WHERE c.operation_id = 'spamouflage' AND p.kind = 'post'""")
+    by_cluster: dict[str, list[int]] = {}
+    for cluster, m in minutes:
+        by_cluster.setdefault(cluster, []).append(m)
+
+    def hm(text: str) -> int:
+        h, m = text.split(":")
+        return int(h) * 60 + int(m)
+
+    for office in truth["operations"]["spamouflage"]["clusters"]:
+        lunch = next(b for b in office["breaks"] if b["name"] == "lunch")
+        # Inside the break, after the last drop of the morning has been posted (<= 40 min).
+        lo, hi = hm(lunch["start"]) + 40, hm(lunch["end"]) - 5
+        own = by_cluster[office["cluster"]]
+        assert sum(lo <= m <= hi for m in own) <= 0.01 * len(own), office["cluster"]
+        others = [m for c, ms in by_cluster.items() if c != office["cluster"] for m in ms]
+        assert sum(lo <= m <= hi for m in others) > 0, office["cluster"]

@@ -172,6 +172,8 @@ def spark_session(ec: EngineConfig) -> tuple[SparkSession, bool]:
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
     )
+    if ec.spark_java_options:
+        builder = builder.config("spark.driver.extraJavaOptions", ec.spark_java_options)
     try:
         spark = builder.getOrCreate()
     except Exception as exc:  # JVM start-up failures come as several pyspark types
@@ -598,7 +600,12 @@ def _read_sql(path: Path, ts_cols: tuple[str, ...] = ()) -> str:
         raise EngineError(f"{path}: Spark wrote no Parquet file")
     replace = ", ".join(f"make_timestamp({c})::TIMESTAMP AS {c}" for c in ts_cols)
     star = f"* REPLACE ({replace})" if ts_cols else "*"
-    return f"SELECT {star} FROM read_parquet('{path.as_posix()}/*.parquet')"
+    return f"SELECT {star} FROM read_parquet({_lit(path.as_posix() + '/*.parquet')})"
+
+
+def _lit(text: str) -> str:
+    """A SQL string literal (a work folder may contain a quote)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 class SparkEngine:
@@ -643,7 +650,7 @@ class SparkEngine:
         }
         for name, query in queries.items():
             target = (folder / f"{name}.parquet").as_posix()
-            con.execute(f"COPY ({query}) TO '{target}' (FORMAT parquet)")
+            con.execute(f"COPY ({query}) TO {_lit(target)} (FORMAT parquet)")
         return folder
 
     def extract_keys(self, con: duckdb.DuckDBPyConnection, config: Config) -> int:
@@ -666,7 +673,7 @@ class SparkEngine:
         keys_file = (work / "kernel_keys.parquet").as_posix()
         con.execute(
             "COPY (SELECT platform, account_id, key_type, key, epoch_us(ts) AS ts_us, "
-            f"post_id FROM keys) TO '{keys_file}' (FORMAT parquet)"
+            f"post_id FROM keys) TO {_lit(keys_file)} (FORMAT parquet)"
         )
         spark = self.spark
         keys = spark.read.parquet(keys_file).selectExpr(

@@ -145,9 +145,8 @@ def organic_texts(rng: np.random.Generator, langs: np.ndarray) -> pa.Array:
     for k in range(_MAX_PHRASES):
         pos = base + rng.integers(0, _PHRASES_PER_LANG, n)
         cols.append(_PHRASES.take(pa.array(np.where(k < length, pos, _PAD))))
-    out = pc.if_else(pa.array(spaced), pc.binary_join_element_wise(*cols, " "),
-                     pc.binary_join_element_wise(*cols, ""))
-    out = pc.utf8_rtrim(out, characters=" ")
+    sep = pa.array(np.where(spaced, " ", ""))  # one separator per row: one join
+    out = pc.utf8_rtrim(pc.binary_join_element_wise(*cols, sep), characters=" ")
     emoji = pa.array(np.array(EMOJI)[rng.integers(0, len(EMOJI), n)])
     with_emoji = pc.binary_join_element_wise(out, emoji, " ")
     return pc.if_else(pa.array(rng.random(n) < 0.25), with_emoji, out)

@@ -212,7 +212,17 @@ class World:
 
     # ------------------------------------------------------------------ finishing
     def follow_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(follower, followee, ts) with duplicate and self follows removed."""
+        """(follower, followee, ts) with duplicate and self follows removed (cached until
+        the next `add_follows`)."""
+        key = len(self.follows.get("follower", []))
+        cached = self.info.get("_follow_arrays")
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        result = self._follow_arrays()
+        self.info["_follow_arrays"] = (key, result)
+        return result
+
+    def _follow_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if not self.follows:
             e = np.empty(0, np.int64)
             return e, e, e
