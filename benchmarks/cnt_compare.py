@@ -8,7 +8,7 @@ as flagged. CNT is single-platform, so ids are prefixed with the platform; react
 into the URL '', which links every link-less message: those rows are deleted after
 `preprocess` for a fair run.
 
-    nice .venv/bin/python benchmarks/cnt_compare.py --scale 10 --seed 1
+    nice .venv/bin/python -m benchmarks.cnt_compare --scale 10 --seed 1
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def cnt_input(dataset: Path, out_csv: Path) -> int:
                    coalesce(text, '') AS message,
                    CAST(epoch(CAST(created_at AS TIMESTAMPTZ)) AS BIGINT) AS timestamp,
                    coalesce(urls, '') AS urls
-            FROM read_csv('{dataset / "posts.csv"}', all_varchar = true)
+            FROM read_csv('{dataset}/posts*.csv', all_varchar = true, union_by_name = true)
             WHERE coalesce(kind, 'post') <> 'reaction'
         ) TO '{out_csv}' (HEADER, QUOTE '"')
         """

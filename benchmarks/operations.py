@@ -288,6 +288,8 @@ def main() -> None:
     ap.add_argument("--mode", choices=("truth", "detect"), default="truth")
     ap.add_argument("--set", dest="overrides", action="append", default=[],
                     help="config override, e.g. operations.min_link_strength=0.95")
+    ap.add_argument("--full-only", action="store_true",
+                    help="only the whole-world linking (no split-half runs): for big scales")
     ap.add_argument("--decoys", action="store_true",
                     help="truth mode: add the hard negatives as (false) clusters")
     ap.add_argument("--fragment", type=int, default=0,
@@ -325,6 +327,11 @@ def main() -> None:
         report["empty_evidence_ops"] = ws.con.execute(
             "SELECT count(*) FROM operations o ANTI JOIN operation_evidence e "
             "USING (operation_id)").fetchall()[0][0]
+
+    if args.full_only:
+        print(json.dumps(report, indent=1, default=str))
+        (work / "report.json").write_text(json.dumps(report, indent=1, default=str))
+        return
 
     # 2. Split in two halves: save the first half's operations, ingest the second.
     half1, half2, cut = split_world(src, ROOT / f"split-s{args.scale}-seed{args.seed}")

@@ -150,9 +150,9 @@ def _uncorroborated(con: duckdb.DuckDBPyConnection, config: Config) -> list[str]
 
     A family of evidence supports a cluster when, on at least `min_family_share` of its
     internal edges, the family's own count is significant (Poisson p <= 0.01). Copying
-    the same texts and links is what real campaigns, chain letters and viral moments do;
-    a cluster must also show a second family or a non-content one (co-re-shares,
-    comments, reactions, follows, account-level keys)."""
+    the same texts and links is what real campaigns, chain letters, viral moments and a
+    party's page network do; a cluster must also show a family beyond content and links
+    (co-re-shares, comments, reactions, engagement, follows, account-level keys)."""
     fam = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in FAMILIES.items())
     additive = ", ".join(f"'{f}'" for f in ADDITIVE)
     rows = con.sql(
@@ -202,8 +202,8 @@ def _uncorroborated(con: duckdb.DuckDBPyConnection, config: Config) -> list[str]
     for cid in con.execute("SELECT DISTINCT cluster_id FROM _core_t ORDER BY 1").fetchall():
         cid = cid[0]
         total = n_edges.get(cid, 0)
-        support = [f for f, n in counts.get(cid, {}).items() if n >= share * total]
-        if len(support) < 2 and not (set(support) - CONTENT_FAMILIES):
+        support = [f for f, n in counts.get(cid, {}).items() if n >= max(share * total, 2)]
+        if not set(support) - CONTENT_FAMILIES:
             dropped.append(cid)
     return dropped
 

@@ -90,8 +90,8 @@ class SignalConfig:
     # generation (its rarity weight is near zero anyway): pairs stay linear in the data.
     max_key_accounts: int = 200
     # The same cap for follow/engage keys (no window, many per asset): an operation's
-    # page followed by 2,000 is tested on a 50-asset sample; the attach step sees all.
-    max_key_accounts_network: int = 50
+    # page followed by 2,000 is tested on a 20-asset sample; the attach step sees all.
+    max_key_accounts_network: int = 20
 
 
 @dataclass(frozen=True)
@@ -315,9 +315,8 @@ class OperationsConfig:
     name_key_strength: float = 0.25
     # The same profile-picture hash: reused stock photos are a known operator habit.
     avatar_key_strength: float = 0.5
-    # Re-sharing or answering the same post, or writing the post the other re-shares
-    # (same platform only): offices amplify the same posts and botnets their seeds', but
-    # fans amplify popular posts too, so weak per key.
+    # Re-sharing or answering the same post (same platform only): offices amplify the
+    # same posts, but so do fans of a popular post, so weak per key.
     engagement_key_strength: float = 0.2
     # An asset already in a saved operation's signature: direct continuity.
     asset_key_strength: float = 0.5

@@ -124,7 +124,7 @@ def pair_stats_steps(
         ("obs", """
             SELECT p.platform, p.a, p.b, p.key_type, count(*) AS c,
                    sum(greatest(ln(u.n_t / p.n_users), 0)) AS idf,
-                   count(DISTINCT CAST(p.ts_a AS DATE)) AS days
+                   approx_count_distinct(CAST(p.ts_a AS DATE)) AS days
             FROM key_pairs p
             JOIN users u ON u.platform = p.platform AND u.key_type = p.key_type
             GROUP BY p.platform, p.a, p.b, p.key_type"""),
@@ -147,24 +147,25 @@ def pair_stats_sql(cap: int, windows: dict[str, int | None] | None = None) -> st
     return f"WITH {ctes}\n{steps[-1][1]}"
 
 
-Kernel = Callable[[duckdb.DuckDBPyConnection, Config], pa.Table]
+# A kernel returns the pair statistics as Arrow, or None when it left them in the
+# temp table `pair_stats` of the workspace connection.
+Kernel = Callable[[duckdb.DuckDBPyConnection, Config], pa.Table | None]
 
 
-def duckdb_kernel(con: duckdb.DuckDBPyConnection, config: Config) -> pa.Table:
-    """Kernel and pair statistics in DuckDB (the default engine). Each step is its own
-    temp table: planned whole as CTEs, DuckDB 2.0 picks a far slower join order."""
+def duckdb_kernel(con: duckdb.DuckDBPyConnection, config: Config) -> None:
+    """Kernel and pair statistics in DuckDB (the default engine), left in the temp table
+    `pair_stats` (no copy through Python). Each step is its own temp table: planned
+    whole as CTEs, DuckDB 2.0 picks a far slower join order."""
     run_kernel(con, config.signals)
     steps = pair_stats_steps(
         int(config.signals.max_key_accounts),
         key_windows(config.signals),
         int(config.signals.max_key_accounts_network),
     )
-    for name, sql in steps[:-1]:
+    for name, sql in steps:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
-    stats = con.sql(steps[-1][1]).to_arrow_table()
     for name, _ in steps[:-1]:
         con.execute(f"DROP TABLE {name}")
-    return stats
 
 
 def build_edges(
@@ -179,13 +180,16 @@ def build_edges(
     con.execute("DELETE FROM edge_evidence")
     con.execute("DELETE FROM edges")
     stats = kernel(con, config)
-    con.register("_pair_types", stats)
+    if stats is not None:
+        con.execute("CREATE OR REPLACE TEMP TABLE pair_stats AS SELECT * FROM stats")
+    del stats
     fam = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in FAMILIES.items())
     additive = ", ".join(f"'{f}'" for f in ADDITIVE)
     m = int(g.min_days)
-    pooled = con.sql(
+    con.execute(
         f"""
-        SELECT platform, a, b,
+        CREATE OR REPLACE TEMP TABLE pooled AS
+        SELECT row_number() OVER (ORDER BY platform, a, b) AS rid, platform, a, b,
                CAST(CASE WHEN max(days) >= {m} THEN sum(c)
                          ELSE sum(c * (days = 0)::INT) + least(sum(c * (days > 0)::INT), 1)
                     END AS BIGINT) AS c,
@@ -195,39 +199,48 @@ def build_edges(
                    CASE WHEN family IN ({additive}) THEN sum(c) ELSE max(c) END AS c,
                    CASE WHEN family IN ({additive}) THEN sum(lam) ELSE max(lam) END AS lam
             FROM (SELECT *, CASE key_type {fam} ELSE key_type END AS family
-                  FROM _pair_types)
+                  FROM pair_stats)
             GROUP BY platform, a, b, family
         )
-        GROUP BY platform, a, b ORDER BY platform, a, b
+        GROUP BY platform, a, b
         """
-    ).to_arrow_table()
-    c = pooled.column("c").to_numpy()
-    lam = np.maximum(pooled.column("lam").to_numpy(zero_copy_only=False), 1e-300)
-    p = np.where(c >= g.min_shared_keys, poisson.sf(c - 1, lam), 1.0)
+    )
+    # only the numbers cross into NumPy (ids stay in DuckDB)
+    nums = con.sql("SELECT c, lam FROM pooled ORDER BY rid").fetchnumpy()
+    c = np.asarray(nums["c"], dtype=np.int64)
+    lam = np.maximum(np.asarray(nums["lam"], dtype=np.float64), 1e-300)
+    del nums
+    p = np.ones(len(c))
+    test = c >= g.min_shared_keys
+    p[test] = poisson.sf(c[test] - 1, lam[test])
     q = benjamini_hochberg(p)
-    keep = q <= g.fdr
-    kept = pooled.filter(pa.array(keep)).append_column(
-        "p_value", pa.array(p[keep])
-    ).append_column("q_value", pa.array(q[keep]))
+    keep = np.flatnonzero(q <= g.fdr)
+    kept = pa.table({"rid": pa.array(keep + 1, pa.int64()), "p_value": pa.array(p[keep]),
+                     "q_value": pa.array(q[keep])})
+    del c, lam, p, q
     con.register("_kept_pairs", kept)
     con.execute(
         """
         INSERT INTO edges
         SELECT k.platform, k.a, k.b, s.weight, k.p_value, k.q_value, k.c, s.signals
-        FROM _kept_pairs k
+        FROM (SELECT o.platform, o.a, o.b, o.c, t.p_value, t.q_value
+              FROM pooled o JOIN _kept_pairs t USING (rid)) k
         JOIN (
             SELECT t.platform, t.a, t.b, sum(t.idf) AS weight,
                    to_json(map(list(t.key_type ORDER BY t.key_type),
                                list({'count': t.c, 'expected': round(t.lam, 6),
                                      'weight': round(t.idf, 3)} ORDER BY t.key_type)))
                        AS signals
-            FROM _pair_types t SEMI JOIN _kept_pairs USING (platform, a, b)
+            FROM pair_stats t
+            SEMI JOIN (SELECT o.platform, o.a, o.b FROM pooled o JOIN _kept_pairs USING (rid)) x
+                 USING (platform, a, b)
             GROUP BY ALL
         ) s USING (platform, a, b)
         """
     )
     con.unregister("_kept_pairs")
-    con.unregister("_pair_types")
+    con.execute("DROP TABLE pooled")
+    con.execute("DROP TABLE pair_stats")
     per = int(g.evidence_per_type)
     con.execute(
         f"""

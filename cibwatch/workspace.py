@@ -327,7 +327,10 @@ class Workspace:
 
     # -- notebook API ---------------------------------------------------------------------
     def sql(self, query: str, params: list | None = None):
-        """Run SQL on the workspace; returns a DuckDB relation (`.to_arrow_table()`, `.df()`, `.pl()`)."""
+        """Run SQL on the workspace; returns a DuckDB relation.
+
+        Convert with `.to_arrow_table()`, `.df()` (pandas) or `.pl()` (Polars).
+        """
         return self.con.sql(query, params=params) if params else self.con.sql(query)
 
     def table(self, name: str):

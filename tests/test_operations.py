@@ -9,7 +9,7 @@ import test_operations_world as world
 
 import cibwatch
 from cibwatch.config import Config
-from cibwatch.operations import link_operations
+from cibwatch.operations import history, link_operations
 from cibwatch.operations.features import build_asset_keys
 from cibwatch.operations.linking import score_links
 
@@ -211,3 +211,51 @@ def test_a_crowd_cluster_is_not_linked_by_popular_keys(ws):
     found = groups(ws.con)
     assert frozenset({"crowd-x"}) in found and frozenset({"crowd-facebook"}) in found
     assert frozenset({"fa", "xa", "ya"}) in found and frozenset({"fb", "xb"}) in found
+
+
+def test_an_asset_that_moves_leaves_its_old_operation(ws):
+    link_operations(ws.con, Config())
+    ops = dict(ws.con.execute(
+        "SELECT cluster_id, operation_id FROM operation_clusters").fetchall())
+    # Detection now puts fa0 into cluster fb (of the other operation).
+    ws.con.execute("UPDATE cluster_members SET cluster_id = 'fb' WHERE account_id = 'fa0'")
+    history.record(ws.con, Config().operations)
+    owners = ws.con.execute(
+        "SELECT operation_id FROM operation_assets WHERE account_id = 'fa0'").fetchall()
+    assert owners == [(ops["fb"],)]
+    assert ws.con.execute(
+        "SELECT count(*) FROM operation_assets WHERE operation_id = ?", [ops["fa"]]
+    ).fetchall()[0][0] == 8
+
+
+def test_an_unrelated_operation_gets_a_new_id(ws):
+    link_operations(ws.con, Config())
+    old_ids = {r[0] for r in ws.con.execute("SELECT operation_id FROM operations").fetchall()}
+    # A cluster of assets no earlier operation had never inherits an id.
+    world.write_clusters(ws, {"new": ("x", ["org0", "org2", "org4"])})
+    link_operations(ws.con, Config())
+    [(new_id,)] = ws.con.execute("SELECT operation_id FROM operations").fetchall()
+    assert new_id not in old_ids and new_id.startswith("op-")
+
+
+def test_a_small_overlap_does_not_carry_an_id(ws):
+    link_operations(ws.con, Config())
+    op_a = ws.con.execute(
+        "SELECT operation_id FROM operation_clusters WHERE cluster_id = 'fa'"
+    ).fetchall()[0][0]
+    # One of operation A's nine assets among ten others: 1 < id_min_overlap * 9.
+    world.write_clusters(ws, {"mix": ("facebook", ["fa0"] + [f"org{i}" for i in range(1, 20, 2)])})
+    link_operations(ws.con, Config())
+    [(new_id,)] = ws.con.execute("SELECT operation_id FROM operations").fetchall()
+    assert new_id != op_a
+
+
+def test_a_low_overlap_bar_carries_the_id(ws):
+    link_operations(ws.con, Config())
+    op_a = ws.con.execute(
+        "SELECT operation_id FROM operation_clusters WHERE cluster_id = 'fa'"
+    ).fetchall()[0][0]
+    world.write_clusters(ws, {"mix": ("facebook", ["fa0"] + [f"org{i}" for i in range(1, 20, 2)])})
+    link_operations(ws.con, Config().with_overrides(["operations.id_min_overlap=0.1"]))
+    [(kept,)] = ws.con.execute("SELECT operation_id FROM operations").fetchall()
+    assert kept == op_a

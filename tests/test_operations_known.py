@@ -164,6 +164,7 @@ def test_split_keeps_parts_apart_and_merge_joins_them(first_half):
         (lambda d: d["families"].update(asset={"noplatform": 1}), "platform:account_id"),
         (lambda d: d.update(narratives="text"), "narratives"),
         (lambda d: d.update(saved_at="yesterday"), "saved_at"),
+        (lambda d: d.update(source_operation_id=[1]), "source_operation_id"),
     ],
 )
 def test_import_rejects_bad_signatures_with_a_clear_message(first_half, tmp_path, change,

@@ -10,7 +10,7 @@ Flow (see docs/spark.md):
    `cibwatch.signals.links`' own builders passed through `spark_sql`), text
    normalisation and MinHash signatures through `mapInArrow` calling the public
    vectorised functions of `cibwatch.signals.text`;
-3. Spark runs `key_uses_sql`, `kernel_sql` and `graph.pair_stats_sql` (through
+3. Spark runs `key_uses_sql`, `kernel_sql` and `graph.pair_stats_steps` (through
    `spark_sql`), the quadratic-risk self-join and its aggregation;
 4. keys, key uses, pair statistics and the few evidence pairs per edge come back as
    Parquet and DuckDB `read_parquet`; significance, clusters and everything after run
@@ -549,6 +549,7 @@ class SparkKernel:
     uses: DataFrame
     pairs: DataFrame
     stats: DataFrame
+    steps: list[DataFrame]
 
     def evidence(self, per: int) -> DataFrame:
         """The `per` rarest shared keys per pair and key type: the only key pairs the
@@ -564,14 +565,17 @@ class SparkKernel:
         ).drop("rk")
 
     def unpersist(self) -> None:
-        self.pairs.unpersist()
-        self.uses.unpersist()
+        for df in [self.pairs, self.uses, *self.steps]:
+            df.unpersist()
 
 
 def spark_kernel(spark: SparkSession, keys: DataFrame, config: Config) -> SparkKernel:
-    """`key_uses_sql`, `kernel_sql` and `graph.pair_stats_sql`, run on Spark."""
-    from cibwatch.graph import pair_stats_sql
-    from cibwatch.signals.kernel import kernel_sql, key_uses_sql
+    """`key_uses_sql`, `kernel_sql` and the steps of `graph.pair_stats_steps`, run on
+    Spark. Each step is cached under its name, as DuckDB's kernel makes each a temp
+    table: planned as one query, Spark inlines the CTEs and recomputes the shared ones
+    (acct twice, kept twice)."""
+    from cibwatch.graph import pair_stats_steps
+    from cibwatch.signals.kernel import kernel_sql, key_uses_sql, windows
 
     cfg = config.signals
     keys.createOrReplaceTempView("keys")
@@ -579,8 +583,16 @@ def spark_kernel(spark: SparkSession, keys: DataFrame, config: Config) -> SparkK
     uses.createOrReplaceTempView("key_uses")
     pairs = spark.sql(spark_sql(kernel_sql(cfg, "key_uses"))).persist()
     pairs.createOrReplaceTempView("key_pairs")
-    stats = spark.sql(spark_sql(pair_stats_sql(int(cfg.max_key_accounts))))
-    return SparkKernel(uses, pairs, stats)
+    steps = pair_stats_steps(
+        int(cfg.max_key_accounts), windows(cfg), int(cfg.max_key_accounts_network)
+    )
+    cached = []
+    for name, sql in steps[:-1]:
+        df = spark.sql(spark_sql(sql)).persist()
+        df.createOrReplaceTempView(name)
+        cached.append(df)
+    stats = spark.sql(spark_sql(steps[-1][1]))
+    return SparkKernel(uses, pairs, stats, cached)
 
 
 # --------------------------------------------------------------------------- engine

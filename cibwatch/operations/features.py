@@ -78,24 +78,6 @@ def build_asset_keys(
         GROUP BY ALL
         """
     )
-    # The author of a re-shared or answered post holds its key too: a cluster that
-    # amplifies another cluster's posts shares keys with it (a botnet and its seeds).
-    engagement = [kt for kt, fam in cfg.key_type_families if fam == "engagement"]
-    if engagement:
-        con.execute(
-            f"""
-            INSERT INTO {KEYS_TABLE}
-            SELECT p.platform, p.account_id, 'engagement', p.platform || '|' || p.post_id,
-                   p.post_id
-            FROM (SELECT platform, account_id, post_id FROM posts {where_posts}) p
-            SEMI JOIN (SELECT DISTINCT platform, key FROM keys
-                       WHERE key_type IN ({_sql_list(tuple(engagement))})) k
-              ON k.platform = p.platform AND k.key = p.post_id
-            ANTI JOIN {KEYS_TABLE} o
-              ON o.platform = p.platform AND o.account_id = p.account_id
-             AND o.family = 'engagement' AND o.key = p.platform || '|' || p.post_id
-            """
-        )
     _add_content_pieces(con, cfg, where_posts)
     _add_xrefs(con, cfg, where_posts, where_accounts)
     con.execute(

@@ -10,8 +10,8 @@ so a headline nobody else posted weighs 1 and a link shared with half the (unfla
 world weighs almost 0; a key shared by more than `max_key_nodes` clusters is common
 currency and ignored. Per evidence family the weights add up to `observed`; from it goes what chance
 alone would give (two clusters that each re-share hundreds of popular posts share some
-of them): a's m key uses placed at random by popularity hit b's key k with probability
-`1 - exp(-m * users_k / all uses)`; `expected` sums that, weighted like the observed
+of them): a's m distinct keys, drawn at random by popularity, hit b's key k with
+probability `1 - exp(-m * users_k / all uses)`; `expected` sums that, weighted like the observed
 keys (the larger of both directions), `sd` is the spread of that sum of Bernoulli draws,
 and `units = observed - expected - chance_margin * sd`. The
 family's strength is `1 - (1 - p)^units` (p per family in `OperationsConfig`); families
@@ -200,7 +200,7 @@ def score_links(
         """
     )
     # Users of every key any node holds (everyone, clustered or not), and per node and
-    # family its key uses (m) and the summed popularity of its keys (t): the chance model.
+    # family its distinct keys (m) and their popularity: the chance model.
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _op_key_users AS
@@ -215,11 +215,11 @@ def score_links(
     totals = dict(
         con.execute(f"SELECT family, count(*) FROM {KEYS_TABLE} GROUP BY 1").fetchall()
     )
-    # Per node and family: its key uses m, and each of its keys' users and weight.
+    # Per node and family: its number of distinct keys m, and each key's users and weight.
     profile: dict[tuple[str, str], tuple[float, np.ndarray, np.ndarray]] = {}
     for node, family, m, users, weights in con.execute(
         f"""
-        SELECT n.node, n.family, sum(n.n), list(coalesce(u.users, 0)),
+        SELECT n.node, n.family, count(*), list(coalesce(u.users, 0)),
                list({_WEIGHT_SQL.format(n="n")})
         FROM _op_node_keys n LEFT JOIN _op_key_users u USING (family, key)
         GROUP BY ALL
@@ -301,7 +301,7 @@ _WEIGHT_SQL = (
 
 def _expected(a, b, shared, side: int, total: float) -> tuple[float, float]:
     """Mean and variance of the weighted number of b's keys that a would hit by chance:
-    a places its m key uses at random, proportionally to how many assets use each key,
+    a draws its m distinct keys at random, proportionally to how many assets use each key,
     so b's key k is hit with probability p = 1 - exp(-m * users_k / total); on the keys
     they share, a's own users are taken out of the popularity first. A sum of weighted
     Bernoulli(p): mean sum(w p), variance sum(w^2 p (1 - p)), so keys everyone hits add

@@ -156,9 +156,12 @@ def _store(con: duckdb.DuckDBPyConnection, sig: dict, replace: bool = False) -> 
             f"a saved operation named {name!r} exists (use --replace, or another name)"
         )
     con.execute("DELETE FROM known_operations WHERE name = ?", [name])
+    saved = datetime.fromisoformat(str(sig["saved_at"]).replace("Z", "+00:00"))
+    if saved.tzinfo is not None:
+        saved = saved.astimezone(UTC).replace(tzinfo=None)
     con.execute(
-        "INSERT INTO known_operations VALUES (?, ?::TIMESTAMP, ?, ?)",
-        [name, sig["saved_at"].rstrip("Z"), sig.get("source_operation_id"), json.dumps(sig)],
+        "INSERT INTO known_operations VALUES (?, ?, ?, ?)",
+        [name, saved, sig.get("source_operation_id"), json.dumps(sig)],
     )
 
 
@@ -295,7 +298,7 @@ def split_operation(
         raise SignatureError("the two parts of a split need different names")
     part = build_signature(con, cfg, operation_id, name, clusters=sorted(clusters))
     remainder = build_signature(con, cfg, operation_id, rest_name, clusters=rest)
-    _store(con, part, replace=name in load_known(con) and name == rest_name)
+    _store(con, part)
     _store(con, remainder, replace=True)
     con.execute(
         "UPDATE operations SET name = ?, known_operation = ? WHERE operation_id = ?",
@@ -389,6 +392,9 @@ def validate_signature(data: Any, source: str = "signature") -> dict:
         for t in platforms.values()
     ):
         raise bad("platforms", "must be {platform: {asset_type: count}}")
+    origin = data.get("source_operation_id")
+    if origin is not None and not isinstance(origin, str):
+        raise bad("source_operation_id", "must be a string or null")
     saved_at = data.get("saved_at")
     try:
         datetime.fromisoformat(str(saved_at).replace("Z", "+00:00"))
