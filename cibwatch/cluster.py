@@ -47,7 +47,7 @@ SIGNAL_LABELS = {
     "batch": "creation batch",
     "handle": "handle family",
     "name": "same display name",
-    "follow": "co-follow",
+    "follow": "follows of each other or the same accounts",
     "engage": "engagement with each other or the same authors",
     "attach": "ties of low-activity assets",
 }
@@ -115,7 +115,7 @@ def _write_core(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     )))
     con.execute("CREATE OR REPLACE TEMP TABLE _core_t AS SELECT * FROM _core")
     con.unregister("_core")
-    dropped = _uncorroborated(con, config)
+    dropped = _uncorroborated(con, config) if config.cluster.require_corroboration else []
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _core AS SELECT * FROM _core_t "
         "WHERE NOT list_contains(?, cluster_id)",
@@ -198,12 +198,17 @@ def _uncorroborated(con: duckdb.DuckDBPyConnection, config: Config) -> list[str]
             fams = counts.setdefault(cid, {})
             fams[family] = fams.get(family, 0) + 1
     share = config.cluster.min_family_share
+    sizes = dict(
+        con.execute("SELECT cluster_id, count(*) FROM _core_t GROUP BY ALL").fetchall()
+    )
     dropped = []
     for cid in con.execute("SELECT DISTINCT cluster_id FROM _core_t ORDER BY 1").fetchall():
         cid = cid[0]
         total = n_edges.get(cid, 0)
         support = [f for f, n in counts.get(cid, {}).items() if n >= max(share * total, 2)]
-        if not set(support) - CONTENT_FAMILIES:
+        beyond = set(support) - CONTENT_FAMILIES
+        small = sizes.get(cid, 0) < config.cluster.small_cluster
+        if len(beyond) < (2 if small else 1):
             dropped.append(cid)
     return dropped
 

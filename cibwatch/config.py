@@ -103,7 +103,8 @@ class GraphConfig:
     # Fewest shared keys of one type that can make an edge: one shared key is anecdote.
     min_shared_keys: int = 3
     # Timed co-uses (texts, links, re-shares...) of a pair count in full only when they
-    # fall on at least this many days: one viral moment is one co-use, not a pattern.
+    # fall on at least this many days (1 or 2; `days` is 0, 1 or "2 or more"): one viral
+    # moment is one co-use, not a pattern.
     min_days: int = 2
     # Example key uses kept per edge and key type as evidence (explain shows them).
     evidence_per_type: int = 3
@@ -127,6 +128,12 @@ class ClusterConfig:
     # Share of a cluster's edges on which an evidence family must be significant to
     # count as support; content alone (texts, links) is what real campaigns share too.
     min_family_share: float = 0.3
+    # Drop clusters that no family beyond content and links supports (false: keep them,
+    # e.g. to review a page network that posts the same links).
+    require_corroboration: bool = True
+    # A cluster with fewer Leiden members than this needs two such families: a handful
+    # of campaigners who also re-share one another is not yet a network.
+    small_cluster: int = 8
     # ... and at least this many significant edges inside it: one edge may be the 1 in
     # 1,000 chance discovery the FDR allows, two independent ones rarely are.
     min_member_edges: int = 2

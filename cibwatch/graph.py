@@ -124,7 +124,9 @@ def pair_stats_steps(
         ("obs", """
             SELECT p.platform, p.a, p.b, p.key_type, count(*) AS c,
                    sum(greatest(ln(u.n_t / p.n_users), 0)) AS idf,
-                   approx_count_distinct(CAST(p.ts_a AS DATE)) AS days
+                   CASE WHEN count(p.ts_a) = 0 THEN 0
+                        WHEN min(CAST(p.ts_a AS DATE)) = max(CAST(p.ts_a AS DATE)) THEN 1
+                        ELSE 2 END AS days
             FROM key_pairs p
             JOIN users u ON u.platform = p.platform AND u.key_type = p.key_type
             GROUP BY p.platform, p.a, p.b, p.key_type"""),

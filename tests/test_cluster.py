@@ -83,6 +83,12 @@ def build_world(con, seed: int = 7) -> dict[str, list[str]]:
         for a in rnd.sample(ops, 8):
             op_posts.append(post(a, base + timedelta(minutes=rnd.randint(0, 480)), text=text,
                                  urls=[f"https://harbour-news.cn/story/{k}?utm_source=op"]))
+    # the echo chamber: each operator comments on or reacts to its colleagues' posts
+    for a in ops:
+        for target in rnd.sample(op_posts, 12):
+            if posts[int(target[1:])]["account_id"] != a:
+                post(a, posts[int(target[1:])]["created_at"] + timedelta(minutes=30),
+                     rnd.choice(["comment", "reaction"]), text="so true, share this", parent=target)
     # dormant assets of the same sitting: no posts of their own, a few comments on the op
     dormant = [f"op_d{i}" for i in range(4)]
     for i, a in enumerate(dormant):
@@ -157,3 +163,27 @@ def test_min_cluster_size_respected(tmp_path):
         "SELECT count(*) FROM cluster_members WHERE reason = 'edges'"
     ).fetchall()[0][0]
     assert core == 0
+
+
+def test_content_only_cluster_needs_corroboration(tmp_path):
+    """Five accounts that share the same texts on many days and nothing else: a real
+    campaign does that too, so no cluster unless corroboration is switched off."""
+    from test_graph import background
+
+    ws = Workspace(tmp_path / "c.duckdb")
+    con = ws.con
+    background(con, n_accounts=300, keys_per_account=10, key_type="text")
+    con.execute(
+        """
+        INSERT INTO keys
+        SELECT 'x', 'camp' || a, 'text', 'slogan' || j,
+               TIMESTAMP '2024-03-02' + INTERVAL (j) DAY + INTERVAL (a) HOUR, 'q' || a || j
+        FROM range(5) s(a), range(8) t(j)
+        """
+    )
+    graph.build_edges(con, Config())
+    assert con.execute("SELECT count(*) FROM edges").fetchall()[0][0] == 10
+    cluster.find_clusters(con, Config())
+    assert members(con) == {}
+    cluster.find_clusters(con, Config().with_overrides(["cluster.require_corroboration=false"]))
+    assert set(members(con)) == {f"camp{i}" for i in range(5)}
