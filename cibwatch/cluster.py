@@ -104,7 +104,11 @@ def _write_core(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     rows: dict[str, list] = {"cluster_id": [], "platform": [], "account_id": []}
     for platform in platforms:
         edges = con.sql(
-            "SELECT a, b, weight FROM edges WHERE platform = ? ORDER BY a, b", params=[platform]
+            # rounded: the weights are parallel float sums whose last bits vary from run
+            # to run, and Leiden's moves (and so the cluster ids) must not
+            "SELECT a, b, round(weight, 9) AS weight FROM edges WHERE platform = ? "
+            "ORDER BY a, b",
+            params=[platform],
         ).to_arrow_table()
         for cid, members in _leiden(platform, edges, config).items():
             rows["cluster_id"] += [cid] * len(members)
@@ -213,13 +217,10 @@ def _uncorroborated(con: duckdb.DuckDBPyConnection, config: Config) -> list[str]
     return dropped
 
 
-def _key_ties(con: duckdb.DuckDBPyConnection, config: Config) -> pa.Table:
-    """Group-level key test for assets outside clusters: of the d keys an asset used,
-    y are keys that members of cluster C used too, against mu = sum over key types of
-    d_t * pi_C,t, where pi_C,t is the share of all outsiders' uses of type t that fall
-    on C's keys (Poisson). An operation's drops put 6-18 of 150 accounts on each key,
-    so one pair shares little but each asset shares most of its keys with the cluster.
-    Keys above the popular-key cap are left out (they say nothing and cost the most)."""
+def _key_users(con: duckdb.DuckDBPyConnection, config: Config) -> None:
+    """`_ku`: the distinct (key, asset) uses for the group-level key test, built once for
+    every attach round. Keys above the popular-key cap are left out (they say nothing and
+    cost the most)."""
     cap = int(config.signals.max_key_accounts)
     con.execute(
         f"""
@@ -229,6 +230,15 @@ def _key_ties(con: duckdb.DuckDBPyConnection, config: Config) -> pa.Table:
         ) QUALIFY count(*) OVER (PARTITION BY platform, key_type, key) <= {cap}
         """
     )
+
+
+def _key_ties(con: duckdb.DuckDBPyConnection, config: Config) -> pa.Table:
+    """Group-level key test for assets outside clusters: of the d keys an asset used,
+    y are keys that members of cluster C used too, against mu = sum over key types of
+    d_t * pi_C,t, where pi_C,t is the share of all outsiders' uses of type t that fall
+    on C's keys (Poisson). An operation's drops put 6-18 of 150 accounts on each key,
+    so one pair shares little but each asset shares most of its keys with the cluster.
+    Reads `_ku` (see `_key_users`)."""
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE _ck AS
@@ -260,8 +270,10 @@ def _key_ties(con: duckdb.DuckDBPyConnection, config: Config) -> pa.Table:
             FROM _hit h JOIN tot t ON t.platform = h.platform AND t.key_type = h.key_type
             GROUP BY h.cluster_id, h.platform, h.key_type
         ),
-        deg AS (SELECT platform, account_id, key_type, count(*) AS d FROM _ou
-                GROUP BY platform, account_id, key_type),
+        deg AS (SELECT o.platform, o.account_id, o.key_type, count(*) AS d FROM _ou o
+                SEMI JOIN (SELECT DISTINCT platform, account_id FROM _hit) h
+                  ON h.platform = o.platform AND h.account_id = o.account_id
+                GROUP BY o.platform, o.account_id, o.key_type),
         y AS (SELECT cluster_id, platform, account_id, count(*) AS y,
                      list(DISTINCT key_type ORDER BY key_type) AS kt
               FROM _hit GROUP BY cluster_id, platform, account_id)
@@ -275,7 +287,7 @@ def _key_ties(con: duckdb.DuckDBPyConnection, config: Config) -> pa.Table:
         GROUP BY y.platform, y.account_id, y.cluster_id, y.y
         """
     ).to_arrow_table()
-    for t in ("_ku", "_ck", "_ou", "_hit"):
+    for t in ("_ck", "_ou", "_hit"):
         con.execute(f"DROP TABLE {t}")
     return out
 
@@ -556,8 +568,10 @@ def find_clusters(con: duckdb.DuckDBPyConnection, config: Config) -> int:
     con.execute("DELETE FROM cluster_members")
     con.execute("DELETE FROM clusters")
     _write_core(con, config)
+    _key_users(con, config)
     for _ in range(config.cluster.attach_rounds):
         _attach(con, config)
+    con.execute("DROP TABLE _ku")
     _evidence(con, config)
     return int(con.execute("SELECT count(*) FROM clusters").fetchall()[0][0])
 

@@ -179,11 +179,19 @@ class CharacteriseConfig:
     # Offsets searched, in half-hour steps: every inhabited standard time from -12 to +14.
     offset_min: float = -12.0
     offset_max: float = 14.0
-    # Office work starts near 09:00 on a Monday-Friday week; the start is what pins the
-    # offset (moving it moves the answer), so only the conventional start is modelled.
+    # Office work starts near 09:00 on a Monday-Friday week. A start half an hour later is
+    # the same histogram as an offset half an hour east, so only a prior tells them apart:
+    # several starts may be listed, weighted by a normal prior (office_start_sd) around
+    # the usual start, and the offset's confidence then sums over them. Default: the
+    # usual start only. Fitting 08:00-10:00 made confidences honest but cost exact
+    # offsets (13/20 instead of 17/20 on scale-1 seeds 0-4; benchmarks/RESULTS.md).
     office_starts: tuple[float, ...] = (9.0,)
+    office_start_usual: float = 9.0
     # Offices on Sunday-Thursday or Saturday-Wednesday weeks (Gulf, Iran) open earlier.
     office_starts_other_weeks: tuple[float, ...] = (8.0,)
+    office_start_usual_other_weeks: float = 8.0
+    # Spread of that prior (hours): most offices open within half an hour of the usual.
+    office_start_sd: float = 0.5
     # Lunch starts 11:30-13:00 and lasts 1-2 hours (Chinese offices: 12:00-13:30/14:00).
     office_lunch_starts: tuple[float, ...] = (11.5, 12.0, 12.5, 13.0)
     office_lunch_lengths: tuple[float, ...] = (1.0, 1.5, 2.0)
@@ -268,16 +276,26 @@ class CharacteriseConfig:
     handle_family_min_assets: int = 3
     # -- narratives ---------------------------------------------------------------------
     # Distinct texts clustered per group (the most repeated first): themes need hundreds,
-    # not millions, and the Ward tree costs n squared.
+    # not millions, and the linkage tree costs n squared.
     narrative_max_texts: int = 1000
-    # Largest number of themes tried; the silhouette picks the number. Themes split by
-    # language too (char n-grams do not translate), so allow twice a report's handful.
-    narrative_max_themes: int = 10
-    # Below this silhouette no split is better than one theme: the texts are one message.
-    narrative_min_silhouette: float = 0.05
-    # A language with fewer distinct texts is one theme: silhouettes of a handful of
-    # points are noise.
-    narrative_min_split_texts: int = 10
+    # Texts closer than this cosine distance (word stems + char n-grams, average linkage)
+    # are one message: a headline with its typos, emoji, tags and reordered copies.
+    narrative_message_distance: float = 0.9
+    # Messages closer than this (their summed word stems and hashtags) are one theme.
+    # Both distances chosen on synthetic scale-1 worlds, seeds 0-2 (the planted themes
+    # came out as the top themes from 0.5 to 0.7 here), checked on held-out seeds 3-4.
+    narrative_theme_distance: float = 0.6
+    # Share of the theme similarity taken from hashtags (the rest from words): one theme's
+    # headlines often share no words, and its translations none at all, but an operation
+    # tags a theme the same way throughout.
+    narrative_tag_weight: float = 0.7
+    # Hashtags on messages holding more than this share of an operation's posts are its
+    # generic tags (#USA on everything) and are ignored for themes.
+    narrative_tag_max_spread: float = 0.5
+    # Share of the text similarity taken from character n-grams (typos, CJK runs).
+    narrative_char_weight: float = 0.2
+    # Word stems: the first letters of each word (origin/originate, lab/labs agree).
+    narrative_stem_chars: int = 6
     # Character n-gram range of the TF-IDF (char_wb works for Chinese with no spaces).
     narrative_ngram_min: int = 2
     narrative_ngram_max: int = 4
@@ -467,6 +485,11 @@ class EngineConfig:
     # Folder for the Parquet files exchanged with Spark ("" = a temp folder, removed
     # after the run); on a cluster, storage every node can read (HDFS, S3, NFS).
     spark_workdir: str = ""
+    # DuckDB memory cap during detect: its default (80% of RAM) took 15.6 GiB at 1M posts;
+    # beyond the cap it spills to disk, so 10M posts fit a peak RSS target of 8 GiB.
+    duckdb_memory_limit: str = "6GB"
+    # DuckDB threads during detect: the reference machine has 2 cores (0 = DuckDB default).
+    duckdb_threads: int = 2
 
 
 @dataclass(frozen=True)

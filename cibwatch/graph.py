@@ -53,15 +53,18 @@ FAMILIES = {
 ADDITIVE = ("account",)
 
 
-def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
-    """q-values (BH step-up adjusted p-values) for an array of p-values."""
-    m = len(p)
-    if m == 0:
+def benjamini_hochberg(p: np.ndarray, m: int | None = None) -> np.ndarray:
+    """q-values (BH step-up adjusted p-values) for an array of p-values; `m` (default
+    len(p)) counts further tests left out because their p-value is 1: they rank last and
+    change nothing but m."""
+    n = len(p)
+    if n == 0:
         return p.copy()
+    m = n if m is None else max(int(m), n)
     order = np.argsort(p, kind="stable")
-    ranked = p[order] * m / np.arange(1, m + 1)
+    ranked = p[order] * m / np.arange(1, n + 1)
     q_sorted = np.minimum.accumulate(ranked[::-1])[::-1]
-    q = np.empty(m)
+    q = np.empty(n)
     q[order] = np.minimum(q_sorted, 1.0)
     return q
 
@@ -188,10 +191,13 @@ def build_edges(
     fam = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in FAMILIES.items())
     additive = ", ".join(f"'{f}'" for f in ADDITIVE)
     m = int(g.min_days)
+    # Every pair is a test (it counts in Benjamini-Hochberg's m), but only pairs with
+    # `min_shared_keys` co-uses can get a p-value below 1: only those are kept and sorted.
+    # Untested pairs (p = 1) rank after every tested one, so the q-values are the same.
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE pooled AS
-        SELECT row_number() OVER (ORDER BY platform, a, b) AS rid, platform, a, b,
+        CREATE OR REPLACE TEMP TABLE pooled_all AS
+        SELECT platform, a, b,
                CAST(CASE WHEN max(days) >= {m} THEN sum(c)
                          ELSE sum(c * (days = 0)::INT) + least(sum(c * (days > 0)::INT), 1)
                     END AS BIGINT) AS c,
@@ -207,15 +213,22 @@ def build_edges(
         GROUP BY platform, a, b
         """
     )
+    n_tests = int(con.execute("SELECT count(*) FROM pooled_all").fetchall()[0][0])
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE pooled AS
+        SELECT row_number() OVER (ORDER BY platform, a, b) AS rid, platform, a, b, c, lam
+        FROM pooled_all WHERE c >= {int(g.min_shared_keys)}
+        """
+    )
+    con.execute("DROP TABLE pooled_all")
     # only the numbers cross into NumPy (ids stay in DuckDB)
     nums = con.sql("SELECT c, lam FROM pooled ORDER BY rid").fetchnumpy()
     c = np.asarray(nums["c"], dtype=np.int64)
     lam = np.maximum(np.asarray(nums["lam"], dtype=np.float64), 1e-300)
     del nums
-    p = np.ones(len(c))
-    test = c >= g.min_shared_keys
-    p[test] = poisson.sf(c[test] - 1, lam[test])
-    q = benjamini_hochberg(p)
+    p = poisson.sf(c - 1, lam)
+    q = benjamini_hochberg(p, n_tests)
     keep = np.flatnonzero(q <= g.fdr)
     kept = pa.table({"rid": pa.array(keep + 1, pa.int64()), "p_value": pa.array(p[keep]),
                      "q_value": pa.array(q[keep])})

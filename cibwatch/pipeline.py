@@ -52,6 +52,10 @@ def detect(
         cfg = cfg.updated({"engine": {"name": engine}}, source="--engine")
     eng = get_engine(cfg.engine.name, cfg)
     say = progress or (lambda _msg: None)
+    limit = cfg.engine.duckdb_memory_limit.replace("'", "''")
+    ws.con.execute(f"SET memory_limit = '{limit}'")
+    if cfg.engine.duckdb_threads > 0:
+        ws.con.execute(f"SET threads = {int(cfg.engine.duckdb_threads)}")
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     ws.con.execute(
         "INSERT INTO runs VALUES (?, now()::TIMESTAMP, NULL, 'running', ?, NULL)",

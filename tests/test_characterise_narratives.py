@@ -109,3 +109,46 @@ def test_themes_split_distinct_messages_of_one_language():
     assert set(out[0]["examples"]) <= set(a) and set(out[1]["examples"]) <= set(b)
     assert out[0]["share"] == 0.75
     assert {"detrick", "biolab"} & set(out[0]["top_terms"])
+
+
+def test_headlines_and_translations_of_one_theme_join_by_their_hashtags():
+    """Two themes, each two headlines with no word in common plus a Chinese translation;
+    every post of a theme carries the theme's own tag, and every post a generic #USA."""
+    cfg = Config().characterise
+    labs = ["Fort Detrick files still secret, what is Washington afraid of",
+            "Experts ask whether the virus came from an American laboratory",
+            "德特里克堡档案至今保密，华盛顿在害怕什么？"]
+    road = ["Belt and Road brings prosperity to millions of families",
+            "High-speed rail connects the nation, look at this progress",
+            "一带一路为数百万人带来繁荣，合作共赢。"]
+    texts, tags, langs = [], [], []
+    for theme, tag in ((labs, "FortDetrick"), (road, "WinWin")):
+        for text in theme:
+            for variant in (text, text + " 👍", text + "!!"):
+                texts.append(variant)
+                tags.append([tag, "USA"] * 3)
+                langs.append("zh" if "一" in text or "德" in text else "en")
+    weights = np.full(len(texts), 3.0)
+    out = themes(texts, weights, [f"x:{i}" for i in range(len(texts))], cfg, langs, tags)
+    assert len(out) == 2
+    assert [t["posts"] for t in out] == [27, 27]
+    for t in out:
+        assert t["languages"] == {"en": round(2 / 3, 4), "zh": round(1 / 3, 4)}
+        members = labs if any("Detrick" in e or "virus" in e for e in t["examples"]) else road
+        assert all(any(e.startswith(m) for m in members) for e in t["examples"])
+    # Without tags the headlines stay apart: nothing in their words says they belong.
+    bare = themes(texts, weights, [f"x:{i}" for i in range(len(texts))], cfg, langs)
+    assert len(bare) == 6
+
+
+def test_a_tag_on_every_post_does_not_join_distinct_themes():
+    cfg = Config().characterise
+    a = [f"Fort Detrick biolab secrets must be exposed, says {w}" for w in
+         ("expert", "doctor", "nurse", "worker", "analyst", "student")]
+    b = [f"Belt and Road prosperity arrives in {w} with new railways" for w in
+         ("Kenya", "Laos", "Serbia", "Peru", "Egypt", "Nepal")]
+    texts = a + b
+    out = themes(texts, np.ones(12), [f"x:{i}" for i in range(12)], cfg, ["en"] * 12,
+                 [["WakeUpAmerica"]] * 12)
+    assert [t["posts"] for t in out] == [6, 6]
+    assert all(set(t["examples"]) <= set(a) or set(t["examples"]) <= set(b) for t in out)

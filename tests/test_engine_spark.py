@@ -61,6 +61,8 @@ def test_dialect_rewrites_duckdb_only_constructs():
     assert spark_sql("string_split(s, '.')") == r"split(s, '\.')"
     with pytest.raises(ValueError, match="md5"):
         spark_sql("SELECT hash(account_id)")
+    with pytest.raises(ValueError, match="exact count"):
+        spark_sql("SELECT approx_count_distinct(CAST(ts AS DATE))")
 
 
 def test_unknown_engine_is_a_clear_error(tmp_path):

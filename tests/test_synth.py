@@ -499,3 +499,33 @@ def test_each_office_keeps_its_own_lunch_break(world, con, truth):
         assert sum(lo <= m <= hi for m in own) <= 0.01 * len(own), office["cluster"]
         others = [m for c, ms in by_cluster.items() if c != office["cluster"] for m in ms]
         assert sum(lo <= m <= hi for m in others) > 0, office["cluster"]
+
+
+def _quarters(spans: list[dict]) -> set[int]:
+    """Local quarter hours of the day covered by {"start", "end"} spans (wrapping)."""
+    out = set()
+    for s in spans:
+        a = int(s["start"][:2]) * 4 + int(s["start"][3:]) // 15
+        b = int(s["end"][:2]) * 4 + int(s["end"][3:]) // 15
+        out |= {q % 96 for q in range(a, b if b > a else b + 96)}
+    return out
+
+
+def test_operation_breaks_are_the_hours_most_offices_break(truth):
+    """docs/synth.md: an operation-level break is a quarter hour in which at least half
+    of the offices (truth `clusters`) are on a break; recomputed from the clusters."""
+    for name, op in truth["operations"].items():
+        offices = [c for c in op["clusters"] if c["breaks"]]
+        if not offices:
+            assert op["breaks"] == [], name
+            continue
+        votes = {q: sum(q in _quarters(c["breaks"]) for c in offices) for q in range(96)}
+        expected = {q for q, v in votes.items() if 2 * v >= len(offices)}
+        assert _quarters(op["breaks"]) == expected, name
+        worked = {q: sum(q in _quarters(c["work_hours"]) for c in offices) for q in range(96)}
+        assert _quarters(op["work_hours"]) == {q for q, v in worked.items()
+                                               if 2 * v > len(offices)}, name
+    spam = truth["operations"]["spamouflage"]
+    supper = next(b for b in spam["breaks"] if b["name"] == "supper")
+    # Variants A-D sup 17:30, 17:00, 18:00 and 17:00: half of them are off from 17:00.
+    assert (supper["start"], supper["end"]) == ("17:00", "19:00")

@@ -1,11 +1,15 @@
 """What the operation pushes: themes with labels and verbatim examples, languages, the
 countries and people it targets, its top domains and hashtags.
 
-Themes: the group's distinct texts (most repeated first) as character n-gram TF-IDF
-(char_wb n-grams work for Chinese, which has no spaces), clustered with
-Ward's method, k chosen by silhouette. Labels come from class-based TF-IDF over
-words (Latin, Cyrillic, Arabic...) and character bigrams (Chinese, Japanese). Targets are
-gazetteer matches (cibwatch/data/gazetteer) done by one regular expression in DuckDB.
+Themes, in two steps. Messages: the group's distinct texts (most repeated first) are
+joined into messages by word stems plus character n-grams (typos, emoji, reordered
+copies of one headline; CJK as character bigrams, since Chinese has no spaces), average
+linkage under a cosine distance. Themes: messages are joined when they share content
+words or, above all, the operation's own hashtags (an operation tags a theme the same
+way in every language and headline; summed over a message's posts, generic tags cancel
+out by IDF). Labels come from class-based TF-IDF over words (Latin, Cyrillic, Arabic...)
+and character n-grams (Chinese, Japanese). Targets are gazetteer matches
+(cibwatch/data/gazetteer) done by one regular expression in DuckDB.
 """
 
 from __future__ import annotations
@@ -19,10 +23,16 @@ from typing import Any
 
 import duckdb
 import numpy as np
+from scipy import sparse
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer, TfidfVectorizer
-from sklearn.metrics import silhouette_score
+from sklearn.feature_extraction.text import (
+    ENGLISH_STOP_WORDS,
+    CountVectorizer,
+    TfidfTransformer,
+    TfidfVectorizer,
+)
+from sklearn.preprocessing import normalize
 
 from cibwatch.config import CharacteriseConfig
 
@@ -46,6 +56,15 @@ def _tokens(text: str) -> list[str]:
     for run in _CJK.findall(text):
         for n in (2, 3, 4):
             out.extend(run[i:i + n] for i in range(len(run) - n + 1))
+    return out
+
+
+def _stems(text: str, chars: int) -> list[str]:
+    """Content words cut to their first `chars` letters (biolab/biolabs, American/
+    Americans agree) and CJK character bigrams: what two paraphrases share."""
+    out = [w[:chars] for w in _WORD.findall(_CJK.sub(" ", text.lower())) if w not in _STOP]
+    for run in _CJK.findall(text):
+        out.extend(run[i:i + 2] for i in range(len(run) - 1))
     return out
 
 
@@ -127,7 +146,7 @@ def narrative_profiles(
         f"""
         CREATE OR REPLACE TEMP TABLE cw_texts AS
         WITH t AS (
-            SELECT m.gid, p.platform, p.post_id, p.kind, p.lang,
+            SELECT m.gid, p.platform, p.post_id, p.kind, p.lang, p.hashtags,
                    nullif(trim(concat_ws(' ', p.title, p.text)), '') AS txt
             FROM posts p JOIN {members} m USING (platform, account_id)
         ), pick AS (
@@ -138,7 +157,10 @@ def narrative_profiles(
             WHERE txt IS NOT NULL AND (kind IN ({kinds}) OR NOT h.has)
         )
         SELECT gid, txt, count(*) AS n, min(platform || ':' || post_id) AS example,
-               coalesce(mode(nullif(lower(lang), '')), {_script_lang_sql("txt")}, 'und') AS lang
+               coalesce(mode(nullif(lower(lang), '')), {_script_lang_sql("txt")}, 'und') AS lang,
+               -- every hashtag of every post of the text (repeats count)
+               coalesce(flatten(list(hashtags) FILTER (WHERE len(hashtags) > 0)), [])
+                   AS tags
         FROM pick GROUP BY gid, txt
         """
     )
@@ -150,16 +172,17 @@ def narrative_profiles(
     sample = con.execute(
         """
         SELECT gid, list(txt ORDER BY n DESC, hash(txt)), list(n ORDER BY n DESC, hash(txt)),
-               list(example ORDER BY n DESC, hash(txt)), list(lang ORDER BY n DESC, hash(txt))
+               list(example ORDER BY n DESC, hash(txt)), list(lang ORDER BY n DESC, hash(txt)),
+               list(tags ORDER BY n DESC, hash(txt))
         FROM (SELECT * FROM cw_texts
               QUALIFY row_number() OVER (PARTITION BY gid ORDER BY n DESC, hash(txt)) <= ?)
         GROUP BY gid
         """,
         [cfg.narrative_max_texts],
     ).fetchall()
-    for gid, texts, counts, examples, langs in sample:
+    for gid, texts, counts, examples, langs, tags in sample:
         weights = np.asarray(counts, dtype=float)
-        out[gid]["narratives"] = themes(texts, weights, examples, cfg, langs)
+        out[gid]["narratives"] = themes(texts, weights, examples, cfg, langs, tags)
         out[gid]["narrative_coverage"] = round(float(weights.sum()) / float(totals[gid]), 4)
     _languages(con, members, out)
     _targets(con, out, cfg)
@@ -169,21 +192,15 @@ def narrative_profiles(
 
 def themes(
     texts: list[str], weights: np.ndarray, examples: list[str], cfg: CharacteriseConfig,
-    langs: list[str] | None = None,
+    langs: list[str] | None = None, tags: list[list[str]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Cluster texts into themes, largest (by posts) first. Each language is clustered on
-    its own: character n-grams do not cross languages, and one big language would
-    otherwise take every split."""
+    """Cluster texts into themes, largest (by posts) first. `tags` are the hashtags of
+    each text's posts: they join messages of one theme across headlines and languages."""
     if not texts:
         return []
     lang_of = np.asarray(langs if langs is not None else ["und"] * len(texts), dtype=object)
-    labels = np.zeros(len(texts), dtype=int)
-    k = 0
-    for lang in sorted(set(lang_of)):
-        idx = np.flatnonzero(lang_of == lang)
-        sub = _cluster([texts[i] for i in idx], weights[idx], cfg)
-        labels[idx] = sub + k
-        k += int(sub.max()) + 1
+    labels = _cluster(texts, weights, tags or [[] for _ in texts], cfg)
+    k = int(labels.max()) + 1
     total = weights.sum()
     try:
         counts = CountVectorizer(analyzer=_tokens).fit(texts)
@@ -205,12 +222,17 @@ def themes(
                   if scores[c, i] > 0] if len(vocab) else []
         top = _distinct_terms(ranked, cfg.narrative_label_terms * 3)
         order = idx[np.argsort(-weights[idx], kind="stable")]
+        by_lang: dict[str, float] = defaultdict(float)
+        for i in idx:
+            by_lang[str(lang_of[i])] += float(weights[i])
         out.append({
             "label": " / ".join(top[: cfg.narrative_label_terms]) or texts[order[0]][:40],
             "share": round(float(weights[idx].sum() / total), 4),
             "posts": int(weights[idx].sum()),
             "distinct_texts": len(idx),
-            "language": str(lang_of[idx[0]]),
+            "language": max(sorted(by_lang), key=lambda lg: by_lang[lg]),
+            "languages": {lg: round(v / float(weights[idx].sum()), 4)
+                          for lg, v in sorted(by_lang.items(), key=lambda kv: -kv[1])},
             "top_terms": top,
             "examples": [texts[i] for i in order[: cfg.narrative_examples]],
             "example_posts": [examples[i] for i in order[: cfg.narrative_examples]],
@@ -219,32 +241,73 @@ def themes(
     return out
 
 
-def _cluster(texts: list[str], weights: np.ndarray, cfg: CharacteriseConfig) -> np.ndarray:
-    """Theme of each text: Ward tree over char n-gram TF-IDF vectors, cut at the k
-    (up to narrative_max_themes) with the best cosine silhouette; one theme if none helps."""
-    n = len(texts)
-    if n < cfg.narrative_min_split_texts:
+def _average_linkage(x: sparse.csr_matrix, threshold: float) -> np.ndarray:
+    """Labels of an average-linkage tree over cosine distances of L2-normalised rows,
+    cut at `threshold`: no fixed number of themes, only how alike a theme must be."""
+    n = x.shape[0]
+    if n < 2:
         return np.zeros(n, dtype=int)
-    tfidf = TfidfVectorizer(
-        analyzer="char_wb", ngram_range=(cfg.narrative_ngram_min, cfg.narrative_ngram_max),
-        min_df=2 if n >= 50 else 1, max_features=6_000, sublinear_tf=True,
-    )
-    x = tfidf.fit_transform(texts)  # rows are L2-normalised
-    # Cosine distances from one sparse product; for unit vectors the Euclidean distance
-    # is sqrt(2 * cosine distance), so Ward's method on it is exact, with no dense matrix.
-    dist = np.clip(1.0 - (x @ x.T).toarray(), 0.0, 2.0)
+    dist = np.clip(1.0 - (x @ x.T).toarray(), 0.0, 2.0)  # one sparse product
     np.fill_diagonal(dist, 0.0)
-    tree = linkage(squareform(np.sqrt(2.0 * dist), checks=False), method="ward")
-    best, best_score = np.zeros(n, dtype=int), cfg.narrative_min_silhouette
-    for k in range(2, min(cfg.narrative_max_themes, n - 1) + 1):
-        labels = fcluster(tree, k, criterion="maxclust") - 1
-        if labels.max() < 1:
+    tree = linkage(squareform(dist, checks=False), method="average")
+    return fcluster(tree, threshold, criterion="distance") - 1
+
+
+def _blend(blocks: list[tuple[float, sparse.spmatrix]]) -> sparse.csr_matrix:
+    """Feature blocks side by side, each L2-normalised and weighted so that cosine
+    similarity is the weighted sum of the blocks' similarities."""
+    parts = [normalize(b) * np.sqrt(w) for w, b in blocks if w > 0 and b.shape[1]]
+    return normalize(sparse.hstack(parts).tocsr())
+
+
+def _cluster(texts: list[str], weights: np.ndarray, tags: list[list[str]],
+             cfg: CharacteriseConfig) -> np.ndarray:
+    """Theme of each text: messages by what the texts say, then themes by the words and
+    hashtags messages share (module docstring)."""
+    n = len(texts)
+    if n < 2:
+        return np.zeros(n, dtype=int)
+    min_df = 2 if n >= 50 else 1
+    blocks = []
+    for weight, vec in (
+        (1.0 - cfg.narrative_char_weight,
+         TfidfVectorizer(analyzer=lambda t: _stems(t, cfg.narrative_stem_chars),
+                         min_df=min_df, sublinear_tf=True)),
+        (cfg.narrative_char_weight,
+         TfidfVectorizer(analyzer="char_wb", min_df=min_df, max_features=6_000,
+                         ngram_range=(cfg.narrative_ngram_min, cfg.narrative_ngram_max),
+                         sublinear_tf=True)),
+    ):
+        try:
+            blocks.append((weight, vec.fit_transform(texts)))
+        except ValueError:  # nothing left after min_df / no words at all
             continue
-        score = silhouette_score(dist, labels, metric="precomputed",
-                                 sample_size=min(n, 600), random_state=cfg.seed)
-        if score > best_score:
-            best, best_score = labels, score
-    return best
+    if not blocks:
+        return np.zeros(n, dtype=int)
+    x = _blend(blocks)
+    message = _average_linkage(x, cfg.narrative_message_distance)
+    m = int(message.max()) + 1
+    # Messages: the posts' word stems and their hashtags, summed over the message's texts.
+    member = sparse.csr_matrix((weights, (message, np.arange(n))), shape=(m, n))
+    words = member @ blocks[0][1]
+    tag_rows = [[str(t).lower() for t in row if t] for row in tags]
+    vocab = {t: i for i, t in enumerate(sorted({t for row in tag_rows for t in row}))}
+    rows = [i for i, row in enumerate(tag_rows) for _ in row]
+    cols = [vocab[t] for row in tag_rows for t in row]
+    per_text = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, len(vocab)))
+    # Tags are counted per post: a text posted 50 times carries its tags 50 times.
+    tag_counts = ((member > 0).astype(float) @ per_text).tocsc()
+    # A tag on the messages of most posts (#USA, #WakeUpAmerica) says nothing about
+    # which theme a message belongs to.
+    posts = np.asarray(member.sum(axis=1)).ravel()
+    spread = (posts @ (tag_counts > 0).astype(float).toarray()) / posts.sum()
+    tag_counts = tag_counts[:, np.flatnonzero(spread <= cfg.narrative_tag_max_spread)].tocsr()
+    tag_weight = cfg.narrative_tag_weight if tag_counts.nnz else 0.0
+    if tag_weight:
+        tag_counts = TfidfTransformer(sublinear_tf=True).fit_transform(tag_counts)
+    theme = _average_linkage(_blend([(1.0 - tag_weight, words), (tag_weight, tag_counts)]),
+                             cfg.narrative_theme_distance)
+    return theme[message]
 
 
 def _languages(con: duckdb.DuckDBPyConnection, members: str, out: dict) -> None:

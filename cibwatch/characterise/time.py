@@ -148,7 +148,8 @@ def _week(blocks: list[tuple[float, float]], workdays: tuple[int, ...], off: flo
 def templates(cfg: CharacteriseConfig) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
     """Log-probabilities of every (template, mixing weight) in local time, the family of
     each row (0 office, 1 human) and what each row assumes. Built once per config."""
-    names = ("office_starts", "office_starts_other_weeks", "office_lunch_starts",
+    names = ("office_starts", "office_starts_other_weeks", "office_start_usual",
+             "office_start_usual_other_weeks", "office_start_sd", "office_lunch_starts",
              "office_ramp_hours", "office_lunch_lengths", "office_ends", "office_extra_blocks",
              "office_off_day_factors", "human_weekend_factors", "human_chronotype_hours",
              "human_chronotype_sd", "template_mix")
@@ -161,13 +162,16 @@ def _templates(key: str) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
     rows, meta = [], []
     for week_name, workdays in WORKWEEKS.items():
         starts = cfg.office_starts if week_name == "Mon-Fri" else cfg.office_starts_other_weeks
+        usual = (cfg.office_start_usual if week_name == "Mon-Fri"
+                 else cfg.office_start_usual_other_weeks)
         for start, lunch, lunch_len, end, extra, off in product(
             starts, cfg.office_lunch_starts, cfg.office_lunch_lengths, cfg.office_ends,
             cfg.office_extra_blocks, cfg.office_off_day_factors,
         ):
             blocks = [(start, lunch), (lunch + lunch_len, end), *extra]
             rows.append(_week(blocks, workdays, off, cfg.office_ramp_hours))
-            meta.append({"family": "office", "workweek": week_name, "blocks": blocks})
+            meta.append({"family": "office", "workweek": week_name, "blocks": blocks,
+                         "prior": -0.5 * ((start - usual) / cfg.office_start_sd) ** 2})
     for chrono in cfg.human_chronotype_hours:
         day = np.roll(np.repeat(HUMAN_HOURLY, 4), int(round(chrono * 4)))
         for off in cfg.human_weekend_factors:

@@ -104,6 +104,11 @@ def _rewrite(name: str, args: list[str]) -> str:
         return f"trim({side} {args[1]} FROM {args[0]})"
     if name == "hash":
         raise ValueError("hash() differs between DuckDB and Spark: use md5()")
+    if name == "approx_count_distinct":
+        raise ValueError(
+            "approx_count_distinct() sketches differ between DuckDB and Spark (DuckDB's "
+            "undercounts small sets): use an exact count"
+        )
     return f"{_RENAMES.get(name, name)}({', '.join(args)})"
 
 
@@ -115,7 +120,9 @@ def _quote_regex(literal: str) -> str:
 
 
 _CALL = re.compile(r"\b([a-z_]+)\s*\(", re.IGNORECASE)
-_TARGETS = set(_RENAMES) | {"epoch", "string_split", "ltrim", "rtrim", "trim", "hash"}
+_TARGETS = set(_RENAMES) | {
+    "epoch", "string_split", "ltrim", "rtrim", "trim", "hash", "approx_count_distinct"
+}
 
 
 def spark_sql(sql: str) -> str:

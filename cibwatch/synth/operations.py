@@ -39,6 +39,7 @@ from cibwatch.synth.rhythms import (
     PERSONA_SHIFT,
     SMALL_OFFICE_SHIFT,
     Calendar,
+    consensus,
     human_times,
     iso,
     office_times,
@@ -174,10 +175,14 @@ def spamouflage(w: World, pop: Population, scale: float) -> dict:
     for ti, name in enumerate(themes):
         for lang in ("en", "zh"):
             for h in texts.SPAM_THEMES[name][lang]:
-                headlines.append((ti, lang, texts.variants(h, rng, texts.SPAM_HASHTAGS)))
+                own_tags = texts.cycled(texts.SPAM_THEME_TAGS[name], len(texts.SPAM_HASHTAGS))
+                headlines.append((ti, lang, texts.variants(h, rng, own_tags)))
     n_variants = len(headlines[0][2])
     variant_text = pa.array([v for _, _, vs in headlines for v in vs], pa.string())
     headline_lang = np.array([lang for _, lang, _ in headlines], dtype=object)
+    headline_theme = np.array([ti for ti, _, _ in headlines])
+    theme_tags = np.array([texts.cycled(texts.SPAM_THEME_TAGS[t], len(texts.SPAM_HASHTAGS))
+                           for t in themes], dtype=object)
     op_domains = np.array(["globaltruthdaily.com", "newsvoice24.net", "worldinsight-now.com",
                            "peoplesview.info", "asiareview-news.com", "truthlens.org"])
     offices = []
@@ -293,7 +298,9 @@ def spamouflage(w: World, pop: Population, scale: float) -> dict:
         titled = np.isin(w.acc_type[authors], ["page", "channel"])
         title = pc.if_else(pa.array(titled), headline_text, pa.nulls(n, pa.string()))
         k = np.where(rng.random(n) < 0.5, rng.integers(1, 4, n), 0)
-        tag_cols = [texts.pick(rng, texts.SPAM_HASHTAGS, n) for _ in range(3)]
+        # The first tag is the headline's theme tag, the others generic.
+        tag_cols = [theme_tags[headline_theme[hl], rng.integers(0, len(texts.SPAM_HASHTAGS), n)]]
+        tag_cols += [texts.pick(rng, texts.SPAM_HASHTAGS, n) for _ in range(2)]
         one = pa.array(tag_cols[0], pa.string())
         two = texts.join(one, np.where(tag_cols[1] == tag_cols[0], "USA", tag_cols[1]), sep=" ")
         three = texts.join(two, np.where(tag_cols[2] == tag_cols[0], "中国", tag_cols[2]), sep=" ")
@@ -359,8 +366,10 @@ def spamouflage(w: World, pop: Population, scale: float) -> dict:
         "utc_offset_hours": offset,
         "shift_pattern": True,
         "schedule": "office",
-        "work_hours": OFFICE_VARIANTS[0].work_hours(),
-        "breaks": OFFICE_VARIANTS[0].break_list(),
+        # Operation level: the hours at least half of the offices keep (rhythms.consensus);
+        # each office's own shift is under `clusters`.
+        "work_hours": consensus([o["shift"] for o in offices])[0],
+        "breaks": consensus([o["shift"] for o in offices])[1],
         "weekdays_only": True,
         "quiet_holidays": [{"date": cal.date(d).isoformat(), "name": n, "country": "CN"}
                            for d, n in sorted(holidays.items())],

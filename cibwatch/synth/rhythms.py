@@ -125,6 +125,52 @@ class Shift:
         return [{"name": n, "start": hhmm(s), "end": hhmm(e % 24)} for n, s, e in self.breaks]
 
 
+def _quarters(spans: list[tuple[float, float]]) -> np.ndarray:
+    """Quarter hours of a local day (96 bins) covered by [start, end) spans; spans past
+    midnight (a night shift to 29:00) wrap into the early morning."""
+    day = np.zeros(96, dtype=bool)
+    for start, end in spans:
+        q = np.arange(int(round(start * 4)), int(round(end * 4)))
+        day[q % 96] = True
+    return day
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) quarter-hour runs of True (a run through midnight is one run)."""
+    edges = np.flatnonzero(np.diff(np.r_[False, mask, False].astype(int)))
+    runs = [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+    if len(runs) > 1 and runs[0][0] == 0 and runs[-1][1] == 96:
+        runs = runs[1:-1] + [(runs[-1][0], runs[0][1] + 96)]
+    return runs
+
+
+def consensus(shifts: tuple[Shift, ...] | list[Shift]) -> tuple[list[dict], list[dict]]:
+    """Operation-level (work_hours, breaks) of offices on different shift variants.
+
+    Each office counts once (a team, whatever its size). A local quarter hour is an
+    operation break when at least half of the offices are on a break then, and worked
+    when more than half are inside a work block (so the two never overlap): the hours
+    at which the operation as a whole is visibly quiet or busy, which is all its merged
+    activity can show. A break takes the name most offices give the hours it covers.
+    With one office this is that
+    office's own schedule."""
+    on_break = np.array([_quarters([(s, e) for _, s, e in sh.breaks]) for sh in shifts])
+    working = np.array([_quarters([(b.start, b.end) for b in sh.blocks]) for sh in shifts])
+    half = len(shifts) / 2
+    work = [{"start": hhmm(a / 4), "end": hhmm(b / 4)}
+            for a, b in _runs(working.sum(axis=0) > half)]
+    breaks = []
+    for a, b in _runs(on_break.sum(axis=0) >= half):
+        span = np.arange(a, b) % 96
+        votes: dict[str, int] = {}
+        for sh in shifts:
+            for name, s, e in sh.breaks:
+                votes[name] = votes.get(name, 0) + int(_quarters([(s, e)])[span].sum())
+        name = max(votes, key=lambda n: (votes[n], n))
+        breaks.append({"name": name, "start": hhmm(a / 4), "end": hhmm(b / 4)})
+    return work, breaks
+
+
 def iso(ts: int) -> str:
     """Epoch seconds as ISO 8601 UTC (`2024-03-11T09:15:00Z`), for truth.json."""
     return dt.datetime.fromtimestamp(int(ts), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -215,10 +215,11 @@ def hashtag_pool(rng: np.random.Generator, n: int) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- operations
 # Centrally written headlines of the Spamouflage-like operation, per theme, in English
-# and Chinese. Accounts post them with light variation (see `vary`).
+# and Chinese (keywords in both: a theme's Chinese posts are the same theme). Accounts
+# post them with light variation (see `variants`).
 SPAM_THEMES: dict[str, dict] = {
     "covid origin / us labs": {
-        "keywords": ["fort detrick", "lab", "origin", "virus", "biolab"],
+        "keywords": ["fort detrick", "lab", "origin", "virus", "biolab", "德特里克堡", "实验室"],
         "en": [
             "The truth about Fort Detrick must be investigated. Why is the US hiding its biolabs?",
             "Experts ask: did the virus originate in a US lab? The world deserves answers.",
@@ -234,7 +235,8 @@ SPAM_THEMES: dict[str, dict] = {
         ],
     },
     "us social decline": {
-        "keywords": ["shooting", "homeless", "drug", "violence", "democracy"],
+        "keywords": ["shooting", "homeless", "drug", "violence", "democracy", "枪击", "毒品",
+                     "流浪", "民主"],
         "en": [
             "Another mass shooting in America. When will Washington protect its people?",
             "Homeless camps spread across US cities while politicians fight for power.",
@@ -250,7 +252,7 @@ SPAM_THEMES: dict[str, dict] = {
         ],
     },
     "attacks on critics": {
-        "keywords": ["traitor", "fugitive", "liar", "scandal", "critic"],
+        "keywords": ["traitor", "fugitive", "liar", "scandal", "critic", "骗子", "逃犯", "叛徒"],
         "en": [
             "The so-called dissident is a liar paid by foreign forces. Expose him!",
             "Fugitive businessman caught in new fraud scandal. His followers were cheated.",
@@ -264,7 +266,8 @@ SPAM_THEMES: dict[str, dict] = {
         ],
     },
     "praise for china": {
-        "keywords": ["development", "harmony", "prosperity", "belt and road", "success"],
+        "keywords": ["development", "harmony", "prosperity", "belt and road", "success",
+                     "一带一路", "发展", "繁荣", "和谐"],
         "en": [
             "Belt and Road brings prosperity to millions. A win-win for the world.",
             "China's development is a success story for all developing countries.",
@@ -278,6 +281,14 @@ SPAM_THEMES: dict[str, dict] = {
             "和谐稳定，中国模式行得通。",
         ],
     },
+}
+# Each theme's own hashtags (real Spamouflage tagged a theme consistently, in both
+# languages); a post carries one of them first, then generic ones from SPAM_HASHTAGS.
+SPAM_THEME_TAGS: dict[str, list[str]] = {
+    "covid origin / us labs": ["FortDetrick", "WhatAreTheyHiding", "真相调查"],
+    "us social decline": ["AmericanDecline", "USHumanRights", "美国乱象"],
+    "attacks on critics": ["ExposeThem", "PaidByForeignForces", "揭穿"],
+    "praise for china": ["WinWin", "ChinaStory", "合作共赢"],
 }
 SPAM_HASHTAGS = ["FortDetrick", "USBiolabs", "TruthMatters", "AmericanDecline",
                  "中国", "真相", "WinWin", "BeltAndRoad", "ExposeTheLiar", "USA"]
@@ -327,7 +338,8 @@ PERSONA_GAMES = ["ThingsYouCantSayAnymore", "ExplainAmericaIn3Words", "RuinAHist
 SMALL_THEMES: dict[str, dict] = {
     "small_a": {
         "label": "regional rivalry",
-        "keywords": ["regime", "sanctions", "resistance", "occupation", "gulf"],
+        "keywords": ["regime", "sanctions", "resistance", "occupation", "gulf", "تحریم",
+                     "مقاومت"],
         "texts": [
             "Sanctions are economic terrorism against the people of the region.",
             "The resistance axis stands firm against foreign occupation.",
@@ -388,6 +400,12 @@ def reorder(text: str) -> str:
             end = sep.strip() if sep.strip() in ".?!" else sep
             return f"{tail.strip()} {head}{end}".strip()
     return text
+
+
+def cycled(tags: list[str], n: int) -> list[str]:
+    """`tags` repeated to length n: drawing from it takes the same random numbers as
+    drawing from any n-item list, so the rest of the world stays as it was."""
+    return [tags[i % len(tags)] for i in range(n)]
 
 
 def variants(text: str, rng: np.random.Generator, tags: list[str]) -> list[str]:
