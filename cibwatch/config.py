@@ -197,10 +197,13 @@ class CharacteriseConfig:
     office_lunch_lengths: tuple[float, ...] = (1.0, 1.5, 2.0)
     # The day shift ends between 16:30 and 18:00.
     office_ends: tuple[float, ...] = (16.5, 17.0, 17.5, 18.0)
-    # After the day shift: nothing, an evening block after supper, or a night shift (with
-    # a meal break) run by a second team; hours past 24 run into the next day.
+    # After the day shift: nothing, an evening block of 2-3 hours after supper, or a night
+    # shift (with a meal break) run by a second team; hours past 24 run into the next day.
+    # Without the 2.5-3 h evenings ending 21:30, offices whose evenings end then read as
+    # half an hour east (Spamouflage, scale-1 seed 0; benchmarks/RESULTS.md).
     office_extra_blocks: tuple = (
-        (), ((19.0, 21.0),), ((19.0, 22.0),), ((18.5, 20.5),), ((21.0, 25.0), (26.0, 29.0)),
+        (), ((19.0, 21.0),), ((19.0, 22.0),), ((18.5, 20.5),), ((19.0, 21.5),),
+        ((18.5, 21.5),), ((21.0, 25.0), (26.0, 29.0)),
     )
     # Each work block ramps up from a quarter to full pace over 30 minutes: staff
     # arrive and log in; a flat-topped block would pull the offset towards the first

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cibwatch.config import Config
+from cibwatch.config import Config, ConfigError
 from cibwatch.workspace import scalar
 
 if TYPE_CHECKING:
@@ -31,6 +31,21 @@ class DetectResult:
     operations: int
     seconds: dict[str, float] = field(default_factory=dict)
     out: Path | None = None
+
+
+def _duckdb_settings(ws: Workspace, cfg: Config) -> None:
+    """Cap DuckDB's memory (it spills to disk beyond it) and threads for the run."""
+    import duckdb
+
+    limit = cfg.engine.duckdb_memory_limit.replace("'", "''")
+    try:
+        ws.con.execute(f"SET memory_limit = '{limit}'")
+        if cfg.engine.duckdb_threads > 0:
+            ws.con.execute(f"SET threads = {int(cfg.engine.duckdb_threads)}")
+    except duckdb.Error as exc:
+        raise ConfigError(
+            f"engine.duckdb_memory_limit / engine.duckdb_threads: {exc}".splitlines()[0]
+        ) from None
 
 
 def detect(
@@ -52,10 +67,7 @@ def detect(
         cfg = cfg.updated({"engine": {"name": engine}}, source="--engine")
     eng = get_engine(cfg.engine.name, cfg)
     say = progress or (lambda _msg: None)
-    limit = cfg.engine.duckdb_memory_limit.replace("'", "''")
-    ws.con.execute(f"SET memory_limit = '{limit}'")
-    if cfg.engine.duckdb_threads > 0:
-        ws.con.execute(f"SET threads = {int(cfg.engine.duckdb_threads)}")
+    _duckdb_settings(ws, cfg)
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     ws.con.execute(
         "INSERT INTO runs VALUES (?, now()::TIMESTAMP, NULL, 'running', ?, NULL)",

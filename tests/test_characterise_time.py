@@ -140,3 +140,23 @@ def test_shifts_reads_breaks_from_a_profile():
     assert [(b["name"], b["start"], b["end"]) for b in breaks] == [
         ("lunch", "12:00", "13:30"), ("supper", "17:30", "19:00")]
     assert work[0] == {"start": "09:00", "end": "12:00"}
+
+
+def test_fitted_office_starts_make_an_ambiguous_offset_honest(tmp_path):
+    """An office opening at 09:30 with a late lunch in UTC+8 looks much like an ordinary
+    office half an hour or more away. With only the usual 09:00 start modelled the
+    answer is wrong and sure of it; with starts fitted (prior around 09:00) the
+    confidence is shared, and the truth is the answer or the runner-up."""
+    from dataclasses import replace
+
+    blocks = ((9.5, 12.5), (14.0, 18.0))
+    ws = _workspace(tmp_path, {"a1": _office(8.0, blocks=blocks),
+                               "a2": _office(8.0, blocks=blocks)})
+    fixed = build_profiles(ws.con, Config())["o:op"]["time"]
+    fitted_cfg = replace(Config(), characterise=replace(
+        CFG, office_starts=(8.0, 8.5, 9.0, 9.5, 10.0)))
+    fitted = build_profiles(ws.con, fitted_cfg)["o:op"]["time"]
+    assert fixed["utc_offset_hours"] != 8.0 and fixed["offset_confidence"] > 0.9
+    assert fitted["offset_confidence"] < 0.6
+    assert 8.0 in {fitted["utc_offset_hours"], fitted["runner_up"]["utc_offset_hours"]}
+    assert fitted["runner_up"]["confidence"] > 0.1

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from test_cluster import build_world
@@ -93,3 +96,28 @@ def test_config_override_reaches_detection(dataset, tmp_path):
     )
     assert res.exit_code == 0, res.output
     assert read_accounts(tmp_path / "r" / "accounts.csv") == []
+
+
+def test_detect_caps_duckdb_memory_and_threads(dataset, tmp_path):
+    from cibwatch.config import Config
+    from cibwatch.pipeline import detect
+
+    folder, groups = dataset
+    cfg = Config().updated(
+        {"engine": {"duckdb_memory_limit": "1GB", "duckdb_threads": 1}}, source="test"
+    )
+    with Workspace(tmp_path / "ws.duckdb") as ws:
+        ws.ingest(folder)
+        result = detect(ws, config=cfg)
+        limit, threads = ws.con.execute(
+            "SELECT current_setting('memory_limit'), current_setting('threads')"
+        ).fetchall()[0]
+    assert (limit, threads) == ("953.6 MiB", 1)
+    assert result.flagged_assets == len(groups["ops"]) + len(groups["dormant"])
+    run = subprocess.run(
+        [str(Path(sys.executable).parent / "cibwatch"), "detect", str(folder), "--workspace",
+         str(tmp_path / "ws2.duckdb"), "--quiet", "--set", "engine.duckdb_memory_limit=lots"],
+        capture_output=True, text=True,
+    )
+    assert run.returncode == 2, run.stderr
+    assert "engine.duckdb_memory_limit" in run.stderr and "Traceback" not in run.stderr
