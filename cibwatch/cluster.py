@@ -411,6 +411,22 @@ def _attach(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     )
     con.register("_ties", ties.append_column("p", pa.array(p_ties, pa.float64())))
     con.register("_shared", shared)
+    # Every (asset, cluster) candidate is a test, but only those with 3 * min(p) < 1 can
+    # pass: only they get reason texts (the slow part); the others count in BH's m.
+    tests = """
+        SELECT platform, account_id, cluster_id, p FROM _ties
+        UNION ALL SELECT platform, account_id, cluster_id, p FROM _shared
+        UNION ALL SELECT platform, account_id, cluster_id, p FROM _keyed
+    """
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _cand_keep AS
+        SELECT platform, account_id, cluster_id, 3 * min(p) < 1.0 AS open
+        FROM ({tests}) GROUP BY ALL
+        """
+    )
+    n_tests = int(con.execute("SELECT count(*) FROM _cand_keep").fetchall()[0][0])
+    con.execute("DELETE FROM _cand_keep WHERE NOT open")
     cand = con.sql(
         """
         SELECT platform, account_id, cluster_id,
@@ -432,13 +448,15 @@ def _attach(con: duckdb.DuckDBPyConnection, config: Config) -> None:
                    y || ' of its ' || d || ' keys are the cluster''s (' || round(mu, 2)
                    || ' expected)' AS reason
             FROM _keyed
-        ) GROUP BY ALL ORDER BY platform, account_id, cluster_id
+        ) SEMI JOIN _cand_keep USING (platform, account_id, cluster_id)
+        GROUP BY ALL ORDER BY platform, account_id, cluster_id
         """
     ).to_arrow_table()
     con.unregister("_ties")
     con.unregister("_shared")
     con.unregister("_keyed")
-    q = benjamini_hochberg(cand.column("p").to_numpy())
+    con.execute("DROP TABLE _cand_keep")
+    q = benjamini_hochberg(cand.column("p").to_numpy(), n_tests)
     con.register("_cand", cand.append_column("q", pa.array(q, pa.float64())))
     con.execute(
         f"""

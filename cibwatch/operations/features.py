@@ -163,6 +163,8 @@ def _add_xrefs(
         return
     domains = ", ".join(f"('{d}', '{p}')" for d, p in cfg.platform_domains)
     canon = canonical_url_sql("u", "^(utm_[a-z_]*|fbclid|si|feature)(=|$)")
+    names = sorted({d for d, _ in cfg.platform_domains})
+    mentions = " OR ".join(f"contains(lower(u), {_sql_list((d,))})" for d in names)
     con.execute(
         f"""
         INSERT INTO {KEYS_TABLE}
@@ -173,6 +175,9 @@ def _add_xrefs(
                   FROM posts {where_posts}
                   {"AND" if where_posts else "WHERE"} urls IS NOT NULL AND len(urls) > 0)
             WHERE u IS NOT NULL AND u <> ''
+              -- a link can only name an asset if it contains a platform domain: the
+              -- cheap test first spares most links the canonicalising regexes
+              AND ({mentions})
         ),
         parts AS (
             SELECT platform, account_id, post_id, c,
