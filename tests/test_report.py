@@ -206,6 +206,12 @@ def test_markdown_escapes_the_data(built):
     assert md("- item") == "\\- item"
 
 
+def test_cluster_links_show_their_readable_detail(built):
+    text = (built["out"] / "report.html").read_text(encoding="utf-8")
+    assert "both link" in text
+    assert '"families"' not in text and "threshold" not in text
+
+
 # ---------------------------------------------------------------------------- indicators
 def test_indicators_follow_metas_layout(built, shared_data):
     rows = _read_csv(built["out"] / "indicators.csv")

@@ -122,7 +122,9 @@ def build_world(path: Path) -> Path:
     con.executemany("INSERT INTO operation_clusters VALUES (?,?)", [
         (BIG_OP, "c-fb"), (BIG_OP, "c-x"), (SMALL_OP, "c-small")])
     con.execute("INSERT INTO operation_links VALUES (?, 'c-fb', 'c-x', 0.8, ?)", [
-        BIG_OP, json.dumps([{"signal": "shared_url", "detail": f"both link {OWN_DOMAIN}"}])])
+        BIG_OP, json.dumps({"kind": "cross_platform", "strength": 0.8, "threshold": 0.9,
+                            "detail": f"both link {OWN_DOMAIN}",
+                            "families": [{"family": "links", "keys": 3}]})])
     con.executemany("INSERT INTO operation_evidence VALUES (?,?,?,?)", [
         (BIG_OP, "text_fingerprint", 0.9, "412 identical texts across 16 assets"),
         (BIG_OP, "time_zone", 0.8, "posting on UTC+8 office hours"),

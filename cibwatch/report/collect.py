@@ -341,7 +341,10 @@ def _evidence_items(raw: Any) -> list[dict]:
         value = json.loads(raw) if isinstance(raw, str) else raw
     except ValueError:
         return [{"signal": "note", "detail": str(raw)}]
-    if isinstance(value, dict):
+    if isinstance(value, dict) and isinstance(value.get("detail"), str):
+        value = [{"signal": value.get("kind", "link"), "strength": value.get("strength"),
+                  "detail": value["detail"]}]
+    elif isinstance(value, dict):
         value = [{"signal": k, "detail": v} for k, v in value.items()]
     if not isinstance(value, list):
         return [{"signal": "note", "detail": str(value)}]
