@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages the test suite needs: Chromium for the browser tests, a Java runtime
-# for the Spark engine, and the Pango libraries WeasyPrint renders PDFs with.
+# for the Spark engine, the Pango libraries WeasyPrint renders PDFs with, and fonts
+# for the scripts operations post in.
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
@@ -13,6 +14,8 @@ java_major() {
   need+=(default-jre-headless)
 ldconfig -p 2>/dev/null | grep -q libpango-1.0 || need+=(libpango-1.0-0 libpangoft2-1.0-0)
 fc-list >/dev/null 2>&1 && [ -n "$(fc-list 2>/dev/null | head -n 1)" ] || need+=(fonts-dejavu-core fontconfig)
+# Operations post in Chinese, Japanese and Korean: reports and PDFs must render them.
+[ -n "$(fc-list :lang=zh 2>/dev/null | head -n 1)" ] || need+=(fonts-noto-cjk)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi
