@@ -183,6 +183,7 @@ def _view(con: duckdb.DuckDBPyConnection, doc: dict, config: ReportConfig) -> di
     view["self_engagement"] = _self_engagement(con, op)
     view["domains"], view["urls"] = _domains(con, op, config)
     view["evidence"] = (doc.get("evidence") or [])[: config.evidence_items]
+    view["links_shown"] = view["links"][: config.evidence_items]
     view["edge_signals"] = _edge_signals(con, op)
     view["examples"] = _edge_examples(con, op, config.evidence_items)
     view["network"] = _network(con, op, members, config.network_max_nodes)
