@@ -207,7 +207,10 @@ def test_operations_list_filters_and_detail(server, world):
     assert detail["profile"]["followers"]["inauthentic_follower_share"] == 0.4
     assert detail["profile"]["narratives"][0]["examples"][0] == XSS_TEXT
     assert [e["signal"] for e in detail["evidence"]] == ["copy-paste text", "time zone"]
-    assert detail["links"][0]["evidence"] == {"shared_urls": 12}
+    assert detail["links"][0]["evidence"]["detail"] == "12 shared links, e.g. <i>x</i>"
+    page = c.get("/operations/op-spam").text
+    assert "12 shared links, e.g. &lt;i&gt;x&lt;/i&gt;" in page
+    assert '"families"' not in page
     assert c.get("/api/operations/nope").status_code == 404
 
 

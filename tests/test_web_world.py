@@ -165,7 +165,8 @@ def build_workspace(path: Path) -> Path:
         )
         con.execute(
             """INSERT INTO operation_links VALUES
-            ('op-spam', 'c-fb1', 'c-x1', 0.8, '{"shared_urls": 12}')"""
+            ('op-spam', 'c-fb1', 'c-x1', 0.8, '{"kind": "cross_platform", "strength": 0.8,
+            "detail": "12 shared links, e.g. <i>x</i>", "families": [{"keys": 12}]}')"""
         )
         con.execute(
             """INSERT INTO operation_evidence VALUES
