@@ -190,11 +190,8 @@ def review_operation(
     note: Annotated[str, Form(max_length=4000)],
     csrf_token: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    writer(request, user, csrf_token)
-    _need_note(note)
-    with store(request).write() as con:
-        data.record_review(con, "operation", operation_id, decision, note.strip(), user.name)
-    return RedirectResponse(f"/operations/{operation_id}#review", status_code=303)
+    return _review(request, user, csrf_token, "operation", operation_id, decision, note,
+                   f"/operations/{operation_id}#review")
 
 
 @router.post("/operations/{operation_id}/exclusions")
@@ -217,6 +214,16 @@ def exclude_asset(
 def _need_note(note: str) -> None:
     if not note.strip():
         raise data.Invalid("a note saying why is required")
+
+
+def _review(request: Request, user, csrf_token: str, target_type: str, target_id: str,
+            decision: str, note: str, back: str) -> Response:
+    """One review decision on an operation or cluster: checked, recorded, audited."""
+    writer(request, user, csrf_token)
+    _need_note(note)
+    with store(request).write() as con:
+        data.record_review(con, target_type, target_id, decision, note.strip(), user.name)
+    return RedirectResponse(back, status_code=303)
 
 
 # ---------------------------------------------------------------------------- clusters
@@ -243,11 +250,8 @@ def review_cluster(
     note: Annotated[str, Form(max_length=4000)],
     csrf_token: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    writer(request, user, csrf_token)
-    _need_note(note)
-    with store(request).write() as con:
-        data.record_review(con, "cluster", cluster_id, decision, note.strip(), user.name)
-    return RedirectResponse(f"/clusters/{cluster_id}#review", status_code=303)
+    return _review(request, user, csrf_token, "cluster", cluster_id, decision, note,
+                   f"/clusters/{cluster_id}#review")
 
 
 # ------------------------------------------------------------------------------ assets
