@@ -1,13 +1,21 @@
 """Measure `characterise` against the synthetic world's truth.json.
 
 For each seed: generate a world, ingest it, fill clusters/operations from the ground truth
-(`tests/support.py::truth_as_results`, so detection quality does not enter), characterise,
-and compare every operation's profile with truth: UTC offset, schedule and shift pattern,
-breaks (minutes off), echo-chamber ratio, inauthentic-follower share, asset tally, quiet
-holidays and planted themes. Prints per-operation errors and a summary.
+(`tests/support.py::truth_as_results`, one cluster per operation and platform, so
+detection quality does not enter; or, with `--clusters office`, one cluster per office or
+team from `truth_clusters.csv`), characterise, and compare every operation's profile with
+truth: UTC offset, schedule and shift pattern, breaks (minutes off, and whether their
+boundary ranges hold the true edges), echo-chamber ratio, inauthentic-follower share,
+asset tally, quiet holidays and planted themes. Prints
+per-operation errors, a summary and a calibration table of offset confidences.
+`--human-sim N` instead draws N small groups of ordinary users from the generator's
+diurnal rhythm per size and reports how often their offset is exact, against the mean
+confidence, and the same with the generator's own curve as template (the ceiling).
 
     .venv/bin/python benchmarks/characterise.py --scale 1 --seeds 0 1 2
+    .venv/bin/python benchmarks/characterise.py --scale 1 --seeds 0 1 2 --clusters office
     .venv/bin/python benchmarks/characterise.py --scale 10 --seeds 0 --timing-only
+    .venv/bin/python benchmarks/characterise.py --human-sim 200
 """
 
 from __future__ import annotations
@@ -50,6 +58,24 @@ def break_errors(truth: list[dict], found: list[dict]) -> list[int | None]:
     return out
 
 
+def range_covers(truth: list[dict], found: list[dict]) -> list[bool]:
+    """Per true break whose closest found break carries `start_range`/`end_range`: both
+    true edges inside those ranges (the reader's 95% boundary intervals)."""
+    out = []
+    for tb in truth:
+        near = min(found, default=None, key=lambda b: max(clock_diff(tb["start"], b["start"]),
+                                                          clock_diff(tb["end"], b["end"])))
+        if near is None or "start_range" not in near:
+            continue
+        out.append(all(_inside(tb[edge], near[f"{edge}_range"]) for edge in ("start", "end")))
+    return out
+
+
+def _inside(clock: str, span: list[str]) -> bool:
+    lo, hi, t = minutes(span[0]), minutes(span[1]), minutes(clock)
+    return (t - lo) % 1440 <= (hi - lo) % 1440
+
+
 def theme_ranks(truth: list[dict], found: list[dict]) -> list[int | None]:
     """Per planted theme: rank (1 = largest) of the first found theme matching a keyword."""
     ranks = []
@@ -64,7 +90,27 @@ def theme_ranks(truth: list[dict], found: list[dict]) -> list[int | None]:
     return ranks
 
 
-def run_world(scale: float, seed: int, work: Path, timing_only: bool) -> dict:
+def office_clusters(ws, truth_clusters: Path) -> None:
+    """Replace the per-platform truth clusters with one cluster per office or team."""
+    con = ws.con
+    for table in ("operation_clusters", "cluster_members", "clusters"):
+        con.execute(f"DELETE FROM {table}")
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE truth_offices AS
+        SELECT * FROM read_csv('{truth_clusters.as_posix()}', all_varchar = true)
+        """
+    )
+    con.execute("INSERT INTO cluster_members SELECT cluster, platform, account_id, 1.0, "
+                "'ground truth' FROM truth_offices")
+    con.execute("INSERT INTO clusters SELECT cluster_id, any_value(platform), count(*), 1.0, "
+                "NULL FROM cluster_members GROUP BY cluster_id")
+    con.execute("INSERT INTO operation_clusters SELECT DISTINCT operation_id, cluster "
+                "FROM truth_offices")
+
+
+def run_world(scale: float, seed: int, work: Path, timing_only: bool,
+              clusters: str = "platform") -> dict:
     world = work / f"world-s{scale:g}-{seed}"
     if not (world / "truth.json").exists():
         t0 = time.perf_counter()
@@ -77,6 +123,8 @@ def run_world(scale: float, seed: int, work: Path, timing_only: bool) -> dict:
         ws.ingest(world, progress=False)
         print(f"ingested in {time.perf_counter() - t0:.1f}s", flush=True)
     truth_as_results(ws, world / "labels.csv")
+    if clusters == "office":
+        office_clusters(ws, world / "truth_clusters.csv")
     posts = ws.con.execute("SELECT count(*) FROM posts").fetchall()[0][0]
     t0, c0 = time.perf_counter(), time.process_time()
     characterise(ws.con, Config())
@@ -111,6 +159,12 @@ def run_world(scale: float, seed: int, work: Path, timing_only: bool) -> dict:
                            round(abs(eng["echo_chamber_ratio"] - t["echo_chamber_ratio"]), 4)),
             "follower_error": (None if fol.get("inauthentic_follower_share") is None else round(
                 abs(fol["inauthentic_follower_share"] - t["inauthentic_follower_share"]), 4)),
+            "break_ranges_cover": (range_covers(t["breaks"], tm["breaks"])
+                                   if t["shift_pattern"] else []),
+            "cluster_break_errors": [
+                e for c in t.get("clusters") or [] if c["cluster"] in tm["clusters"]
+                for e in break_errors(c["breaks"], tm["clusters"][c["cluster"]]["breaks"])],
+            "breaks_from_clusters": tm.get("breaks_from_clusters"),
             "tally_ok": p["assets"]["tally"] == t["assets"],
             "holidays_found": len(found_holidays & true_holidays),
             "holidays_truth": len(true_holidays),
@@ -122,7 +176,8 @@ def run_world(scale: float, seed: int, work: Path, timing_only: bool) -> dict:
         print(f"  {op:12s} assets {row['assets']:4d} offset {row['offset']} "
               f"(truth {row['offset_truth']}, conf {row['confidence']}) "
               f"schedule {row['schedule']} ({row['schedule_truth']}) "
-              f"breaks err {brk} echo err {row['echo_error']} follower err "
+              f"breaks err {brk} (teams {row['breaks_from_clusters']}, per cluster "
+              f"{row['cluster_break_errors']}) echo err {row['echo_error']} follower err "
               f"{row['follower_error']} tally {'ok' if row['tally_ok'] else 'WRONG'} "
               f"holidays {row['holidays_found']}/{row['holidays_truth']}"
               f"+{row['holidays_extra']} theme ranks {ranks} of {row['themes_found']}",
@@ -151,6 +206,9 @@ def summary(results: list[dict]) -> dict:
         "shift_pattern_right": f"{sum(o['shift_ok'] for _, _, o in rows)}/{len(rows)}",
         "breaks_within_30min": f"{sum(e is not None and e <= 30 for e in breaks)}/{len(breaks)}",
         "break_error_max_min": max((e for e in breaks if e is not None), default=None),
+        # True breaks whose found break's 95% edge ranges both hold the true edges.
+        "break_ranges_cover_truth": f"{sum(c for _, _, o in rows for c in o['break_ranges_cover'])}"
+                                    f"/{sum(len(o['break_ranges_cover']) for _, _, o in rows)}",
         "echo_error_max": max(o["echo_error"] or 0 for _, _, o in rows),
         "follower_error_max": max(o["follower_error"] or 0 for _, _, o in rows),
         "tally_right": f"{sum(o['tally_ok'] for _, _, o in rows)}/{len(rows)}",
@@ -161,7 +219,78 @@ def summary(results: list[dict]) -> dict:
         "themes_in_top_k": f"{sum(r is not None and r <= k for r, k in ranks)}/{len(ranks)}",
         "operations_with_planted_themes_on_top": f"{sum(map(_on_top, rows))}/{len(rows)}",
         "seconds": [r["seconds"] for r in results],
+        "offset_calibration": calibration(
+            [(o["confidence"], o["offset_ok"]) for _, _, o in rows
+             if o["offset_truth"] is not None and o["offset"] is not None]),
     }
+    cluster_breaks = [e for _, _, o in rows for e in o["cluster_break_errors"]]
+    if any(o["breaks_from_clusters"] for _, _, o in rows):
+        out["cluster_breaks_within_30min"] = (
+            f"{sum(e is not None and e <= 30 for e in cluster_breaks)}/{len(cluster_breaks)}")
+    return out
+
+
+BINS = ((0.0, 0.5), (0.5, 0.8), (0.8, 0.95), (0.95, 1.01))
+
+
+def calibration(pairs: list[tuple[float, bool]]) -> list[str]:
+    """Per confidence bin: how many answers, their mean confidence, the share right."""
+    out = []
+    for lo, hi in BINS:
+        sel = [(c, ok) for c, ok in pairs if lo <= c < hi]
+        if sel:
+            out.append(f"[{lo:.2f}, {min(hi, 1.0):.2f}]: {len(sel)} answers, mean confidence "
+                       f"{sum(c for c, _ in sel) / len(sel):.2f}, right "
+                       f"{sum(ok for _, ok in sel)}/{len(sel)}")
+    return out
+
+
+def human_sim(n: int, sizes: tuple[int, ...] = (200, 400, 1000, 3000), offset: float = 1.0,
+              seed: int = 0) -> dict:
+    """Offsets of small groups of ordinary users drawn from the generator's diurnal rhythm
+    (as small_b: per-post chronotype sd 0.5 h): exact share and confidence with cibwatch's
+    templates, and with the generator's own curve as the only template (the ceiling any
+    template could reach on this rhythm; same prior over inhabited offsets)."""
+    import numpy as np
+    from scipy.special import logsumexp
+
+    from cibwatch.characterise import time as T
+    from cibwatch.synth.rhythms import HUMAN_PROFILE, Calendar, human_times
+
+    cfg = Config().characterise
+    rng = np.random.default_rng(seed)
+    cal = Calendar(start=1710115200, days=63)  # a Monday, nine weeks
+    # The generator's curve, smoothed as its samplers spread it (chronotype + jitter).
+    day = np.repeat(HUMAN_PROFILE, 4).astype(float)
+    k = np.arange(-16, 17)
+    g = np.exp(-0.5 * (k / (4 * np.hypot(0.5, 0.6))) ** 2)
+    day = sum(w * np.roll(day, s) for w, s in zip(g / g.sum(), k, strict=True))
+    week = np.tile(day, 7) / (7 * day.sum())
+    offs = T.offsets(cfg)
+    out = {}
+    for size in sizes:
+        ours, ceiling = [], []
+        for _ in range(n):
+            ts = human_times(rng, cal, np.full(size, offset), rng.normal(0, 0.5, size),
+                             np.ones(size))
+            q, counts = np.unique(ts // 900, return_counts=True)
+            hist = np.bincount((q - T.MONDAY_Q) % T.BINS, weights=counts, minlength=T.BINS)
+            act = T.Activity(hist, q, counts, len(q), ["post"])
+            f = T.fit(act, cfg)
+            ours.append((f.confidence or 0.0, f.offset == offset))
+            shifts = np.rint(offs * 4).astype(int)
+            local = hist[(np.arange(T.BINS)[None, :] - shifts[:, None]) % T.BINS]
+            ll = local @ np.log(0.99 * week + 0.01 / T.BINS) + T.offset_prior(act, offs, cfg)
+            post = np.exp(ll - logsumexp(ll))
+            ceiling.append((float(post.max()), offs[int(np.argmax(post))] == offset))
+        out[size] = {
+            "cibwatch_exact": f"{sum(ok for _, ok in ours)}/{n}",
+            "cibwatch_mean_confidence": round(sum(c for c, _ in ours) / n, 3),
+            "cibwatch_calibration": calibration(ours),
+            "generator_curve_exact": f"{sum(ok for _, ok in ceiling)}/{n}",
+            "generator_curve_mean_confidence": round(sum(c for c, _ in ceiling) / n, 3),
+        }
+        print(size, json.dumps(out[size], indent=1), flush=True)
     return out
 
 
@@ -172,12 +301,22 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "work" / "characterise")
     ap.add_argument("--timing-only", action="store_true",
                     help="Only time characterise (large scales).")
+    ap.add_argument("--clusters", choices=("platform", "office"), default="platform",
+                    help="Truth clusters: one per operation and platform, or per office.")
+    ap.add_argument("--human-sim", type=int, default=0, metavar="N",
+                    help="Only simulate N small human groups per size (offset calibration).")
     args = ap.parse_args()
+    if args.human_sim:
+        human_sim(args.human_sim)
+        return
     args.work.mkdir(parents=True, exist_ok=True)
-    results = [run_world(args.scale, s, args.work, args.timing_only) for s in args.seeds]
+    results = [run_world(args.scale, s, args.work, args.timing_only, args.clusters)
+               for s in args.seeds]
     if not args.timing_only:
         print(json.dumps(summary(results), indent=1))
-    (args.work / f"results-s{args.scale:g}.json").write_text(json.dumps(results, indent=1))
+    suffix = "" if args.clusters == "platform" else f"-{args.clusters}"
+    (args.work / f"results-s{args.scale:g}{suffix}.json").write_text(
+        json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ followers) are attached when their ties to a cluster are significant: their comm
 replies, reactions, shares and follows go to the cluster far more than chance would send
 them (binomial test against the share of all such actions the cluster receives), or they
 share two or more independent account-level keys (creation batch, avatar, handle family,
-display name) with the cluster's members. Both tests go through Benjamini-Hochberg.
+display name) with the cluster's members, or a large share of the keys they used are the
+cluster's, or those of the group of clusters linked to it (a large operation splits into
+many clusters). All tests go through one Benjamini-Hochberg.
 
 Cluster ids are `PLATFORM-c` + a hash of the sorted core member set: stable for
 unchanged data, whatever the order rows were loaded in.
@@ -27,11 +29,21 @@ import numpy as np
 import pyarrow as pa
 from scipy.stats import binom, poisson
 
-from cibwatch.config import Config
+from cibwatch.config import ClusterConfig, Config
 from cibwatch.graph import ADDITIVE, FAMILIES, benjamini_hochberg
 
 ACCOUNT_KEY_TYPES = ("avatar", "batch", "handle", "name")
 CONTENT_FAMILIES = {"content", "link"}
+# Key types whose value means the same on every platform (text fingerprint, near-duplicate
+# group, canonical link, media hash): the cross-platform key test reads only these.
+CROSS_KEY_TYPES = ("text", "neardup", "url", "media")
+CROSS_REASON = "on another platform"
+# Key types whose value is a post id: the engaged account is that post's author.
+POST_KEY_TYPES = ("share", "reply", "react")
+# Families whose single co-use supports no cluster of any size: co-engaging an author
+# once is what two people who answer the same popular post do (the same moment also
+# gives a co-comment or co-re-share); engaging the same authors again and again is not.
+REPEAT_FAMILIES = {"engage"}
 
 SIGNAL_LABELS = {
     "text": "identical text",
@@ -50,6 +62,7 @@ SIGNAL_LABELS = {
     "follow": "follows of each other or the same accounts",
     "engage": "engagement with each other or the same authors",
     "attach": "ties of low-activity assets",
+    "cross": "content of a cluster on another platform",
 }
 
 
@@ -156,7 +169,11 @@ def _uncorroborated(con: duckdb.DuckDBPyConnection, config: Config) -> list[str]
     internal edges, the family's own count is significant (Poisson p <= 0.01). Copying
     the same texts and links is what real campaigns, chain letters, viral moments and a
     party's page network do; a cluster must also show a family beyond content and links
-    (co-re-shares, comments, reactions, engagement, follows, account-level keys)."""
+    (co-re-shares, comments, reactions, engagement, follows, account-level keys).
+    In a cluster of fewer than `small_cluster` members, and for the engagement family
+    everywhere, an edge counts only with `min_family_count` co-uses of the family: a
+    single one is one moment (one viral post gives one re-share, one follow and one
+    engagement of its author at once), and a few chance edges make a small cluster."""
     fam = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in FAMILIES.items())
     additive = ", ".join(f"'{f}'" for f in ADDITIVE)
     rows = con.sql(
@@ -193,18 +210,20 @@ def _uncorroborated(con: duckdb.DuckDBPyConnection, config: Config) -> list[str]
     c = rows.column("c").to_numpy()
     lam = np.maximum(rows.column("lam").to_numpy(zero_copy_only=False), 1e-12)
     present = poisson.sf(c - 1, lam) <= 0.01
-    counts: dict[str, dict[str, int]] = {}
-    for cid, family, ok in zip(
-        rows.column("cluster_id").to_pylist(), rows.column("family").to_pylist(), present,
-        strict=True,
-    ):
-        if ok:
-            fams = counts.setdefault(cid, {})
-            fams[family] = fams.get(family, 0) + 1
-    share = config.cluster.min_family_share
+    repeated = c >= config.cluster.min_family_count
     sizes = dict(
         con.execute("SELECT cluster_id, count(*) FROM _core_t GROUP BY ALL").fetchall()
     )
+    counts: dict[str, dict[str, int]] = {}
+    for cid, family, ok, again in zip(
+        rows.column("cluster_id").to_pylist(), rows.column("family").to_pylist(), present,
+        repeated, strict=True,
+    ):
+        big = sizes.get(cid, 0) >= config.cluster.small_cluster
+        if ok and (again or (big and family not in REPEAT_FAMILIES)):
+            fams = counts.setdefault(cid, {})
+            fams[family] = fams.get(family, 0) + 1
+    share = config.cluster.min_family_share
     dropped = []
     for cid in con.execute("SELECT DISTINCT cluster_id FROM _core_t ORDER BY 1").fetchall():
         cid = cid[0]
@@ -220,30 +239,79 @@ def _uncorroborated(con: duckdb.DuckDBPyConnection, config: Config) -> list[str]
 def _key_users(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     """`_ku`: the distinct (key, asset) uses for the group-level key test, built once for
     every attach round. Keys above the popular-key cap are left out (they say nothing and
-    cost the most)."""
+    cost the most). `target` is the account a use engages: the author engaged or followed
+    (`engage`, `follow`) or the author of the post re-shared, commented on or reacted to
+    (`share`, `reply`, `react`); NULL for other key types."""
     cap = int(config.signals.max_key_accounts)
+    types = ", ".join(f"'{t}'" for t in POST_KEY_TYPES)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _ku AS
-        SELECT platform, key_type, key, account_id FROM (
-            SELECT DISTINCT platform, key_type, key, account_id FROM keys
-        ) QUALIFY count(*) OVER (PARTITION BY platform, key_type, key) <= {cap}
+        SELECT k.platform, k.key_type, k.key, k.account_id,
+               CASE WHEN k.key_type IN ('engage', 'follow') THEN k.key
+                    ELSE t.account_id END AS target
+        FROM (
+            SELECT platform, key_type, key, account_id FROM (
+                SELECT DISTINCT platform, key_type, key, account_id FROM keys
+            ) QUALIFY count(*) OVER (PARTITION BY platform, key_type, key) <= {cap}
+        ) k
+        LEFT JOIN (SELECT platform, post_id, any_value(account_id) AS account_id
+                   FROM posts GROUP BY ALL) t
+          ON k.key_type IN ({types}) AND t.platform = k.platform AND t.post_id = k.key
         """
     )
 
 
-def _key_ties(con: duckdb.DuckDBPyConnection, config: Config) -> pa.Table:
+def _groups(con: duckdb.DuckDBPyConnection, config: Config) -> None:
+    """`_grp` (group_id, cluster_id) and `_mg` (its members): cluster groups are the
+    connected components of one platform's clusters joined by at least
+    `attach_group_min_edges` significant edges between their members (group id: its
+    smallest cluster id + '+'). A large operation splits into many dense clusters
+    (offices, teams, shifts); an asset on its fringe shares a few keys with each, too few
+    with any one of them, but most of its keys with the group. Only groups of two or more
+    clusters are listed (a lone cluster is tested already)."""
+    links = con.execute(
+        f"""
+        SELECT x.cluster_id, y.cluster_id FROM edges e
+        JOIN _m x ON x.platform = e.platform AND x.account_id = e.a
+        JOIN _m y ON y.platform = e.platform AND y.account_id = e.b
+        WHERE x.cluster_id <> y.cluster_id
+        GROUP BY ALL HAVING count(*) >= {int(config.cluster.attach_group_min_edges)}
+        ORDER BY 1, 2
+        """
+    ).fetchall()
+    names = sorted({c for pair in links for c in pair})
+    index = {n: i for i, n in enumerate(names)}
+    g = ig.Graph(n=len(names), edges=[(index[x], index[y]) for x, y in links])
+    rows: dict[str, list[str]] = {"group_id": [], "cluster_id": []}
+    for comp in g.connected_components():
+        ids = sorted(names[i] for i in comp)
+        rows["group_id"] += [ids[0] + "+"] * len(ids)
+        rows["cluster_id"] += ids
+    con.register("_grp_a", pa.table(rows, schema=pa.schema(
+        [("group_id", pa.string()), ("cluster_id", pa.string())])))
+    con.execute("CREATE OR REPLACE TEMP TABLE _grp AS SELECT * FROM _grp_a")
+    con.unregister("_grp_a")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _mg AS SELECT g.group_id AS cluster_id, m.platform, "
+        "m.account_id FROM _m m JOIN _grp g USING (cluster_id)"
+    )
+
+
+def _key_ties(con: duckdb.DuckDBPyConnection, members: str = "_m") -> pa.Table:
     """Group-level key test for assets outside clusters: of the d keys an asset used,
     y are keys that members of cluster C used too, against mu = sum over key types of
     d_t * pi_C,t, where pi_C,t is the share of all outsiders' uses of type t that fall
     on C's keys (Poisson). An operation's drops put 6-18 of 150 accounts on each key,
     so one pair shares little but each asset shares most of its keys with the cluster.
-    Reads `_ku` (see `_key_users`)."""
+    Reads `_ku` (see `_key_users`); `members` maps C to its members (`_m` for clusters,
+    `_mg` for cluster groups); outsiders are assets outside every cluster (`_m`)."""
     con.execute(
-        """
+        f"""
         CREATE OR REPLACE TEMP TABLE _ck AS
         SELECT DISTINCT m.cluster_id, k.platform, k.key_type, k.key
-        FROM _ku k JOIN _m m ON m.platform = k.platform AND m.account_id = k.account_id
+        FROM _ku k JOIN {members} m
+          ON m.platform = k.platform AND m.account_id = k.account_id
         """
     )
     con.execute(
@@ -253,12 +321,17 @@ def _key_ties(con: duckdb.DuckDBPyConnection, config: Config) -> pa.Table:
         ANTI JOIN _m m ON m.platform = k.platform AND m.account_id = k.account_id
         """
     )
+    # `own`: the use is not the outsider's engagement of one of C's members (a re-share,
+    # comment or reaction on their posts, engaging or following them); C's members
+    # engaging the outsider (target = the outsider) is the operation's, so it is own.
     con.execute(
-        """
+        f"""
         CREATE OR REPLACE TEMP TABLE _hit AS
-        SELECT c.cluster_id, o.platform, o.key_type, o.account_id
+        SELECT c.cluster_id, o.platform, o.key_type, o.account_id, t.account_id IS NULL AS own
         FROM _ou o JOIN _ck c
           ON c.platform = o.platform AND c.key_type = o.key_type AND c.key = o.key
+        LEFT JOIN {members} t ON t.cluster_id = c.cluster_id AND t.platform = o.platform
+                            AND t.account_id = o.target AND o.target <> o.account_id
         """
     )
     out = con.sql(
@@ -266,7 +339,8 @@ def _key_ties(con: duckdb.DuckDBPyConnection, config: Config) -> pa.Table:
         WITH tot AS (SELECT platform, key_type, count(*) AS n FROM _ou
                      GROUP BY platform, key_type),
         pi AS (
-            SELECT h.cluster_id, h.platform, h.key_type, count(*) / any_value(t.n) AS pi
+            SELECT h.cluster_id, h.platform, h.key_type, count(*) / any_value(t.n) AS pi,
+                   count(*) FILTER (WHERE h.own) / any_value(t.n) AS pi_own
             FROM _hit h JOIN tot t ON t.platform = h.platform AND t.key_type = h.key_type
             GROUP BY h.cluster_id, h.platform, h.key_type
         ),
@@ -275,11 +349,13 @@ def _key_ties(con: duckdb.DuckDBPyConnection, config: Config) -> pa.Table:
                   ON h.platform = o.platform AND h.account_id = o.account_id
                 GROUP BY o.platform, o.account_id, o.key_type),
         y AS (SELECT cluster_id, platform, account_id, count(*) AS y,
+                     count(*) FILTER (WHERE own) AS y_own,
                      list(DISTINCT key_type ORDER BY key_type) AS kt
               FROM _hit GROUP BY cluster_id, platform, account_id)
-        SELECT y.platform, y.account_id, y.cluster_id, y.y, any_value(y.kt) AS kt,
-               CAST(sum(g.d) AS BIGINT) AS d,
-               CAST(coalesce(sum(g.d * pi.pi), 0) AS DOUBLE) AS mu
+        SELECT y.platform, y.account_id, y.cluster_id, y.y, any_value(y.y_own) AS y_own,
+               any_value(y.kt) AS kt, CAST(sum(g.d) AS BIGINT) AS d,
+               CAST(coalesce(sum(g.d * pi.pi), 0) AS DOUBLE) AS mu,
+               CAST(coalesce(sum(g.d * pi.pi_own), 0) AS DOUBLE) AS mu_own
         FROM y
         JOIN deg g ON g.platform = y.platform AND g.account_id = y.account_id
         LEFT JOIN pi ON pi.cluster_id = y.cluster_id AND pi.platform = g.platform
@@ -290,6 +366,28 @@ def _key_ties(con: duckdb.DuckDBPyConnection, config: Config) -> pa.Table:
     for t in ("_ck", "_ou", "_hit"):
         con.execute(f"DROP TABLE {t}")
     return out
+
+
+def _key_p(keyed: pa.Table, cc: ClusterConfig) -> pa.Table:
+    """The key test's p, with the y and mu its reason quotes. The asset's engagement of
+    C's members (co-reactions, co-comments, co-re-shares on their posts, engaging or
+    following them) is what C's real audience does: its keys count only when all the
+    keys it shares with C make at least `attach_audience_key_share` of the d keys it
+    used (most of what it does is C's); otherwise only its other keys count (`own`).
+    Either way p is 1 below `attach_min_keys` shared keys or `attach_min_key_share` d."""
+    d = keyed.column("d").to_numpy()
+    y_all = keyed.column("y").to_numpy()
+    own = y_all < cc.attach_audience_key_share * d
+    y = np.where(own, keyed.column("y_own").to_numpy(), y_all)
+    mu = np.where(own, keyed.column("mu_own").to_numpy(zero_copy_only=False),
+                  keyed.column("mu").to_numpy(zero_copy_only=False))
+    ok = (y >= cc.attach_min_keys) & (y >= cc.attach_min_key_share * d)
+    p = np.where(ok, poisson.sf(y - 1, np.maximum(mu, 1e-300)), 1.0)
+    return (keyed.drop_columns(["y", "mu"])
+            .append_column("y", pa.array(y))
+            .append_column("mu", pa.array(mu, pa.float64()))
+            .append_column("own", pa.array(own))
+            .append_column("p", pa.array(p, pa.float64())))
 
 
 def _attach(con: duckdb.DuckDBPyConnection, config: Config) -> None:
@@ -393,35 +491,51 @@ def _attach(con: duckdb.DuckDBPyConnection, config: Config) -> None:
         HAVING count(DISTINCT h.key_type) >= {int(cc.attach_min_account_keys)}
         """
     ).to_arrow_table()
-    keyed = _key_ties(con, config)
-    yk = keyed.column("y").to_numpy()
-    dk = keyed.column("d").to_numpy()
-    mu = np.maximum(keyed.column("mu").to_numpy(zero_copy_only=False), 1e-300)
-    p_keys = np.where(
-        (yk >= cc.attach_min_keys) & (yk >= cc.attach_min_key_share * dk),
-        poisson.sf(yk - 1, mu),
-        1.0,
+    keyed = _key_p(_key_ties(con), cc)
+    con.register("_keyed", keyed)
+    _groups(con, config)
+    grouped = _key_p(_key_ties(con, "_mg"), cc)
+    con.execute("DROP TABLE _mg")
+    con.register("_grouped_raw", grouped)
+    # a group's test names the group's cluster with which the asset shares most keys
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _grouped AS
+        SELECT g.platform, g.account_id, k.cluster_id, g.y, g.d, g.mu, g.own, g.p,
+               (SELECT count(*) FROM _grp n WHERE n.group_id = g.cluster_id) AS n_c
+        FROM _grouped_raw g
+        JOIN _grp gr ON gr.group_id = g.cluster_id
+        JOIN _keyed k ON k.platform = g.platform AND k.account_id = g.account_id
+                     AND k.cluster_id = gr.cluster_id
+        QUALIFY row_number() OVER (PARTITION BY g.platform, g.account_id, g.cluster_id
+                                   ORDER BY k.y DESC, k.cluster_id) = 1
+        """
     )
-    con.register("_keyed", keyed.append_column("p", pa.array(p_keys, pa.float64())))
+    con.unregister("_grouped_raw")
+    con.execute("DROP TABLE _grp")
     y = ties.column("y").to_numpy()
     x = ties.column("x").to_numpy()
     pi = ties.column("pi").to_numpy()
-    p_ties = np.where(
-        (y >= cc.attach_min_ties) & (y >= cc.attach_min_share * x), binom.sf(y - 1, x, pi), 1.0
-    )
+    # the asset's own engagement of the cluster needs `attach_min_out_ties`: a reader who
+    # found an operation's posts engages it a few times, and mostly it
+    out = (ties.column("direction").to_numpy(zero_copy_only=False) == "out")
+    least = np.where(out, max(cc.attach_min_ties, cc.attach_min_out_ties), cc.attach_min_ties)
+    p_ties = np.where((y >= least) & (y >= cc.attach_min_share * x), binom.sf(y - 1, x, pi), 1.0)
     con.register("_ties", ties.append_column("p", pa.array(p_ties, pa.float64())))
     con.register("_shared", shared)
-    # Every (asset, cluster) candidate is a test, but only those with 3 * min(p) < 1 can
-    # pass: only they get reason texts (the slow part); the others count in BH's m.
+    # Every (asset, cluster) candidate is a test (Bonferroni over its four: min p x 4),
+    # but only those with 4 * min(p) < 1 can pass: only they get reason texts (the slow
+    # part); the others count in BH's m.
     tests = """
         SELECT platform, account_id, cluster_id, p FROM _ties
         UNION ALL SELECT platform, account_id, cluster_id, p FROM _shared
         UNION ALL SELECT platform, account_id, cluster_id, p FROM _keyed
+        UNION ALL SELECT platform, account_id, cluster_id, p FROM _grouped
     """
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _cand_keep AS
-        SELECT platform, account_id, cluster_id, 3 * min(p) < 1.0 AS open
+        SELECT platform, account_id, cluster_id, 4 * min(p) < 1.0 AS open
         FROM ({tests}) GROUP BY ALL
         """
     )
@@ -430,7 +544,7 @@ def _attach(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     cand = con.sql(
         """
         SELECT platform, account_id, cluster_id,
-               least(3 * min(p), 1.0) AS p,
+               least(4 * min(p), 1.0) AS p,
                string_agg(DISTINCT reason, '; ' ORDER BY reason) AS reason
         FROM (
             SELECT platform, account_id, cluster_id, p,
@@ -445,9 +559,17 @@ def _attach(con: duckdb.DuckDBPyConnection, config: Config) -> None:
             FROM _shared
             UNION ALL
             SELECT platform, account_id, cluster_id, p,
-                   y || ' of its ' || d || ' keys are the cluster''s (' || round(mu, 2)
-                   || ' expected)' AS reason
+                   y || ' of its ' || d || ' keys are the cluster''s'
+                   || CASE WHEN own THEN ' besides its engagement of it' ELSE '' END
+                   || ' (' || round(mu, 2) || ' expected)' AS reason
             FROM _keyed
+            UNION ALL
+            SELECT platform, account_id, cluster_id, p,
+                   y || ' of its ' || d || ' keys are keys of this cluster and the ' || n_c - 1
+                   || ' clusters linked to it'
+                   || CASE WHEN own THEN ' besides its engagement of them' ELSE '' END
+                   || ' (' || round(mu, 2) || ' expected)' AS reason
+            FROM _grouped
         ) SEMI JOIN _cand_keep USING (platform, account_id, cluster_id)
         GROUP BY ALL ORDER BY platform, account_id, cluster_id
         """
@@ -455,6 +577,7 @@ def _attach(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     con.unregister("_ties")
     con.unregister("_shared")
     con.unregister("_keyed")
+    con.execute("DROP TABLE _grouped")
     con.execute("DROP TABLE _cand_keep")
     q = benjamini_hochberg(cand.column("p").to_numpy(), n_tests)
     con.register("_cand", cand.append_column("q", pa.array(q, pa.float64())))
@@ -470,6 +593,151 @@ def _attach(con: duckdb.DuckDBPyConnection, config: Config) -> None:
         """
     )
     con.unregister("_cand")
+
+
+def _cross_platform(con: duckdb.DuckDBPyConnection, config: Config) -> None:
+    """New clusters of assets whose content is that of a cluster on another platform.
+
+    Clusters are built per platform, so an operation's handful of assets on a minor
+    platform (a few YouTube channels, persona accounts on Reddit) has too few pairs to
+    pass the FDR there. The key test of `_key_ties` is run across platforms on the key
+    types whose value means the same everywhere (`CROSS_KEY_TYPES`): of the d such keys
+    an asset outside every cluster used, y are keys that members of cluster C on another
+    platform used, against mu = sum over types of d_t x pi, pi the share of its
+    platform's outsider uses of type t that fall on C's keys. pi leaves out the uses of
+    the candidates themselves (y >= `attach_min_keys` and >= `attach_min_key_share` d):
+    an operation's own copies on that platform would otherwise count as chance. Tests
+    go through Benjamini-Hochberg at `attach_fdr`; the assets of one platform joined
+    through their significant clusters (connected components) make a new cluster when
+    they are at least `min_cluster_size`."""
+    cc = config.cluster
+    cap = int(config.signals.max_key_accounts)
+    types = ", ".join(f"'{t}'" for t in CROSS_KEY_TYPES)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _xku AS
+        SELECT platform, key_type, key, account_id FROM (
+            SELECT DISTINCT platform, key_type, key, account_id FROM keys
+            WHERE key_type IN ({types})
+        ) QUALIFY count(*) OVER (PARTITION BY platform, key_type, key) <= {cap}
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _xou AS
+        SELECT k.* FROM _xku k
+        ANTI JOIN cluster_members m ON m.platform = k.platform AND m.account_id = k.account_id
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _xhit AS
+        WITH ck AS (
+            SELECT DISTINCT m.cluster_id, m.platform AS c_platform, k.key_type, k.key
+            FROM _xku k
+            JOIN cluster_members m ON m.platform = k.platform AND m.account_id = k.account_id
+        )
+        SELECT c.cluster_id, o.platform, o.key_type, o.account_id
+        FROM _xou o JOIN ck c ON c.key_type = o.key_type AND c.key = o.key
+        WHERE c.c_platform <> o.platform
+        """
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _xdeg AS SELECT platform, account_id, key_type, "
+        "count(*) AS d FROM _xou GROUP BY ALL"
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _xy AS
+        SELECT h.cluster_id, h.platform, h.account_id, count(*) AS y, any_value(g.d) AS d,
+               count(*) >= {int(cc.attach_min_keys)}
+                 AND count(*) >= {float(cc.attach_min_key_share)} * any_value(g.d) AS cand
+        FROM _xhit h
+        JOIN (SELECT platform, account_id, sum(d) AS d FROM _xdeg GROUP BY ALL) g
+          USING (platform, account_id)
+        GROUP BY h.cluster_id, h.platform, h.account_id
+        """
+    )
+    tests = con.sql(
+        """
+        WITH cand AS (SELECT cluster_id, platform, account_id FROM _xy WHERE cand),
+        tot AS (SELECT platform, key_type, count(*) AS n FROM _xou GROUP BY ALL),
+        -- per cluster: outsider uses and hits on its keys, its candidates left out
+        hits AS (
+            SELECT h.cluster_id, h.platform, h.key_type, count(*) AS k FROM _xhit h
+            ANTI JOIN cand USING (cluster_id, platform, account_id)
+            GROUP BY ALL
+        ),
+        own AS (
+            SELECT c.cluster_id, g.platform, g.key_type, sum(g.d) AS d
+            FROM cand c JOIN _xdeg g USING (platform, account_id) GROUP BY ALL
+        ),
+        pi AS (
+            SELECT h.cluster_id, h.platform, h.key_type,
+                   h.k / greatest(t.n - coalesce(o.d, 0), 1) AS pi
+            FROM hits h JOIN tot t USING (platform, key_type)
+            LEFT JOIN own o USING (cluster_id, platform, key_type)
+        )
+        SELECT y.platform, y.account_id, y.cluster_id, y.y, y.d, y.cand,
+               CAST(coalesce(sum(g.d * pi.pi), 0) AS DOUBLE) AS mu
+        FROM _xy y JOIN _xdeg g USING (platform, account_id)
+        LEFT JOIN pi ON pi.cluster_id = y.cluster_id AND pi.platform = g.platform
+                    AND pi.key_type = g.key_type
+        GROUP BY ALL
+        ORDER BY y.platform, y.account_id, y.cluster_id
+        """
+    ).to_arrow_table()
+    for t in ("_xku", "_xou", "_xhit", "_xdeg", "_xy"):
+        con.execute(f"DROP TABLE {t}")
+    y = tests.column("y").to_numpy()
+    mu = np.maximum(tests.column("mu").to_numpy(zero_copy_only=False), 1e-300)
+    cand = tests.column("cand").to_numpy(zero_copy_only=False)
+    p = np.where(cand, poisson.sf(y - 1, mu), 1.0)
+    q = benjamini_hochberg(p)
+    keep = np.flatnonzero(q <= cc.attach_fdr)
+    if len(keep) == 0:
+        return
+    plat = tests.column("platform").to_pylist()
+    acct = tests.column("account_id").to_pylist()
+    cid = tests.column("cluster_id").to_pylist()
+    assets = sorted({(plat[i], acct[i]) for i in keep})
+    targets = sorted({cid[i] for i in keep})
+    index = {a: i for i, a in enumerate(assets)}
+    tindex = {c: len(assets) + i for i, c in enumerate(targets)}
+    g = ig.Graph(n=len(assets) + len(targets),
+                 edges=[(index[(plat[i], acct[i])], tindex[cid[i]]) for i in keep])
+    best: dict[tuple[str, str], int] = {}
+    for i in keep:
+        a = (plat[i], acct[i])
+        if a not in best or q[i] < q[best[a]]:
+            best[a] = i
+    rows: dict[str, list] = {k: [] for k in
+                             ("cluster_id", "platform", "account_id", "score", "reason")}
+    for comp in g.connected_components():
+        by_platform: dict[str, list[str]] = {}
+        for v in comp:
+            if v < len(assets):
+                by_platform.setdefault(assets[v][0], []).append(assets[v][1])
+        for platform, accounts in sorted(by_platform.items()):
+            if len(accounts) < cc.min_cluster_size:
+                continue
+            new_id = cluster_id(platform, accounts)
+            for a in sorted(accounts):
+                i = best[(platform, a)]
+                rows["cluster_id"].append(new_id)
+                rows["platform"].append(platform)
+                rows["account_id"].append(a)
+                rows["score"].append(float(1 - q[i]))
+                rows["reason"].append(
+                    f"attached: {y[i]} of its {tests.column('d')[i].as_py()} texts, links "
+                    f"and media are those of cluster {cid[i]} {CROSS_REASON} "
+                    f"({mu[i]:.2f} expected)"
+                )
+    con.register("_cross", pa.table(rows, schema=pa.schema([
+        ("cluster_id", pa.string()), ("platform", pa.string()), ("account_id", pa.string()),
+        ("score", pa.float64()), ("reason", pa.string())])))
+    con.execute("INSERT INTO cluster_members SELECT * FROM _cross")
+    con.unregister("_cross")
 
 
 def _evidence(con: duckdb.DuckDBPyConnection, config: Config) -> None:
@@ -536,23 +804,33 @@ def _evidence(con: duckdb.DuckDBPyConnection, config: Config) -> None:
             }
         )
     attached = con.execute(
-        """
-        SELECT cluster_id, count(*) FROM cluster_members WHERE reason LIKE 'attached:%'
-        GROUP BY ALL
+        rf"""
+        SELECT cluster_id, reason LIKE '%{CROSS_REASON}%' AS cross, count(*),
+               list(DISTINCT regexp_extract(reason, 'cluster (\S+) on another', 1))
+        FROM cluster_members WHERE reason LIKE 'attached:%'
+        GROUP BY ALL ORDER BY ALL
         """
     ).fetchall()
     sizes = dict(
         con.execute("SELECT cluster_id, count(*) FROM cluster_members GROUP BY ALL").fetchall()
     )
-    for cid, n in attached:
-        evidence.setdefault(cid, []).append(
-            {
+    for cid, cross, n, sources in attached:
+        if cross:
+            item = {
+                "signal": SIGNAL_LABELS["cross"],
+                "strength": round(n / sizes[cid], 4),
+                "detail": f"{n} assets whose texts, links and media are mostly those of "
+                + (f"cluster {sources[0]} on another platform" if len(sources) == 1 else
+                   f"clusters {', '.join(sorted(sources))} on other platforms"),
+            }
+        else:
+            item = {
                 "signal": SIGNAL_LABELS["attach"],
                 "strength": round(n / sizes[cid], 4),
                 "detail": f"{n} low-activity assets attached by engagement, follow or "
                 "account-level ties to the cluster",
             }
-        )
+        evidence.setdefault(cid, []).append(item)
     con.register(
         "_ev",
         pa.table({"cluster_id": list(evidence),
@@ -562,7 +840,8 @@ def _evidence(con: duckdb.DuckDBPyConnection, config: Config) -> None:
         """
         INSERT INTO clusters
         SELECT m.cluster_id, any_value(m.platform), count(*),
-               avg(m.score) FILTER (WHERE m.reason = 'edges'), any_value(ev.evidence)
+               coalesce(avg(m.score) FILTER (WHERE m.reason = 'edges'), avg(m.score)),
+               any_value(ev.evidence)
         FROM cluster_members m LEFT JOIN _ev ev USING (cluster_id)
         GROUP BY m.cluster_id
         """
@@ -590,6 +869,8 @@ def find_clusters(con: duckdb.DuckDBPyConnection, config: Config) -> int:
     for _ in range(config.cluster.attach_rounds):
         _attach(con, config)
     con.execute("DROP TABLE _ku")
+    if config.cluster.cross_platform:
+        _cross_platform(con, config)
     _evidence(con, config)
     return int(con.execute("SELECT count(*) FROM clusters").fetchall()[0][0])
 

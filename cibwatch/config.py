@@ -128,6 +128,10 @@ class ClusterConfig:
     # Share of a cluster's edges on which an evidence family must be significant to
     # count as support; content alone (texts, links) is what real campaigns share too.
     min_family_share: float = 0.3
+    # ... counting an edge only where the family has at least this many co-uses: one
+    # shared key is an anecdote (one viral post gives one re-share, one follow and one
+    # engagement of its author at once).
+    min_family_count: int = 2
     # Drop clusters that no family beyond content and links supports (false: keep them,
     # e.g. to review a page network that posts the same links).
     require_corroboration: bool = True
@@ -146,17 +150,37 @@ class ClusterConfig:
     # more of its keys; two rounds reach nearly all, more rarely add any.
     attach_rounds: int = 2
     # ... making at least this share of the keys it used: an operator's drops, links
-    # and echo chamber are a large part of what it does, an organic user's are not.
-    attach_min_key_share: float = 0.2
+    # and echo chamber are a large part of what it does, an organic user's are not (the
+    # organic assets attached at 0.2 on 1M-post worlds sat at shares of 0.20-0.22).
+    attach_min_key_share: float = 0.25
+    # ... but the asset's own engagement of the cluster's members (co-reactions,
+    # co-comments, co-re-shares on their posts, engaging or following them) counts only
+    # when all its shared keys make at least this share of its keys: engaging an
+    # operation's posts is what its real audience does (every organic asset attached on
+    # seeds 2, 3, 7 shared only such keys, at 0.27-0.33), and 0.5 is the ties test's bar.
+    attach_audience_key_share: float = 0.5
     # ... and those ties must be at least this share of all its engagements/follows (or
     # of all it received): real people who also comment on an operation's posts are not
     # its assets.
     attach_min_share: float = 0.5
+    # ... and its own engagements/follows of the cluster at least this many: a reader who
+    # found an operation's posts reacts, shares and follows a few times, mostly there
+    # (the organic asset attached on seed 2 made 3 of its 4 there); the operators
+    # attached on their engagement alone made 27-36.
+    attach_min_out_ties: int = 5
     # ... or fewest account-level key types (avatar, batch, handle, name) shared with the
     # cluster: one coincidence is common, two independent ones are not.
     attach_min_account_keys: int = 2
     # Benjamini-Hochberg level for attaching assets: as strict as the graph's edges.
     attach_fdr: float = 0.001
+    # Clusters joined by at least this many edges form a group that the key test also
+    # tests against (a large operation splits into many clusters): one edge between two
+    # clusters may be the FDR's chance discovery, two rarely are.
+    attach_group_min_edges: int = 2
+    # Assets outside every cluster whose texts, links and media are mostly a cluster's
+    # on another platform form clusters of their own (an operation's few assets on a
+    # minor platform make too few pairs there); false: single-platform evidence only.
+    cross_platform: bool = True
     # Signals listed in a cluster's evidence: the strongest few say why.
     evidence_signals: int = 5
 
@@ -179,12 +203,16 @@ class CharacteriseConfig:
     # Offsets searched, in half-hour steps: every inhabited standard time from -12 to +14.
     offset_min: float = -12.0
     offset_max: float = 14.0
+    # Prior weight of an offset that no time zone kept while the data were posted (+1:30
+    # or +8:30 today; IANA tz database): operators live where people keep time, and an
+    # office opening half an hour off the usual hour would otherwise read as one.
+    uninhabited_offset_prior: float = 0.01
     # Office work starts near 09:00 on a Monday-Friday week. A start half an hour later is
     # the same histogram as an offset half an hour east, so only a prior tells them apart:
     # several starts may be listed, weighted by a normal prior (office_start_sd) around
     # the usual start, and the offset's confidence then sums over them. Default: the
-    # usual start only. Fitting 08:00-10:00 made confidences honest but cost exact
-    # offsets (13/20 instead of 17/20 on scale-1 seeds 0-4; benchmarks/RESULTS.md).
+    # usual start only. Fitting 08:30-09:30 cost exact offsets and did not make office
+    # confidences honest (47/64 instead of 59/64 on scale-1 seeds 0-15; RESULTS.md).
     office_starts: tuple[float, ...] = (9.0,)
     office_start_usual: float = 9.0
     # Offices on Sunday-Thursday or Saturday-Wednesday weeks (Gulf, Iran) open earlier.
@@ -205,10 +233,12 @@ class CharacteriseConfig:
         (), ((19.0, 21.0),), ((19.0, 22.0),), ((18.5, 20.5),), ((19.0, 21.5),),
         ((18.5, 21.5),), ((21.0, 25.0), (26.0, 29.0)),
     )
-    # Each work block ramps up from a quarter to full pace over 30 minutes: staff
-    # arrive and log in; a flat-topped block would pull the offset towards the first
-    # stragglers.
-    office_ramp_hours: float = 0.5
+    # Hours over which a work block ramps up from a quarter to full pace (staff arrive
+    # and log in). 0: flat blocks. A 30-minute ramp only made up for posts binned up to
+    # 7.5 minutes late (rounded, not floored, into quarter hours; fixed 2026-11-29): with
+    # correct bins it moved Spamouflage half an hour east in 4 of 7 scale-1 seeds, flat
+    # blocks none (benchmarks/RESULTS.md).
+    office_ramp_hours: float = 0.0
     # Off-day activity relative to workdays: near-empty, light, or a third of workdays.
     office_off_day_factors: tuple[float, ...] = (0.03, 0.1, 0.35)
     # Ordinary users post about as much, or a bit more, on weekends.
@@ -227,12 +257,12 @@ class CharacteriseConfig:
     # Office is preferred over the human curve only by a clear likelihood margin (nats
     # per post), so that ordinary users are not called shift workers.
     office_margin: float = 0.02
-    # A quarter hour counts as worked at this fraction of the busy (90th percentile) level...
-    active_level: float = 0.15
-    # ...and only above this fraction of both neighbouring hours: a lunch dip where some
-    # staff keep posting is still a break. Both calibrated on synthetic scale-1 worlds
-    # (breaks within 30 minutes); see benchmarks/RESULTS.md.
-    dip_level: float = 0.6
+    # Breaks are read where the day profile's rate changes: each extra segment of the
+    # piecewise-constant Poisson fit pays this many nats (None: BIC, log 96 bins).
+    break_segment_penalty: float | None = None
+    # Posts added to an empty valley floor so it has a rate (Jeffreys' half count): a
+    # thin tail of work is compared with a near-zero break level, not with zero.
+    break_floor_posts: float = 0.5
     # Quiet gaps of 30 minutes to 4 hours between work blocks are breaks (lunch, supper,
     # a shift change between day and night teams); shorter ones are noise; the longest
     # quiet run of the day is the night.
@@ -241,6 +271,17 @@ class CharacteriseConfig:
     # (up to an hour's width) before breaks are read: noise would pass for breaks.
     break_min_bin_posts: float = 20.0
     max_break_hours: float = 4.0
+    # An operation with several clusters of at least this many timed posts gets its work
+    # hours and breaks by consensus of the clusters' own readings (a break when at least
+    # half are away); below it a cluster's day is too sparse to show its own breaks.
+    break_cluster_min_posts: int = 200
+    # Clusters keep their own hours (separate teams) when a chi-square test rejects one
+    # shared daily schedule at this level; on scale-1 synthetic worlds platform splits of
+    # one workforce give p 0.2-1, four offices half an hour apart p < 1e-250.
+    cluster_hours_max_p: float = 1e-3
+    # A team is on a break when it posts below this share of its busy level: stray posts,
+    # not work (its last stragglers before a break still count as work).
+    team_active_level: float = 0.05
     # A holiday is quiet when the day has at most this share of a usual workday's posts...
     holiday_quiet_ratio: float = 0.3
     # ...judged only when a usual workday has enough posts for "quiet" to mean something.

@@ -38,8 +38,7 @@ import pyarrow as pa
 from scipy.stats import poisson
 
 from cibwatch.config import Config
-from cibwatch.signals.kernel import NETWORK_KEY_TYPES, run_kernel
-from cibwatch.signals.kernel import windows as key_windows
+from cibwatch.signals.kernel import decoded_pairs_sql, run_kernel
 
 FAMILIES = {
     "text": "content", "neardup": "content", "hashtags": "content", "media": "content",
@@ -69,108 +68,97 @@ def benjamini_hochberg(p: np.ndarray, m: int | None = None) -> np.ndarray:
     return q
 
 
-def pair_stats_steps(
-    cap: int, windows: dict[str, int | None], network_cap: int | None = None
-) -> list[tuple[str, str]]:
-    """The pair aggregation as named SQL steps over `key_uses` and `key_pairs`; the last
-    gives per (platform, a, b, key_type) the co-uses c, rarity weight idf and expected
-    lambda. Plain SQL (median, equi-joins) that Spark SQL also runs.
+def pair_stats_steps(min_shared_keys: int | None = None) -> list[tuple[str, str]]:
+    """The pair aggregation as named SQL steps over `key_uses`, `key_pairs` and
+    `key_kinds` (integer ids, see `signals.kernel`). Two results: `pair_tests`, the
+    number of pairs (every pair is a test), and the last, `pair_stats`, per (a, b, kt)
+    the co-uses c, rarity weight idf and expected lambda, only for pairs with at least
+    `min_shared_keys` key pairs in all (fewer can never pool to that many co-uses, so
+    their p-value is 1: most pairs share one follow or engage key). Plain SQL (median,
+    equi-joins) that Spark SQL also runs.
 
     f_t, the chance that two uses of a key fall inside the window, is the median over
     the type's keys, but never below 2 * window / time span (independent random times)."""
-    if network_cap is None:
-        network_cap = Config().signals.max_key_accounts_network
-    win = ", ".join(f"('{k}', {'NULL' if w is None else int(w)})" for k, w in windows.items())
-    network = ", ".join(f"'{k}'" for k in NETWORK_KEY_TYPES)
-    cap_t = f"(CASE WHEN key_type IN ({network}) THEN {int(network_cap)} ELSE {int(cap)} END)"
+    if min_shared_keys is None:
+        min_shared_keys = Config().graph.min_shared_keys
     return [
-        ("kept", f"""
-            SELECT platform, key_type, key, account_id, least(n_users, {cap_t}) AS n_eff
-            FROM key_uses WHERE sample_rank <= {cap_t}"""),
+        ("kept", """
+            SELECT u.kid, u.kt, u.aid, least(u.n_users, k.cap) AS n_eff
+            FROM key_uses u JOIN key_kinds k ON k.kt = u.kt
+            WHERE u.sample_rank <= k.cap"""),
         ("within", """
-            SELECT platform, key_type, key, count(*) AS n_pairs
-            FROM key_pairs GROUP BY platform, key_type, key"""),
+            SELECT kid, count(*) AS n_pairs FROM key_pairs GROUP BY kid"""),
         ("keyf", """
-            SELECT k.platform, k.key_type, k.key, k.n_eff,
+            SELECT k.kid, k.kt, k.n_eff,
                    coalesce(w.n_pairs, 0) / (k.n_eff * (k.n_eff - 1) / 2) AS f
-            FROM (SELECT platform, key_type, key, max(n_eff) AS n_eff FROM kept
-                  GROUP BY platform, key_type, key HAVING max(n_eff) >= 2) k
-            LEFT JOIN within w
-              ON w.platform = k.platform AND w.key_type = k.key_type AND w.key = k.key"""),
+            FROM (SELECT kid, kt, max(n_eff) AS n_eff FROM kept
+                  GROUP BY kid, kt HAVING max(n_eff) >= 2) k
+            LEFT JOIN within w ON w.kid = k.kid"""),
         ("acct", """
-            SELECT k.platform, k.key_type, k.account_id, count(*) AS d,
-                   coalesce(sum(f.n_eff - 1), 0) AS big_a
-            FROM kept k LEFT JOIN keyf f
-              ON f.platform = k.platform AND f.key_type = k.key_type AND f.key = k.key
-            GROUP BY k.platform, k.key_type, k.account_id"""),
-        ("tot", f"""
-            WITH win(key_type, window_s) AS (VALUES {win}),
-            span AS (
-                SELECT platform, key_type,
-                       greatest(epoch(max(ts)) - epoch(min(ts)), 1) AS span_s
-                FROM key_uses GROUP BY platform, key_type
+            SELECT k.kt, k.aid, count(*) AS d, coalesce(sum(f.n_eff - 1), 0) AS big_a
+            FROM kept k LEFT JOIN keyf f ON f.kid = k.kid
+            GROUP BY k.kt, k.aid"""),
+        ("tot", """
+            WITH span AS (
+                SELECT kt, greatest(epoch(max(ts)) - epoch(min(ts)), 1) AS span_s
+                FROM key_uses GROUP BY kt
             )
-            SELECT a.platform, a.key_type, a.s,
-                   CASE WHEN w.window_s IS NULL THEN 1.0
+            SELECT a.kt, a.s,
+                   CASE WHEN k.window_s IS NULL THEN 1.0
                         ELSE greatest(coalesce(t.f_t, 0),
-                                      least(2.0 * w.window_s / sp.span_s, 1.0)) END AS f_t
-            FROM (SELECT platform, key_type, sum(d) AS s FROM acct
-                  GROUP BY platform, key_type) a
-            LEFT JOIN (SELECT platform, key_type, least(median(f), 1.0) AS f_t FROM keyf
-                       GROUP BY platform, key_type) t
-              ON t.platform = a.platform AND t.key_type = a.key_type
-            LEFT JOIN win w ON w.key_type = a.key_type
-            LEFT JOIN span sp ON sp.platform = a.platform AND sp.key_type = a.key_type"""),
+                                      least(2.0 * k.window_s / sp.span_s, 1.0)) END AS f_t
+            FROM (SELECT kt, sum(d) AS s FROM acct GROUP BY kt) a
+            JOIN key_kinds k ON k.kt = a.kt
+            LEFT JOIN (SELECT kt, least(median(f), 1.0) AS f_t FROM keyf GROUP BY kt) t
+              ON t.kt = a.kt
+            LEFT JOIN span sp ON sp.kt = a.kt"""),
         ("users", """
-            SELECT platform, key_type, count(DISTINCT account_id) AS n_t
-            FROM key_uses GROUP BY platform, key_type"""),
+            SELECT kt, count(DISTINCT aid) AS n_t FROM key_uses GROUP BY kt"""),
+        ("pair_counts", """
+            SELECT a, b, count(*) AS n FROM key_pairs GROUP BY a, b"""),
+        ("pair_tests", """
+            SELECT count(*) AS n_tests FROM pair_counts"""),
+        ("cand", f"""
+            SELECT a, b FROM pair_counts WHERE n >= {int(min_shared_keys)}"""),
         ("obs", """
-            SELECT p.platform, p.a, p.b, p.key_type, count(*) AS c,
+            SELECT p.a, p.b, p.kt, count(*) AS c,
                    sum(greatest(ln(u.n_t / p.n_users), 0)) AS idf,
                    CASE WHEN count(p.ts_a) = 0 THEN 0
                         WHEN min(CAST(p.ts_a AS DATE)) = max(CAST(p.ts_a AS DATE)) THEN 1
                         ELSE 2 END AS days
             FROM key_pairs p
-            JOIN users u ON u.platform = p.platform AND u.key_type = p.key_type
-            GROUP BY p.platform, p.a, p.b, p.key_type"""),
+            JOIN cand x ON x.a = p.a AND x.b = p.b
+            JOIN users u ON u.kt = p.kt
+            GROUP BY p.a, p.b, p.kt"""),
         ("pair_stats", """
-            SELECT o.platform, o.a, o.b, o.key_type, o.c, o.idf, o.days,
+            SELECT o.a, o.b, o.kt, o.c, o.idf, o.days,
                    greatest(xa.d * yb.big_a, yb.d * xa.big_a) / t.s * t.f_t AS lam
             FROM obs o
-            JOIN acct xa ON xa.platform = o.platform AND xa.key_type = o.key_type
-                        AND xa.account_id = o.a
-            JOIN acct yb ON yb.platform = o.platform AND yb.key_type = o.key_type
-                        AND yb.account_id = o.b
-            JOIN tot t ON t.platform = o.platform AND t.key_type = o.key_type"""),
+            JOIN acct xa ON xa.kt = o.kt AND xa.aid = o.a
+            JOIN acct yb ON yb.kt = o.kt AND yb.aid = o.b
+            JOIN tot t ON t.kt = o.kt"""),
     ]
 
 
-def pair_stats_sql(cap: int, windows: dict[str, int | None] | None = None) -> str:
-    """`pair_stats_steps` as one query (CTEs), for engines that plan it whole."""
-    steps = pair_stats_steps(cap, windows or key_windows(Config().signals))
-    ctes = ",\n".join(f"{name} AS ({sql})" for name, sql in steps[:-1])
-    return f"WITH {ctes}\n{steps[-1][1]}"
-
-
-# A kernel returns the pair statistics as Arrow, or None when it left them in the
-# temp table `pair_stats` of the workspace connection.
-Kernel = Callable[[duckdb.DuckDBPyConnection, Config], pa.Table | None]
+# A kernel leaves in the workspace connection, as temp tables, the results of
+# `pair_stats_steps` (`pair_stats`, `pair_tests`), the dictionaries `key_accounts`,
+# `key_kinds`, `key_ids` and the tables `key_uses` and `key_pairs` (integer ids, see
+# `signals.kernel`).
+Kernel = Callable[[duckdb.DuckDBPyConnection, Config], None]
+KERNEL_RESULTS = ("pair_tests", "pair_stats")
 
 
 def duckdb_kernel(con: duckdb.DuckDBPyConnection, config: Config) -> None:
-    """Kernel and pair statistics in DuckDB (the default engine), left in the temp table
-    `pair_stats` (no copy through Python). Each step is its own temp table: planned
-    whole as CTEs, DuckDB 2.0 picks a far slower join order."""
+    """Kernel and pair statistics in DuckDB (the default engine), left in temp tables
+    (no copy through Python). Each step is its own temp table: planned whole as CTEs,
+    DuckDB 2.0 picks a far slower join order."""
     run_kernel(con, config.signals)
-    steps = pair_stats_steps(
-        int(config.signals.max_key_accounts),
-        key_windows(config.signals),
-        int(config.signals.max_key_accounts_network),
-    )
+    steps = pair_stats_steps(int(config.graph.min_shared_keys))
     for name, sql in steps:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
-    for name, _ in steps[:-1]:
-        con.execute(f"DROP TABLE {name}")
+    for name, _ in steps:
+        if name not in KERNEL_RESULTS:
+            con.execute(f"DROP TABLE {name}")
 
 
 def build_edges(
@@ -178,50 +166,63 @@ def build_edges(
 ) -> int:
     """Replace `edges` and `edge_evidence` with the FDR-controlled fused graph.
 
-    `kernel` (see `cibwatch.engines`) returns the `pair_stats_sql` rows and leaves the
-    `key_uses` and `key_pairs` temp tables (key_pairs may be cut to the
-    `evidence_per_type` rarest keys per pair and type: all the evidence step reads)."""
+    `kernel` (see `cibwatch.engines`) leaves the `pair_stats_steps` results, the
+    dictionaries and the `key_uses` and `key_pairs` temp tables (key_pairs may be cut to
+    the `evidence_per_type` rarest keys per pair and type: all the evidence step reads).
+    Everything runs on integer ids; strings come back only for the rows written."""
     g = config.graph
     con.execute("DELETE FROM edge_evidence")
     con.execute("DELETE FROM edges")
-    stats = kernel(con, config)
-    if stats is not None:
-        con.execute("CREATE OR REPLACE TEMP TABLE pair_stats AS SELECT * FROM stats")
-    del stats
-    fam = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in FAMILIES.items())
-    additive = ", ".join(f"'{f}'" for f in ADDITIVE)
+    kernel(con, config)
+    families = sorted(set(FAMILIES.values()))
+    fam = " ".join(
+        f"WHEN '{k}' THEN {families.index(v) + 1}" for k, v in FAMILIES.items()
+    )
+    additive = ", ".join(str(families.index(f) + 1) for f in ADDITIVE)
+    # a key type outside FAMILIES is a family of its own: a code past the named ones
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE pair_families AS
+        SELECT kt, coalesce(CASE key_type {fam} END, {len(families)} + kt) AS family
+        FROM key_kinds
+        """
+    )
     m = int(g.min_days)
-    # Every pair is a test (it counts in Benjamini-Hochberg's m), but only pairs with
-    # `min_shared_keys` co-uses can get a p-value below 1: only those are kept and sorted.
-    # Untested pairs (p = 1) rank after every tested one, so the q-values are the same.
+    # Every pair is a test (it counts in Benjamini-Hochberg's m: `pair_tests`), but only
+    # pairs with `min_shared_keys` co-uses can get a p-value below 1: only those are kept
+    # and sorted. Untested pairs (p = 1) rank after every tested one, so the q-values
+    # are the same. Asset ids are in (platform, account_id) order, so rid is the string
+    # order too.
+    n_tests = int(con.execute("SELECT n_tests FROM pair_tests").fetchall()[0][0])
+    con.execute("DROP TABLE pair_tests")
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE pooled_all AS
-        SELECT platform, a, b,
+        SELECT a, b,
                CAST(CASE WHEN max(days) >= {m} THEN sum(c)
                          ELSE sum(c * (days = 0)::INT) + least(sum(c * (days > 0)::INT), 1)
                     END AS BIGINT) AS c,
                CAST(sum(lam) AS DOUBLE) AS lam
         FROM (
-            SELECT platform, a, b, family, max(days) AS days,
-                   CASE WHEN family IN ({additive}) THEN sum(c) ELSE max(c) END AS c,
-                   CASE WHEN family IN ({additive}) THEN sum(lam) ELSE max(lam) END AS lam
-            FROM (SELECT *, CASE key_type {fam} ELSE key_type END AS family
-                  FROM pair_stats)
-            GROUP BY platform, a, b, family
+            SELECT s.a, s.b, f.family, max(s.days) AS days,
+                   CASE WHEN f.family IN ({additive}) THEN sum(s.c) ELSE max(s.c) END AS c,
+                   CASE WHEN f.family IN ({additive}) THEN sum(s.lam) ELSE max(s.lam) END
+                       AS lam
+            FROM pair_stats s JOIN pair_families f ON f.kt = s.kt
+            GROUP BY s.a, s.b, f.family
         )
-        GROUP BY platform, a, b
+        GROUP BY a, b
         """
     )
-    n_tests = int(con.execute("SELECT count(*) FROM pooled_all").fetchall()[0][0])
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE pooled AS
-        SELECT row_number() OVER (ORDER BY platform, a, b) AS rid, platform, a, b, c, lam
+        SELECT row_number() OVER (ORDER BY a, b) AS rid, a, b, c, lam
         FROM pooled_all WHERE c >= {int(g.min_shared_keys)}
         """
     )
     con.execute("DROP TABLE pooled_all")
+    con.execute("DROP TABLE pair_families")
     # only the numbers cross into NumPy (ids stay in DuckDB)
     nums = con.sql("SELECT c, lam FROM pooled ORDER BY rid").fetchnumpy()
     c = np.asarray(nums["c"], dtype=np.int64)
@@ -236,45 +237,62 @@ def build_edges(
     con.register("_kept_pairs", kept)
     con.execute(
         """
-        INSERT INTO edges
-        SELECT k.platform, k.a, k.b, s.weight, k.p_value, k.q_value, k.c, s.signals
-        FROM (SELECT o.platform, o.a, o.b, o.c, t.p_value, t.q_value
-              FROM pooled o JOIN _kept_pairs t USING (rid)) k
-        JOIN (
-            SELECT t.platform, t.a, t.b, sum(t.idf) AS weight,
-                   to_json(map(list(t.key_type ORDER BY t.key_type),
-                               list({'count': t.c, 'expected': round(t.lam, 6),
-                                     'weight': round(t.idf, 3)} ORDER BY t.key_type)))
-                       AS signals
-            FROM pair_stats t
-            SEMI JOIN (SELECT o.platform, o.a, o.b FROM pooled o JOIN _kept_pairs USING (rid)) x
-                 USING (platform, a, b)
-            GROUP BY ALL
-        ) s USING (platform, a, b)
+        CREATE OR REPLACE TEMP TABLE edge_pairs AS
+        SELECT o.a, o.b, o.c, t.p_value, t.q_value
+        FROM pooled o JOIN _kept_pairs t ON t.rid = o.rid
         """
     )
     con.unregister("_kept_pairs")
     con.execute("DROP TABLE pooled")
+    con.execute(
+        """
+        INSERT INTO edges
+        SELECT xa.platform, xa.account_id, yb.account_id, s.weight, e.p_value, e.q_value,
+               e.c, s.signals
+        FROM edge_pairs e
+        JOIN (
+            SELECT t.a, t.b, sum(t.idf) AS weight,
+                   to_json(map(list(k.key_type ORDER BY k.key_type),
+                               list({'count': t.c, 'expected': round(t.lam, 6),
+                                     'weight': round(t.idf, 3)} ORDER BY k.key_type)))
+                       AS signals
+            FROM pair_stats t
+            JOIN key_kinds k ON k.kt = t.kt
+            SEMI JOIN edge_pairs x ON x.a = t.a AND x.b = t.b
+            GROUP BY t.a, t.b
+        ) s ON s.a = e.a AND s.b = e.b
+        JOIN key_accounts xa ON xa.aid = e.a
+        JOIN key_accounts yb ON yb.aid = e.b
+        """
+    )
     con.execute("DROP TABLE pair_stats")
     per = int(g.evidence_per_type)
     con.execute(
         f"""
-        INSERT INTO edge_evidence
-        SELECT platform, a, b, key_type, key, weight, post_a, ts_a, post_b, ts_b
-        FROM (
-            SELECT p.platform, p.a, p.b, p.key_type, p.key,
-                   greatest(ln(u.n_t / p.n_users), 0) AS weight,
-                   p.post_a, p.ts_a, p.post_b, p.ts_b,
-                   row_number() OVER (PARTITION BY p.platform, p.a, p.b, p.key_type
-                                      ORDER BY p.n_users, p.key) AS rk
+        CREATE OR REPLACE TEMP TABLE edge_pairs_ev AS
+        SELECT kid, kt, a, b, ts_a, ts_b, n_users FROM (
+            SELECT p.*, row_number() OVER (PARTITION BY p.a, p.b, p.kt
+                                           ORDER BY p.n_users, i.key) AS rk
             FROM key_pairs p
-            JOIN edges e ON e.platform = p.platform AND e.a = p.a AND e.b = p.b
-            JOIN (SELECT platform, key_type, count(DISTINCT account_id) AS n_t
-                  FROM key_uses GROUP BY ALL) u
-              ON u.platform = p.platform AND u.key_type = p.key_type
+            SEMI JOIN edge_pairs e ON e.a = p.a AND e.b = p.b
+            JOIN key_ids i ON i.kid = p.kid
         ) WHERE rk <= {per}
         """
     )
-    con.execute("DROP TABLE key_pairs")
-    con.execute("DROP TABLE key_uses")
+    con.execute(
+        f"""
+        INSERT INTO edge_evidence
+        SELECT d.platform, d.a, d.b, d.key_type, d.key,
+               greatest(ln(u.n_t / d.n_users), 0) AS weight,
+               d.post_a, d.ts_a, d.post_b, d.ts_b
+        FROM ({decoded_pairs_sql("edge_pairs_ev")}) d
+        JOIN (SELECT k.platform, k.key_type, count(DISTINCT u.aid) AS n_t
+              FROM key_uses u JOIN key_kinds k ON k.kt = u.kt
+              GROUP BY k.platform, k.key_type) u
+          ON u.platform = d.platform AND u.key_type = d.key_type
+        """
+    )
+    for name in ("edge_pairs_ev", "edge_pairs", "key_pairs", "key_uses", "key_ids",
+                 "key_kinds", "key_accounts"):
+        con.execute(f"DROP TABLE {name}")
     return int(con.execute("SELECT count(*) FROM edges").fetchall()[0][0])

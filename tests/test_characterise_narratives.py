@@ -152,3 +152,43 @@ def test_a_tag_on_every_post_does_not_join_distinct_themes():
                  [["WakeUpAmerica"]] * 12)
     assert [t["posts"] for t in out] == [6, 6]
     assert all(set(t["examples"]) <= set(a) or set(t["examples"]) <= set(b) for t in out)
+
+
+def test_text_features_cut_the_same_matrices_as_scikit_learns_vectorisers():
+    """`TextFeatures` counts each text once per run; a group's matrices must be what the
+    vectorisers fitted on that group build, bit for bit (so themes do not move)."""
+    from sklearn.feature_extraction.text import (
+        CountVectorizer,
+        TfidfTransformer,
+        TfidfVectorizer,
+    )
+
+    from cibwatch.characterise.narratives import TextFeatures, _stems, _tokens
+
+    cfg = Config().characterise
+    rng = np.random.default_rng(5)
+    corpus = LABS + ROAD + ZH + [f"{w} {v} number {i}" for i, (w, v) in enumerate(
+        zip(rng.choice(["alpha", "beta", "gamma"], 60), rng.choice(["x1", "yy", "zzz"], 60),
+            strict=True))]
+    features = TextFeatures(sorted(set(corpus)), cfg)
+    for texts, max_features in ((corpus, 6_000), (corpus, 40), (list(reversed(corpus)), 25),
+                                (ZH + LABS, 6_000)):
+        rows = features.rows(texts)
+        min_df = 2 if len(texts) >= 50 else 1
+        for counts, vec in (
+            (features.stems, TfidfVectorizer(analyzer=lambda t: _stems(t, 6), min_df=min_df,
+                                             sublinear_tf=True)),
+            (features.chars, TfidfVectorizer(analyzer="char_wb", min_df=min_df,
+                                             max_features=max_features, ngram_range=(2, 4),
+                                             sublinear_tf=True)),
+        ):
+            want = vec.fit_transform(texts)
+            x, terms = counts.matrix(rows, min_df=min_df, max_features=vec.max_features)
+            got = TfidfTransformer(sublinear_tf=True).fit_transform(x)
+            assert list(terms) == list(vec.get_feature_names_out())
+            for a in ("indptr", "indices", "data"):
+                assert np.array_equal(getattr(got, a), getattr(want, a)), a
+        cv = CountVectorizer(analyzer=_tokens).fit(texts)
+        x, terms = features.tokens.matrix(rows, dtype=np.int64, sort=True)
+        assert list(terms) == list(cv.get_feature_names_out())
+        assert (x != cv.transform(texts)).nnz == 0

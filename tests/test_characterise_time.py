@@ -55,6 +55,10 @@ def _office(offset: float, weeks: int = 4, skip: set[dt.date] = frozenset(),
     return out
 
 
+def _spans(breaks: list[dict]) -> list[tuple[str, str, str]]:
+    return [(b["name"], b["start"], b["end"]) for b in breaks]
+
+
 @pytest.mark.parametrize("offset", [8.0, 5.5, 3.5, -5.0])
 def test_office_offset_found_exactly_in_half_hours(tmp_path, offset):
     ws = _workspace(tmp_path, {"a1": _office(offset), "a2": _office(offset)})
@@ -64,7 +68,8 @@ def test_office_offset_found_exactly_in_half_hours(tmp_path, offset):
     assert prof["offset_confidence"] > 0.9
     assert prof["runner_up"]["utc_offset_hours"] != offset
     assert prof["weekend_ratio"] == 0.0
-    assert prof["breaks"] == [{"name": "lunch", "start": "12:00", "end": "13:00"}]
+    assert _spans(prof["breaks"]) == [("lunch", "12:00", "13:00")]
+    assert prof["breaks"][0]["start_range"] == ["12:00", "12:00"]  # a sharp edge
     assert prof["work_hours"] == [{"start": "09:00", "end": "12:00"},
                                   {"start": "13:00", "end": "17:30"}]
     assert sum(prof["hour_of_week_utc"]) == prof["posts"]
@@ -160,3 +165,145 @@ def test_fitted_office_starts_make_an_ambiguous_offset_honest(tmp_path):
     assert fitted["offset_confidence"] < 0.6
     assert 8.0 in {fitted["utc_offset_hours"], fitted["runner_up"]["utc_offset_hours"]}
     assert fitted["runner_up"]["confidence"] > 0.1
+
+
+def _teams(tmp_path, lunches: dict[str, tuple[float, float]], per_team: int = 2):
+    """One cluster per team, each of `per_team` accounts on a 09:00-17:30 UTC+8 day with
+    the team's own lunch."""
+    times = {f"{team}-{i}": _office(8.0, blocks=((9.0, a), (b, 17.5)))
+             for team, (a, b) in lunches.items() for i in range(per_team)}
+    ws = _workspace(tmp_path, times)
+    ws.con.execute("DELETE FROM operation_clusters")
+    ws.con.execute("DELETE FROM clusters")
+    ws.con.execute("UPDATE cluster_members SET cluster_id = split_part(account_id, '-', 1)")
+    for team in lunches:
+        ws.con.execute("INSERT INTO clusters VALUES (?, 'x', 1, 1.0, NULL)", [team])
+        ws.con.execute("INSERT INTO operation_clusters VALUES ('op', ?)", [team])
+    return ws
+
+
+def test_teams_breaks_are_when_half_of_them_are_away(tmp_path):
+    """Two offices lunch 11:30-13:00, two 12:30-14:00. The merged histogram only goes
+    quiet 12:30-13:00, when all are away; at least half of the offices are away
+    11:30-14:00, which each office's own histogram shows."""
+    ws = _teams(tmp_path, {"a": (11.5, 13.0), "b": (11.5, 13.0),
+                           "c": (12.5, 14.0), "d": (12.5, 14.0)})
+    prof = build_profiles(ws.con, Config())["o:op"]["time"]
+    assert prof["utc_offset_hours"] == 8.0 and prof["schedule"] == "office"
+    assert prof["cluster_hours_p"] < 1e-6 and prof["breaks_from_clusters"] == 4
+    assert prof["breaks"] == [{"name": "lunch", "start": "11:30", "end": "14:00"}]
+    assert prof["work_hours"] == [{"start": "09:00", "end": "11:30"},
+                                  {"start": "14:00", "end": "17:30"}]
+    merged = T.shifts(np.sum([h for h in T.activities(ws.con, "(SELECT 'o:op' AS gid, "
+                                                      "platform, account_id FROM accounts)",
+                                                      CFG)["o:op"].parts.values()], axis=0),
+                      8.0, CFG)[1]
+    assert merged != prof["breaks"]
+    assert prof["clusters"]["a"]["own_hours"] is True
+    assert prof["clusters"]["a"]["breaks"] == [
+        {"name": "lunch", "start": "11:30", "end": "13:00"}]
+    assert prof["clusters"]["c"]["breaks"] == [
+        {"name": "lunch", "start": "12:30", "end": "14:00"}]
+    assert prof["cluster_shifts_differ"] is True
+
+
+def test_clusters_splitting_one_workforce_are_read_together(tmp_path):
+    """Two clusters of one office (as when detection splits by platform) keep the same
+    hours: no separate teams, breaks from the merged histogram."""
+    ws = _teams(tmp_path, {"a": (12.0, 13.0), "b": (12.0, 13.0)})
+    prof = build_profiles(ws.con, Config())["o:op"]["time"]
+    assert prof["cluster_hours_p"] > 0.5 and prof["breaks_from_clusters"] == 0
+    assert _spans(prof["breaks"]) == [("lunch", "12:00", "13:00")]
+    assert prof["cluster_shifts_differ"] is False
+
+
+def test_a_drop_posted_by_many_accounts_is_one_observation(tmp_path):
+    """Ten accounts posting the same drops within the same minutes show the schedule no
+    better than one account: the offset's tempering counts each quarter hour once."""
+    drops = _office(8.0)[::3]
+    ws = _workspace(tmp_path, {f"a{i}": [t + dt.timedelta(minutes=i % 5) for t in drops]
+                               for i in range(10)})
+    act = T.activities(ws.con, "(SELECT 'o:op' AS gid, platform, account_id FROM accounts)",
+                       CFG)["o:op"]
+    assert act.hist.sum() == 10 * len(drops)
+    assert act.n_eff == len({t.replace(minute=t.minute // 15 * 15) for t in drops})
+
+
+def test_offsets_nobody_keeps_are_unlikely_but_half_hours_stay_reachable():
+    now = T.inhabited_offsets(2024, 2024)
+    assert {3.5, 5.5, 9.5, -3.5, 8.0, 1.0} <= now
+    assert not {1.5, 8.5, 7.5} & now
+    assert 8.5 in T.inhabited_offsets(2016, 2016)  # Pyongyang time, 2015-2018
+    offs = T.offsets(CFG)
+    q = np.array([(dt.datetime(2024, 4, 1) - dt.datetime(1970, 1, 1)) // dt.timedelta(minutes=15)])
+    prior = T.offset_prior(T.Activity(np.zeros(T.BINS), q, np.ones(1), 1, ["post"]), offs, CFG)
+    assert prior[offs == 8.5][0] == pytest.approx(np.log(CFG.uninhabited_offset_prior))
+    assert prior[offs == 5.5][0] == 0.0
+
+
+def _day_week(day: np.ndarray) -> np.ndarray:
+    """A UTC week histogram (offset 0) with the same quarter-hour day on Monday-Friday."""
+    hist = np.zeros(T.BINS)
+    for d in range(5):
+        hist[d * T.DAY:(d + 1) * T.DAY] = day
+    return hist
+
+
+def _rates(*spans: tuple[float, float, float]) -> np.ndarray:
+    """Expected posts per quarter hour of a day: (start hour, end hour, rate) spans."""
+    day = np.zeros(T.DAY)
+    for a, b, rate in spans:
+        day[int(a * 4):int(b * 4)] = rate
+    return day
+
+
+def test_segments_put_boundaries_where_the_rate_changes():
+    rng = np.random.default_rng(0)
+    expected = _rates((9, 11.5, 30), (11.5, 12.25, 12), (13, 17, 25))
+    segs = T.segments(rng.poisson(expected).astype(float))
+    assert [(T._clock(a), T._clock(b)) for a, b, _ in segs] == [
+        ("00:00", "09:00"), ("09:00", "11:30"), ("11:30", "12:15"), ("12:15", "13:00"),
+        ("13:00", "17:00"), ("17:00", "00:00")]
+    # Tempering (few independent observations) asks more before a boundary is drawn.
+    assert len(T.segments(rng.poisson(expected).astype(float), weight=0.002)) < len(segs)
+
+
+def test_a_thin_tail_of_work_is_not_read_as_a_break():
+    """Posting thins out over the last hour before lunch (a third of the pace) and stops
+    at 12:00: the lunch starts where posting stops, not where it thinned."""
+    rng = np.random.default_rng(1)
+    day = rng.poisson(_rates((9, 11, 30), (11, 12, 10), (13, 17.5, 30))).astype(float)
+    work, breaks = T.shifts(_day_week(day) / 5, 0.0, CFG)
+    assert _spans(breaks) == [("lunch", "12:00", "13:00")]
+    assert work == [{"start": "09:00", "end": "12:00"}, {"start": "13:00", "end": "17:30"}]
+
+
+def test_most_of_the_workforce_away_is_a_break():
+    """Nine in ten staff lunch 11:30-12:30, the rest 12:30-13:00: the break is 11:30-13:00
+    (at least half are away), not only the half hour when all are."""
+    rng = np.random.default_rng(2)
+    day = rng.poisson(_rates((9, 11.5, 40), (11.5, 12.5, 4), (13, 17.5, 40))).astype(float)
+    assert _spans(T.shifts(_day_week(day) / 5, 0.0, CFG)[1]) == [("lunch", "11:30", "13:00")]
+
+
+def test_boundary_ranges_cover_the_truth_and_widen_with_fewer_posts():
+    """Each break boundary comes with the quarter hours it could sit at (profile
+    likelihood, 95%): over repeated Poisson days the true boundary is inside about 95% of
+    the time, and the range is wider when fewer posts show the step."""
+    widths, covered, judged = {}, 0, 0
+    for scale in (1, 10):
+        widths[scale] = []
+        for seed in range(40):
+            rng = np.random.default_rng(seed)
+            day = rng.poisson(_rates((9, 12, 6 * scale), (12, 13, scale),
+                                     (13, 17.5, 6 * scale))).astype(float)
+            breaks = T.shifts(_day_week(day) / 5, 0.0, CFG)[1]
+            if len(breaks) != 1:
+                continue
+            for key, truth in (("start_range", "12:00"), ("end_range", "13:00")):
+                lo, hi = (T._q(x) for x in breaks[0][key])
+                covered += lo <= T._q(truth) <= hi
+                judged += 1
+                widths[scale].append(hi - lo)
+    assert judged >= 120 and covered / judged >= 0.9
+    assert np.mean(widths[1]) > np.mean(widths[10])

@@ -134,27 +134,37 @@ def test_spark_kernel_pairs_and_stats_equal_duckdb(detected, spark):
     import duckdb
 
     from cibwatch.graph import duckdb_kernel
+    from cibwatch.signals.kernel import decoded_pairs_sql, encode_steps
 
     cfg = _config()
     con = duckdb.connect()
     con.execute(f"ATTACH '{detected['duckdb'][0]}' AS w (READ_ONLY)")
     con.execute("CREATE TABLE keys AS SELECT * FROM w.keys")
-    duck_keys = con.sql("SELECT * FROM keys").to_arrow_table()
-    duck_stats = duckdb_kernel(con, cfg)
-    if duck_stats is None:  # left in the temp table `pair_stats` (graph.Kernel)
-        duck_stats = con.sql("SELECT * FROM pair_stats").to_arrow_table()
-    duck_pairs = con.sql("SELECT * FROM key_pairs").to_arrow_table()
+    duckdb_kernel(con, cfg)  # leaves its results and dictionaries as temp tables
+    duck_stats = con.sql("SELECT * FROM pair_stats").to_arrow_table()
+    duck_tests = con.sql("SELECT n_tests FROM pair_tests").fetchall()[0][0]
+    duck_pairs = con.sql(decoded_pairs_sql()).to_arrow_table()
     # the sample cap bites: some key has more users than the cap
     assert con.sql("SELECT max(n_users) FROM key_uses").fetchall()[0][0] > 12
 
-    k = spark_kernel(spark, spark.createDataFrame(duck_keys), cfg)
-    pairs = k.pairs.toArrow()
+    # the same integer rows (the dictionaries above) go to Spark
+    rows = con.sql(dict(encode_steps(cfg.signals))["key_rows"]).to_arrow_table()
+    kinds = con.sql("SELECT * FROM key_kinds").to_arrow_table()
+    ids = con.sql("SELECT kid, key FROM key_ids").to_arrow_table()
+    k = spark_kernel(spark, spark.createDataFrame(rows), spark.createDataFrame(kinds),
+                     spark.createDataFrame(ids), cfg)
+    con.register("spark_pairs", k.pairs.toArrow())
+    con.register("spark_uses", k.uses.toArrow())
+    pairs = con.sql(decoded_pairs_sql("spark_pairs", "spark_uses")).to_arrow_table()
     stats = k.stats.toArrow()
+    tests = k.tests.toArrow().column("n_tests").to_pylist()
     k.unpersist()
     assert duck_pairs.num_rows > 100
     assert _sorted(pairs, PAIR_COLS) == _sorted(duck_pairs, PAIR_COLS)
+    assert tests == [duck_tests]
+    assert duck_tests > stats.num_rows > 0  # most pairs are tests that cannot pass
 
-    exact = ["platform", "a", "b", "key_type", "c"]
+    exact = ["a", "b", "kt", "c", "days"]
     ours = _sorted(stats, [*exact, "idf", "lam"])
     theirs = _sorted(duck_stats, [*exact, "idf", "lam"])
     assert [r[:5] for r in ours] == [r[:5] for r in theirs]

@@ -111,3 +111,44 @@ def test_rerun_replaces_edges(tmp_path):
     assert first == 6
     assert build_edges(con, Config()) == first
     assert con.execute("SELECT count(*) FROM edges").fetchall()[0][0] == first
+
+
+def test_every_pair_is_a_test_but_only_possible_edges_are_scored(tmp_path):
+    """Benjamini-Hochberg's m counts every pair that shares a key; only pairs with
+    `min_shared_keys` key pairs get statistics. The q-values of the edges are BH over
+    the scored p-values with that m."""
+    from scipy.stats import poisson
+
+    from cibwatch.graph import duckdb_kernel
+    from cibwatch.signals.kernel import decoded_pairs_sql
+
+    ws = Workspace(tmp_path / "g.duckdb")
+    con = ws.con
+    background(con, n_accounts=300, keys_per_account=20)
+    con.execute(
+        """
+        INSERT INTO keys
+        SELECT 'x', 'op' || a, 'share', 'opk' || j,
+               TIMESTAMP '2024-03-02' + INTERVAL (j * 86400 + a * 5) SECOND, 'q' || a || j
+        FROM range(5) s(a), range(12) t(j)
+        """
+    )
+    cfg = Config()
+    duckdb_kernel(con, cfg)
+    n_tests = con.execute("SELECT n_tests FROM pair_tests").fetchall()[0][0]
+    pairs = con.execute(
+        f"SELECT a, b, count(*) FROM ({decoded_pairs_sql()}) GROUP BY a, b"
+    ).fetchall()
+    assert n_tests == len(pairs)
+    scored = con.execute("SELECT DISTINCT a, b FROM pair_stats").fetchall()
+    possible = [p for p in pairs if p[2] >= cfg.graph.min_shared_keys]
+    assert 10 <= len(scored) == len(possible) < n_tests
+    edges = build_edges(con, cfg)
+    assert edges >= 10  # the 5 x 4 / 2 pairs of the operation
+    q_edges = sorted(r[0] for r in con.execute("SELECT q_value FROM edges").fetchall())
+    # one key type, co-uses on 2+ days: a pair's pooled count is its share count
+    duckdb_kernel(con, cfg)
+    c, lam = (np.array(v) for v in zip(*con.execute(
+        "SELECT c, lam FROM pair_stats WHERE days >= 2").fetchall(), strict=True))
+    q = benjamini_hochberg(poisson.sf(c - 1, lam), n_tests)
+    assert np.allclose(q_edges, np.sort(q[q <= cfg.graph.fdr]), rtol=1e-9)

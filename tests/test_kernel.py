@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from cibwatch.config import Config
-from cibwatch.signals.kernel import kernel_sql, key_uses_sql, run_kernel, windows
+from cibwatch.signals.kernel import (
+    decoded_pairs_sql,
+    encode_steps,
+    kernel_sql,
+    key_uses_sql,
+    run_kernel,
+    windows,
+)
 from cibwatch.workspace import Workspace
 
 T0 = datetime(2024, 3, 1)
@@ -17,7 +24,7 @@ def add_keys(con, rows):
 
 def pairs(con):
     return con.execute(
-        "SELECT key_type, key, a, b FROM key_pairs ORDER BY ALL"
+        f"SELECT key_type, key, a, b FROM ({decoded_pairs_sql()}) ORDER BY ALL"
     ).fetchall()
 
 
@@ -55,7 +62,7 @@ def test_first_use_only_and_pair_order(tmp_path):
         ("x", "a", "share", "p1", T0 + timedelta(seconds=9), "s3"),
     ])
     run_kernel(ws.con, Config().signals)
-    rows = ws.con.execute("SELECT a, b, post_a, post_b FROM key_pairs").fetchall()
+    rows = ws.con.execute(f"SELECT a, b, post_a, post_b FROM ({decoded_pairs_sql()})").fetchall()
     assert rows == [("a", "b", "s3", "s1")]
 
 
@@ -79,14 +86,42 @@ def test_popular_key_is_capped_not_quadratic(tmp_path):
     ).fetchall()[0]
     assert sampled == (50, n)
     # the sample is a fixed function of the data: rerunning picks the same accounts
-    first = ws.con.execute("SELECT a, b FROM key_pairs ORDER BY ALL").fetchall()
+    decoded = f"SELECT a, b FROM ({decoded_pairs_sql()}) ORDER BY ALL"
+    first = ws.con.execute(decoded).fetchall()
     run_kernel(ws.con, cfg)
-    assert ws.con.execute("SELECT a, b FROM key_pairs ORDER BY ALL").fetchall() == first
+    assert ws.con.execute(decoded).fetchall() == first
 
 
 def test_sql_is_one_text_per_step():
     cfg = Config().signals
-    sql = kernel_sql(cfg)
+    sql = dict(encode_steps(cfg))["key_kinds"]
+    assert "window_s" in kernel_sql(cfg)
     for key_type, w in windows(cfg).items():
         assert f"('{key_type}', {'NULL' if w is None else w})" in sql
-    assert "GROUP BY platform, key_type, key, account_id" in key_uses_sql(cfg)
+    assert "GROUP BY kid, kt, aid" in key_uses_sql(cfg)
+
+
+def test_integer_ids_keep_the_string_order(tmp_path):
+    """Asset ids follow (platform, account_id) order, so pairs (a < b) and every sort
+    by asset are the same on the integers as on the strings; the same key text of two
+    key types or platforms is two keys."""
+    ws = Workspace(tmp_path / "k.duckdb")
+    add_keys(ws.con, [
+        ("x", "zed", "avatar", "k", None, None),
+        ("x", "Abe", "avatar", "k", None, None),
+        ("x", "abe", "avatar", "k", None, None),
+        ("x", "abe", "name", "k", None, None),
+        ("w", "zed", "avatar", "k", None, None),
+    ])
+    for name, sql in encode_steps(Config().signals)[:3]:
+        ws.con.execute(f"CREATE TEMP TABLE {name} AS {sql}")
+    by_id = ws.con.execute(
+        "SELECT platform, account_id FROM key_accounts ORDER BY aid"
+    ).fetchall()
+    assert by_id == sorted(by_id)
+    assert ws.con.execute("SELECT count(*) FROM key_ids").fetchall()[0][0] == 3
+    run_kernel(ws.con, Config().signals)
+    assert pairs(ws.con) == [
+        ("avatar", "k", "Abe", "abe"), ("avatar", "k", "Abe", "zed"),
+        ("avatar", "k", "abe", "zed"),
+    ]

@@ -259,3 +259,45 @@ def test_a_low_overlap_bar_carries_the_id(ws):
     link_operations(ws.con, Config().with_overrides(["operations.id_min_overlap=0.1"]))
     [(kept,)] = ws.con.execute("SELECT operation_id FROM operations").fetchall()
     assert kept == op_a
+
+
+def test_chance_model_sums_equal_plain_fsums_to_the_last_bit():
+    """`_expected` counts each distinct (users, weight) of a node's keys once, times its
+    number of keys; its sums must still be exactly `math.fsum` over every key."""
+    import math
+
+    import numpy as np
+
+    from cibwatch.operations.linking import _expected
+
+    rng = np.random.default_rng(3)
+    keys = {}
+    profile = {}
+    for node in ("a", "b", "c"):
+        users = rng.integers(1, 40, 500).astype(float)
+        weights = np.round(rng.random(500), 1) / 3
+        keys[node] = (users, weights)
+        pairs, times = np.unique(np.stack([users, weights]), axis=1, return_counts=True)
+        profile[(node, "content")] = (500.0, pairs[0], pairs[1], times.astype(float))
+    rows = [("a", "b", "content", 0, 2, [3, 9], [1, 2], [2, 1], [0.5, 1 / 3]),
+            ("a", "c", "content", 0, 1, [17], [4], [5], [0.7]),
+            ("b", "x", "content", 0, 1, [2], [1], [1], [1.0])]
+    total = 20_000.0
+
+    def plain(a, b, shared, own):
+        users_b, w_b = keys[b]
+        hit = 1.0 - np.exp(-500.0 * users_b / total)
+        users, w = (np.asarray(v, float) for v in shared)
+        full = 1.0 - np.exp(-500.0 * users / total)
+        alone = 1.0 - np.exp(-500.0 * np.maximum(users - np.asarray(own, float), 0.0) / total)
+        mean = math.fsum(w_b * hit) - math.fsum(w * (full - alone))
+        var = math.fsum(w_b**2 * hit * (1 - hit)) - math.fsum(
+            w**2 * (full * (1 - full) - alone * (1 - alone)))
+        return max(mean, 0.0), max(var, 0.0)
+
+    got = _expected(rows, profile, {"content": total})
+    for row, result in zip(rows[:2], got, strict=False):
+        _, b, _, _, _, users, n_a, n_b, w = row
+        want = max(plain(row[0], b, (users, w), n_a), plain(b, row[0], (users, w), n_b))
+        assert result == want and result[0] > 0
+    assert got[2] == (0.0, 0.0)  # node x has no keys of this family

@@ -94,10 +94,10 @@ def asset_profiles(
             FROM c
         )
         SELECT gid, platform, min(created_at), max(created_at), count(*),
-               list(account_id ORDER BY created_at)[1:5]
+               list(account_id ORDER BY created_at, account_id)[1:5]
         FROM b GROUP BY gid, platform, batch
         HAVING count(*) >= ?
-        ORDER BY gid, count(*) DESC, min(created_at)
+        ORDER BY gid, count(*) DESC, min(created_at), platform
         """,
         [cfg.batch_gap_minutes, cfg.batch_min_assets],
     ).fetchall():

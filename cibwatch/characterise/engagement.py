@@ -89,7 +89,7 @@ def engagement_profiles(
         """
         SELECT e.gid, e.platform, e.engager, any_value(a.handle), any_value(a.followers_count),
                count(*) AS n, list(e.engagement_id ORDER BY e.engagement_id)[1:10],
-               list(DISTINCT e.target)[1:10]
+               list(DISTINCT e.target ORDER BY e.target)[1:10]
         FROM cw_engagements e
         JOIN accounts a ON a.platform = e.platform AND a.account_id = e.engager
         WHERE NOT e.own AND NOT e.flagged AND a.followers_count >= ?

@@ -183,7 +183,8 @@ def follower_profiles(
         SELECT gid, platform, followee_id, min(bucket),
                max(bucket) + INTERVAL ({bucket}) MINUTE, sum(n)::BIGINT
         FROM g GROUP BY gid, platform, followee_id, island
-        ORDER BY gid, sum(n) DESC, min(bucket)
+        -- ties broken by asset, so the listed bursts are the same run to run
+        ORDER BY gid, sum(n) DESC, min(bucket), platform, followee_id
         """
     ).fetchall():
         if len(bursts[gid]) < cfg.max_listed:

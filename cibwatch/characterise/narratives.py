@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections import defaultdict
+from array import array
+from collections import Counter, defaultdict
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -30,7 +31,6 @@ from sklearn.feature_extraction.text import (
     ENGLISH_STOP_WORDS,
     CountVectorizer,
     TfidfTransformer,
-    TfidfVectorizer,
 )
 from sklearn.preprocessing import normalize
 
@@ -180,9 +180,10 @@ def narrative_profiles(
         """,
         [cfg.narrative_max_texts],
     ).fetchall()
+    features = TextFeatures(sorted({t for row in sample for t in row[1]}), cfg)
     for gid, texts, counts, examples, langs, tags in sample:
         weights = np.asarray(counts, dtype=float)
-        out[gid]["narratives"] = themes(texts, weights, examples, cfg, langs, tags)
+        out[gid]["narratives"] = themes(texts, weights, examples, cfg, langs, tags, features)
         out[gid]["narrative_coverage"] = round(float(weights.sum()) / float(totals[gid]), 4)
     _languages(con, members, out)
     _targets(con, out, cfg)
@@ -190,26 +191,119 @@ def narrative_profiles(
     return dict(out)
 
 
+class TextFeatures:
+    """Term counts of distinct texts, tokenised once per run: word stems and character
+    n-grams (messages) and label tokens. Tokenising and counting term by term is the slow
+    part of scikit-learn's vectorisers, and one text is in an operation and in its
+    clusters; `rows` cuts a group's matrix exactly as a vectoriser fitted on that group
+    alone builds it (same terms, same column order, same order inside a row, so the
+    floating-point sums downstream are the same to the last bit)."""
+
+    def __init__(self, texts: list[str], cfg: CharacteriseConfig):
+        self.index = {t: i for i, t in enumerate(texts)}
+        chars = CountVectorizer(
+            analyzer="char_wb", ngram_range=(cfg.narrative_ngram_min, cfg.narrative_ngram_max)
+        ).build_analyzer()
+        stem_chars = cfg.narrative_stem_chars
+        self.stems = _TermCounts(texts, lambda t: _stems(t, stem_chars))
+        self.chars = _TermCounts(texts, chars)
+        self.tokens = _TermCounts(texts, _tokens)
+
+    def rows(self, texts: list[str]) -> np.ndarray:
+        return np.fromiter((self.index[t] for t in texts), dtype=np.int64, count=len(texts))
+
+
+class _TermCounts:
+    """Counts of every text (rows) and term (columns, sorted by term), each row's terms
+    in the order the text first uses them, as `CountVectorizer._count_vocab` meets them."""
+
+    def __init__(self, texts: list[str], analyzer):
+        vocab: dict[str, int] = {}
+        codes, values = array("q"), array("q")
+        indptr = [0]
+        for text in texts:
+            counter = Counter(analyzer(text))  # terms in first-use order
+            codes.extend([vocab.setdefault(term, len(vocab)) for term in counter])
+            values.extend(counter.values())
+            indptr.append(len(codes))
+        found = np.array(list(vocab), dtype=object)
+        order = np.argsort(found)
+        rank = np.empty(len(found), dtype=np.int64)
+        rank[order] = np.arange(len(found))
+        self.terms = found[order]
+        self.indptr = np.asarray(indptr, dtype=np.int64)
+        self.indices = rank[np.frombuffer(codes, dtype=np.int64)]
+        self.values = np.frombuffer(values, dtype=np.int64)
+
+    def matrix(self, rows: np.ndarray, min_df: int = 1, max_features: int | None = None,
+               dtype=np.float64, sort: bool = False) -> tuple[sparse.csr_matrix, np.ndarray]:
+        """A `CountVectorizer(min_df, max_features)` fitted on the texts of `rows`: its
+        matrix (terms in first-use order inside a row, as it leaves them, or sorted) and
+        its terms. ValueError when no term is left, like the vectoriser."""
+        n = len(rows)
+        starts, ends = self.indptr[rows], self.indptr[rows + 1]
+        lengths = ends - starts
+        take = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(
+            lengths.sum())
+        flat, data = self.indices[take], self.values[take]
+        if flat.size == 0:
+            raise ValueError("empty vocabulary")
+        present, first = np.unique(flat, return_index=True)
+        local = np.searchsorted(present, flat)
+        row_of = np.repeat(np.arange(n), lengths)
+        if not sort:
+            # The group's own vocabulary numbers terms as first met, and a row's columns
+            # are sorted by that number before the terms are renumbered alphabetically.
+            met = np.empty(len(present), dtype=np.int64)
+            met[np.argsort(first, kind="stable")] = np.arange(len(present))
+            order = np.lexsort((met[local], row_of))
+        else:
+            order = np.lexsort((local, row_of))
+        local, data, row_of = local[order], data[order], row_of[order]
+        df = np.bincount(local, minlength=len(present))
+        mask = (df >= min_df) & (df <= n)
+        if max_features is not None and mask.sum() > max_features:
+            # `_limit_features`: the most frequent terms, ties as its argsort leaves them.
+            tfs = np.bincount(local, weights=data, minlength=len(present))
+            keep = (-tfs[mask]).argsort()[:max_features]
+            mask = np.zeros(len(present), dtype=bool)
+            mask[np.flatnonzero((df >= min_df) & (df <= n))[keep]] = True
+        if not mask.any():
+            raise ValueError("after pruning, no terms remain")
+        new_index = np.cumsum(mask) - 1
+        kept = mask[local]
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(row_of[kept], minlength=n), out=indptr[1:])
+        x = sparse.csr_matrix(
+            (data[kept].astype(dtype), new_index[local[kept]].astype(np.int32),
+             indptr.astype(np.int32)), shape=(n, int(mask.sum())))
+        return x, self.terms[present[mask]]
+
+
 def themes(
     texts: list[str], weights: np.ndarray, examples: list[str], cfg: CharacteriseConfig,
     langs: list[str] | None = None, tags: list[list[str]] | None = None,
+    features: TextFeatures | None = None,
 ) -> list[dict[str, Any]]:
     """Cluster texts into themes, largest (by posts) first. `tags` are the hashtags of
-    each text's posts: they join messages of one theme across headlines and languages."""
+    each text's posts: they join messages of one theme across headlines and languages.
+    `features`: the run's `TextFeatures`, holding every text (else built for these)."""
     if not texts:
         return []
+    features = features or TextFeatures(sorted(set(texts)), cfg)
+    rows = features.rows(texts)
     lang_of = np.asarray(langs if langs is not None else ["und"] * len(texts), dtype=object)
-    labels = _cluster(texts, weights, tags or [[] for _ in texts], cfg)
+    labels = _cluster(features, rows, weights, tags or [[] for _ in texts], cfg)
     k = int(labels.max()) + 1
     total = weights.sum()
     try:
-        counts = CountVectorizer(analyzer=_tokens).fit(texts)
-        matrix = counts.transform(texts).multiply(weights[:, None]).tocsr()
-        vocab = np.array(counts.get_feature_names_out())
+        counts, vocab = features.tokens.matrix(rows, dtype=np.int64, sort=True)
+        matrix = counts.multiply(weights[:, None]).tocsr()
     except ValueError:  # no words at all ("ok", "+1", emoji): label from the text itself
         vocab = np.array([])
-    per_theme = np.vstack([np.asarray(matrix[labels == c].sum(axis=0)).ravel()
-                           for c in range(k)]) if len(vocab) else np.zeros((k, 0))
+    theme_of = sparse.csr_matrix((np.ones(len(texts)), (labels, np.arange(len(texts)))),
+                                 shape=(k, len(texts)))
+    per_theme = (theme_of @ matrix).toarray() if len(vocab) else np.zeros((k, 0))
     # Class-based TF-IDF: frequent in this theme, rare across the others.
     tf = per_theme / np.maximum(per_theme.sum(axis=1, keepdims=True), 1)
     avg = per_theme.sum() / k
@@ -260,28 +354,25 @@ def _blend(blocks: list[tuple[float, sparse.spmatrix]]) -> sparse.csr_matrix:
     return normalize(sparse.hstack(parts).tocsr())
 
 
-def _cluster(texts: list[str], weights: np.ndarray, tags: list[list[str]],
-             cfg: CharacteriseConfig) -> np.ndarray:
+def _cluster(features: TextFeatures, rows: np.ndarray, weights: np.ndarray,
+             tags: list[list[str]], cfg: CharacteriseConfig) -> np.ndarray:
     """Theme of each text: messages by what the texts say, then themes by the words and
     hashtags messages share (module docstring)."""
-    n = len(texts)
+    n = len(rows)
     if n < 2:
         return np.zeros(n, dtype=int)
     min_df = 2 if n >= 50 else 1
     blocks = []
-    for weight, vec in (
-        (1.0 - cfg.narrative_char_weight,
-         TfidfVectorizer(analyzer=lambda t: _stems(t, cfg.narrative_stem_chars),
-                         min_df=min_df, sublinear_tf=True)),
-        (cfg.narrative_char_weight,
-         TfidfVectorizer(analyzer="char_wb", min_df=min_df, max_features=6_000,
-                         ngram_range=(cfg.narrative_ngram_min, cfg.narrative_ngram_max),
-                         sublinear_tf=True)),
+    # TF-IDF of word stems and of character 2-4-grams (at most 6,000, the most frequent).
+    for weight, counts, max_features in (
+        (1.0 - cfg.narrative_char_weight, features.stems, None),
+        (cfg.narrative_char_weight, features.chars, 6_000),
     ):
         try:
-            blocks.append((weight, vec.fit_transform(texts)))
+            x, _ = counts.matrix(rows, min_df=min_df, max_features=max_features)
         except ValueError:  # nothing left after min_df / no words at all
             continue
+        blocks.append((weight, TfidfTransformer(sublinear_tf=True).fit_transform(x)))
     if not blocks:
         return np.zeros(n, dtype=int)
     x = _blend(blocks)

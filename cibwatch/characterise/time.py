@@ -5,23 +5,27 @@ candidate schedule (office shifts with a lunch break starting at noon, ordinary 
 diurnal use, flat 24/7 automation) is a 672-bin template in local time; one matrix product
 gives the multinomial log-likelihood of the histogram under every template, mixing weight
 and UTC offset (half-hour steps) at once. The lunch break at noon and the night's sleep
-are what pin the offset; work hours and breaks are then read off the local histogram.
+are what pin the offset. Work hours and breaks are then read off the local day profile:
+cut where its rate changes (piecewise-constant Poisson, BIC), each piece judged at work or
+away by likelihood, each boundary with the range it could take.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import product
 from types import SimpleNamespace
 from typing import Any
+from zoneinfo import ZoneInfo, available_timezones
 
 import duckdb
 import holidays
 import numpy as np
 from scipy.special import logsumexp
+from scipy.stats import chi2_contingency
 
 from cibwatch.config import CharacteriseConfig
 
@@ -56,8 +60,11 @@ class Activity:
     hist: np.ndarray  # (672,) UTC quarter hour of week counts
     quarters: np.ndarray  # epoch quarter-hour index of each non-empty quarter
     counts: np.ndarray  # posts in each of those quarters
-    n_eff: int  # distinct (asset, hour) pairs: posts of one burst are not independent
+    n_eff: int  # independent observations: posts of one drop or burst count once
     kinds: list[str] | str  # the post kinds the histogram counts ("all" when it fell back)
+    # An operation's clusters, each its own week histogram of the same kinds (UTC): an
+    # office's breaks show on its own histogram, blurred in the merged one.
+    parts: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
@@ -79,20 +86,30 @@ def activities(
     while comments, shares and reactions follow other people's posts. A group with too
     few of them falls back to every kind (a re-share botnet writes no originals)."""
     kinds = ", ".join(f"'{k}'" for k in cfg.time_kinds)
+    # floor, not `//`: DuckDB divides a DOUBLE epoch exactly, and a cast then rounds a
+    # post at 09:08 into the 09:15 quarter.
     table = con.sql(
         f"""
-        SELECT m.gid, (epoch(p.created_at) // 900)::BIGINT AS q,
+        SELECT m.gid, floor(epoch(p.created_at) / 900)::BIGINT AS q,
                count(*) FILTER (p.kind IN ({kinds}))::BIGINT AS n_sel, count(*)::BIGINT AS n
         FROM posts p JOIN {members} m USING (platform, account_id)
         GROUP BY ALL ORDER BY 1, 2
         """
     ).to_arrow_table()
+    # Independent observations of the schedule: one asset's posts in one hour are one (a
+    # burst), and so are all posts in one quarter hour of one day (a drop that a network
+    # posts within minutes); the smaller count bounds both dependences.
     n_eff = {g: (a, b) for g, a, b in con.execute(
         f"""
         SELECT m.gid,
-               count(DISTINCT (p.platform, p.account_id, date_trunc('hour', p.created_at)))
-                   FILTER (p.kind IN ({kinds})),
-               count(DISTINCT (p.platform, p.account_id, date_trunc('hour', p.created_at)))
+               least(count(DISTINCT (p.platform, p.account_id,
+                                     date_trunc('hour', p.created_at)))
+                         FILTER (p.kind IN ({kinds})),
+                     count(DISTINCT floor(epoch(p.created_at) / 900))
+                         FILTER (p.kind IN ({kinds}))),
+               least(count(DISTINCT (p.platform, p.account_id,
+                                     date_trunc('hour', p.created_at))),
+                     count(DISTINCT floor(epoch(p.created_at) / 900)))
         FROM posts p JOIN {members} m USING (platform, account_id) GROUP BY 1
         """
     ).fetchall()}
@@ -115,7 +132,37 @@ def activities(
         eff = n_eff.get(gid, (0, 0))[0 if use_sel else 1]
         out[gid] = Activity(hist, qs, ns, int(eff or ns.sum()),
                             list(cfg.time_kinds) if use_sel else "all")
+    _cluster_parts(con, members, out, cfg)
     return out
+
+
+def _cluster_parts(con: duckdb.DuckDBPyConnection, members: str,
+                   out: dict[str, Activity], cfg: CharacteriseConfig) -> None:
+    """Week histograms of each cluster of every operation group (`o:ID`, the
+    characterise convention) with more than one cluster, counting the kinds its
+    operation's histogram counts."""
+    kinds = ", ".join(f"'{k}'" for k in cfg.time_kinds)
+    rows = con.execute(
+        f"""
+        WITH multi AS (
+            SELECT operation_id FROM operation_clusters GROUP BY 1 HAVING count(*) > 1
+        )
+        SELECT 'o:' || oc.operation_id AS gid, oc.cluster_id,
+               (floor(epoch(p.created_at) / 900)::BIGINT - {MONDAY_Q}) % {BINS} AS b,
+               count(*) FILTER (p.kind IN ({kinds}))::BIGINT, count(*)::BIGINT
+        FROM posts p JOIN cluster_members cm USING (platform, account_id)
+        JOIN operation_clusters oc USING (cluster_id)
+        WHERE oc.operation_id IN (SELECT operation_id FROM multi)
+          AND 'o:' || oc.operation_id IN (SELECT DISTINCT gid FROM {members})
+        GROUP BY ALL
+        """
+    ).fetchall()
+    for gid, cluster, b, n_sel, n in rows:
+        act = out.get(gid)
+        if act is None:
+            continue
+        hist = act.parts.setdefault(str(cluster), np.zeros(BINS))
+        hist[int(b)] += n_sel if act.kinds != "all" else n
 
 
 # Working weeks: which days (0 = Monday) are workdays. Iran works Saturday to Wednesday,
@@ -202,6 +249,35 @@ def local_hist(hist: np.ndarray, offset: float) -> np.ndarray:
     return np.roll(hist, int(round(offset * 4)))
 
 
+@lru_cache(maxsize=8)
+def inhabited_offsets(first_year: int, last_year: int) -> frozenset[float]:
+    """UTC offsets (hours) that some place kept, in standard or daylight time, in the
+    given years: the IANA time zone database (zoneinfo, from the system or the tzdata
+    package), sampled mid-month. +8:30 is in it for 2015-2018 (Pyongyang), not since."""
+    out = set()
+    for name in available_timezones():
+        if "/" not in name or name.startswith(("Etc/", "SystemV/")):
+            continue  # aliases (UTC, EST) and the fixed-offset zones nobody lives in
+        zone = ZoneInfo(name)
+        for year in range(first_year, last_year + 1):
+            for month in range(1, 13):
+                off = dt.datetime(year, month, 15, 12, tzinfo=zone).utcoffset()
+                out.add(off.total_seconds() / 3600 if off is not None else 0.0)
+    return frozenset(out)
+
+
+def offset_prior(act: Activity, offs: np.ndarray, cfg: CharacteriseConfig) -> np.ndarray:
+    """Log prior of each candidate offset: 0 where people kept that time while the data
+    were posted, log(uninhabited_offset_prior) elsewhere."""
+    if len(act.quarters) == 0 or cfg.uninhabited_offset_prior >= 1.0:
+        return np.zeros(len(offs))
+    epoch = dt.datetime(1970, 1, 1)
+    first = (epoch + dt.timedelta(minutes=15 * int(act.quarters.min()))).year
+    last = (epoch + dt.timedelta(minutes=15 * int(act.quarters.max()))).year
+    kept = inhabited_offsets(first, last)
+    return np.where(np.isin(offs, list(kept)), 0.0, np.log(cfg.uninhabited_offset_prior))
+
+
 def fit(act: Activity, cfg: CharacteriseConfig) -> Fit:
     """Most likely offset and schedule by template likelihood over all offsets at once."""
     n = float(act.hist.sum())
@@ -230,7 +306,7 @@ def fit(act: Activity, cfg: CharacteriseConfig) -> Fit:
     # only n_eff of the n posts are independent observations.
     rows = family == (0 if name == "office" else 1)
     tempered = ll[:, rows] * (min(act.n_eff, n) / n) + _prior(meta)[rows][None, :]
-    marginal = logsumexp(tempered, axis=1)
+    marginal = logsumexp(tempered, axis=1) + offset_prior(act, offs, cfg)
     post = np.exp(marginal - marginal.max())
     post /= post.sum()
     order = np.argsort(-post)
@@ -245,29 +321,41 @@ def _clock(q: int) -> str:
 
 
 def shifts(
-    hist: np.ndarray, offset: float, cfg: CharacteriseConfig, workweek: str = "Mon-Fri"
+    hist: np.ndarray, offset: float, cfg: CharacteriseConfig, workweek: str = "Mon-Fri",
+    team: bool = False, weight: float = 1.0,
 ) -> tuple[list[dict], list[dict]]:
     """Work blocks and breaks of workdays in local time, from the quarter-hour profile.
 
-    A quarter hour is quiet when it falls below `active_level` of the busy level (90th
-    percentile) or below `dip_level` of both the hour before and the hour after it (a
-    lunch dip that never reaches zero). The longest quiet run is the night; quiet runs
-    of `min_break_minutes` to `max_break_hours` inside the working span are breaks."""
+    The day is cut where its rate changes (`segments`: piecewise-constant Poisson, BIC)
+    and each segment is judged at work or away (`_away`); the longest away run is the
+    night, away runs of `min_break_minutes` to `max_break_hours` inside the working span
+    are breaks, each with the span its start and end could take (`start_range`,
+    `end_range`: profile likelihood). `weight` is the share of posts that are independent
+    observations (n_eff / n). A `team` (one office: a cluster whose hours differ from its
+    operation's other clusters) is read by `_team_quiet` instead."""
     days = list(WORKWEEKS.get(workweek, WORKWEEKS["Mon-Fri"]))
-    day = local_hist(hist, offset).reshape(7, DAY)[days].sum(axis=0)
+    day = local_hist(hist, offset).reshape(7, DAY)[days].sum(axis=0).astype(float)
     if day.sum() == 0:
         return [], []
-    # Smooth more when counts are small: a sparse profile is mostly sampling noise.
-    smooth = day.astype(float)
-    typical = float(np.median(day[day > 0]))
-    for _ in range(min(4, int(np.ceil(np.log2(max(cfg.break_min_bin_posts / typical, 1.0)))))):
-        smooth = (np.roll(smooth, 1) + 2 * smooth + np.roll(smooth, -1)) / 4
-    busy = np.percentile(smooth[smooth > 0], 90)
-    window = np.arange(1, 5)
-    before = smooth[(np.arange(DAY)[:, None] - window) % DAY].max(axis=1)
-    after = smooth[(np.arange(DAY)[:, None] + window) % DAY].max(axis=1)
-    quiet = (smooth < cfg.active_level * busy) | (
-        smooth < cfg.dip_level * np.minimum(before, after))
+    max_gap = int(cfg.max_break_hours * 4)
+    bounds: dict[int, tuple[int, int]] = {}
+    if team:
+        quiet = _team_quiet(day, cfg)
+    else:
+        # Cut the day in the middle of its quietest stretch, far from any boundary.
+        window = np.convolve(np.r_[day, day[:max_gap]], np.ones(max_gap), "valid")[:DAY]
+        origin = (int(np.argmin(window)) + max_gap // 2) % DAY
+        segs = segments(np.roll(day, -origin), weight, cfg.break_segment_penalty)
+        away = _away(_circular(segs), max_gap, cfg.break_floor_posts)
+        if len(segs) > 1:  # the first and last segments were judged as one
+            away = np.r_[away[-1], away]
+        quiet = np.zeros(DAY, dtype=bool)
+        for (a, b, _), aw in zip(segs, away, strict=True):
+            quiet[a:b] = aw
+        quiet = np.roll(quiet, origin)
+        bounds = {(origin + q) % DAY: (origin + lo, origin + hi) for q, (lo, hi) in
+                  _boundary_ranges(np.roll(day, -origin), segs, away, weight,
+                                   cfg.break_floor_posts).items()}
     if quiet.all():
         return [], []
     if not quiet.any():
@@ -275,7 +363,7 @@ def shifts(
     night_start, night_len = max(_runs(quiet), key=lambda r: r[1])
     origin = (night_start + night_len) % DAY
     span = np.roll(quiet, -origin)[: DAY - night_len]  # the working span, night cut off
-    min_gap, max_gap = cfg.min_break_minutes // 15, int(cfg.max_break_hours * 4)
+    min_gap = cfg.min_break_minutes // 15
     gaps = [(s, n) for s, n in _runs(span, circular=False) if min_gap <= n <= max_gap]
     edges = [0] + [x for s, n in gaps for x in (s, s + n)] + [len(span)]
     work = [{"start": _clock(origin + a), "end": _clock_end(origin + b)}
@@ -284,8 +372,160 @@ def shifts(
     for s_, n in gaps:
         mid = ((origin + s_ + n / 2) % DAY) / 4
         name = "lunch" if 10.5 <= mid < 15.5 else "supper" if 15.5 <= mid < 21.5 else "break"
-        breaks.append({"name": name, "start": _clock(origin + s_),
-                       "end": _clock_end(origin + s_ + n)})
+        brk = {"name": name, "start": _clock(origin + s_), "end": _clock_end(origin + s_ + n)}
+        for key, q in (("start_range", origin + s_), ("end_range", origin + s_ + n)):
+            if q % DAY in bounds:
+                lo, hi = bounds[q % DAY]
+                brk[key] = [_clock(lo), _clock_end(hi)]
+        breaks.append(brk)
+    return work, breaks
+
+
+def segments(day: np.ndarray, weight: float = 1.0,
+             penalty: float | None = None) -> list[tuple[int, int, float]]:
+    """(start, end, posts per bin) of the most likely piecewise-constant Poisson rate of a
+    count series, each extra segment paying `penalty` nats (None: BIC, log of the number
+    of bins); the log-likelihood is tempered by `weight`. Optimal partitioning, O(n^2)."""
+    n = len(day)
+    pen = float(np.log(n)) if penalty is None else penalty
+    cum = np.r_[0.0, np.cumsum(day)]
+    best = np.full(n + 1, np.inf)
+    best[0] = -pen
+    back = np.zeros(n + 1, dtype=int)
+    for j in range(1, n + 1):
+        total, length = cum[j] - cum[:j], j - np.arange(j)
+        ll = total * np.log(np.maximum(total, 1e-300) / length) - total
+        cost = best[:j] - weight * ll + pen
+        back[j] = int(np.argmin(cost))
+        best[j] = cost[back[j]]
+    edges = [n]
+    while edges[-1] > 0:
+        edges.append(int(back[edges[-1]]))
+    edges.reverse()
+    return [(a, b, float((cum[b] - cum[a]) / (b - a)))
+            for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+
+def _circular(segs: list[tuple[int, int, float]]) -> list[tuple[int, int, float]]:
+    """Segments of a day cut at midnight-of-the-profile, the last joined with the first
+    (the cut is no rate change): its end runs past DAY."""
+    if len(segs) < 2:
+        return segs
+    (a0, b0, r0), (a1, b1, r1) = segs[0], segs[-1]
+    joined = (a1, b0 + DAY, (r0 * (b0 - a0) + r1 * (b1 - a1)) / (b0 - a0 + b1 - a1))
+    return [*segs[1:-1], joined]
+
+
+def _away(segs: list[tuple[int, int, float]], reach: int, floor_posts: float) -> np.ndarray:
+    """Which segments of a (circular) day are away from work.
+
+    A segment's working level is the busiest segment within `reach` quarter hours on
+    each side, the lower of the two; its break level is the floor of the valley it sits
+    in (walking downhill), with `floor_posts` added so an empty stretch has a rate. A
+    valley is a break only when its floor is at most half the working level (at least
+    half the workforce away, the consensus definition); a segment in it is away when its
+    posts are likelier at the break level than at the working level (two-state Poisson:
+    rate below the logarithmic mean of the two), so a thin tail of work stays work."""
+    rates = np.array([r for _, _, r in segs])
+    starts = np.array([a for a, _, _ in segs])
+    ends = np.array([b for _, b, _ in segs])
+    k = len(segs)
+    away = np.zeros(k, dtype=bool)
+    for i in range(k):
+        others = np.arange(k) != i
+        left = others & ((starts[i] - ends) % DAY < reach)
+        right = others & ((starts - ends[i]) % DAY < reach)
+        level = min(rates[left].max(initial=0.0), rates[right].max(initial=0.0))
+        j = i
+        for _ in range(k):
+            nxt = min((j - 1) % k, (j + 1) % k, key=lambda x: rates[x])
+            if rates[nxt] >= rates[j]:
+                break
+            j = nxt
+        floor = rates[j] + floor_posts / (ends[j] - starts[j])
+        if level <= 0:  # nothing posted around it: the night
+            away[i] = rates[i] == 0
+            continue
+        if floor > level / 2:
+            continue
+        away[i] = rates[i] <= (level - floor) / np.log(level / floor)
+    return away
+
+
+def _boundary_ranges(day: np.ndarray, segs: list[tuple[int, int, float]], away: np.ndarray,
+                     weight: float, floor_posts: float) -> dict[int, tuple[int, int]]:
+    """For each boundary between a working and an away segment: the quarter hours it
+    could move to within 1.92 nats of tempered profile log-likelihood (a 95% interval),
+    the two segments' rates refitted at each position (with `floor_posts` added, so a
+    stray post in an empty break is unlikely, not impossible)."""
+    cum = np.r_[0.0, np.cumsum(day)]
+
+    def ll(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        total, length = cum[b] - cum[a], np.maximum(b - a, 1)
+        return total * np.log((total + floor_posts) / length) - total
+
+    out = {}
+    for i in range(len(segs) - 1):
+        if away[i] == away[i + 1]:
+            continue
+        a, _, _ = segs[i]
+        _, b, _ = segs[i + 1]
+        x = np.arange(a + 1, b)
+        prof = weight * (ll(np.full_like(x, a), x) + ll(x, np.full_like(x, b)))
+        inside = x[prof >= prof.max() - 1.92]
+        out[segs[i][1]] = (int(inside.min()), int(inside.max()))
+    return out
+
+
+def _team_quiet(day: np.ndarray, cfg: CharacteriseConfig) -> np.ndarray:
+    """Quarter hours a team is away: below `team_active_level` of its busy level (90th
+    percentile of the profile, smoothed more when counts are small): its last
+    stragglers before a break are still at work, and partial dips are other teams'
+    breaks, which a single team does not have."""
+    smooth = day.copy()
+    typical = float(np.median(day[day > 0]))
+    for _ in range(min(4, int(np.ceil(np.log2(max(cfg.break_min_bin_posts / typical, 1.0)))))):
+        smooth = (np.roll(smooth, 1) + 2 * smooth + np.roll(smooth, -1)) / 4
+    busy = np.percentile(smooth[smooth > 0], 90)
+    return smooth < cfg.team_active_level * busy
+
+
+def _quarters(spans: list[dict[str, str]]) -> np.ndarray:
+    """Quarter hours of a local day covered by `{"start", "end"}` clock spans (a span
+    whose end is before its start runs past midnight)."""
+    day = np.zeros(DAY, dtype=bool)
+    for span in spans:
+        a, b = _q(span["start"]), _q(span["end"])
+        day[np.arange(a, b if b > a else b + DAY) % DAY] = True
+    return day
+
+
+def _q(clock: str) -> int:
+    h, m = clock.split(":")
+    return int(h) * 4 + int(m) // 15
+
+
+def consensus(readings: list[tuple[list[dict], list[dict]]]) -> tuple[list[dict], list[dict]]:
+    """Operation-level (work hours, breaks) from its clusters' own (work, breaks).
+
+    Each cluster (an office, a team) counts once: a quarter hour is a break when at
+    least half the clusters are on a break then, and worked when more than half are
+    inside their work hours, so the two never overlap. A break takes the name most
+    clusters give the hours it covers."""
+    on_break = np.array([_quarters(b) for _, b in readings])
+    working = np.array([_quarters(w) for w, _ in readings])
+    half = len(readings) / 2
+    work = [{"start": _clock(a), "end": _clock_end(a + n)}
+            for a, n in _runs(working.sum(axis=0) > half)]
+    breaks = []
+    for a, n in _runs(on_break.sum(axis=0) >= half):
+        span = np.arange(a, a + n) % DAY
+        votes: dict[str, int] = {}
+        for _, brk in readings:
+            for b in brk:
+                votes[b["name"]] = votes.get(b["name"], 0) + int(_quarters([b])[span].sum())
+        name = max(votes, key=lambda k: (votes[k], k))
+        breaks.append({"name": name, "start": _clock(a), "end": _clock_end(a + n)})
     return work, breaks
 
 
@@ -313,8 +553,12 @@ def quiet_holidays(
 ) -> tuple[list[dict], dict[str, dict[str, int]]]:
     """Public holidays (of the countries the offset allows) on which a workday went quiet,
     and per country how many of its holidays were checked and quiet. The first and last
-    days of the data are partial and never judged."""
-    countries = OFFSET_COUNTRIES.get(offset, [])
+    days of the data are partial and never judged. Countries half an hour either side
+    are checked too: an office that opens half an hour off the usual hour reads half an
+    hour away, and its holidays still tell where it is."""
+    countries = list(dict.fromkeys(OFFSET_COUNTRIES.get(offset, [])
+                                   + OFFSET_COUNTRIES.get(offset - 0.5, [])
+                                   + OFFSET_COUNTRIES.get(offset + 0.5, [])))
     if not countries or len(act.quarters) == 0:
         return [], {}
     local_day = (act.quarters + int(round(offset * 4))) // DAY
@@ -380,15 +624,28 @@ def time_profile(act: Activity, cfg: CharacteriseConfig) -> tuple[dict[str, Any]
         "holiday_country": None,
         "model_gain": {k: round(v, 4) for k, v in f.gain.items()},
         "posts": int(act.hist.sum()), "kinds": act.kinds, "clusters": {},
+        "breaks_from_clusters": 0, "cluster_hours_p": None,
     }
     if f.offset is None:
         prof["evidence"] = _evidence(prof, act)
         return prof, f
-    blocks, breaks = shifts(act.hist, f.offset, cfg, f.workweek or "Mon-Fri")
+    blocks, breaks = shifts(act.hist, f.offset, cfg, f.workweek or "Mon-Fri",
+                            weight=_weight(act))
     prof["hour_of_week_local"] = hour_of_week(local_hist(act.hist, f.offset))
     prof["active_hours"] = blocks
     if f.schedule == "office":
         prof["work_hours"], prof["breaks"] = blocks, breaks
+    # Clusters that keep different hours are separate teams (Meta told Spamouflage's
+    # offices apart by their shifts): the operation's breaks are then when at least half
+    # of the teams are away, read on each team's own histogram, not on the merged one.
+    parts = [h for h in act.parts.values() if h.sum() >= cfg.break_cluster_min_posts]
+    prof["cluster_hours_p"] = _r(hours_differ_p(parts, f.offset, f.workweek or "Mon-Fri"))
+    teams = (prof["cluster_hours_p"] is not None
+             and prof["cluster_hours_p"] < cfg.cluster_hours_max_p)
+    if f.schedule == "office" and teams:
+        prof["work_hours"], prof["breaks"] = consensus(
+            [shifts(h, f.offset, cfg, f.workweek or "Mon-Fri", team=True) for h in parts])
+        prof["breaks_from_clusters"] = len(parts)
     prof["workweek"] = f.workweek
     prof["weekend_ratio"] = weekend_ratio(act.hist, f.offset, f.workweek or "Mon-Fri")
     prof["quiet_holidays"], prof["holidays_checked"] = quiet_holidays(
@@ -405,17 +662,42 @@ def cluster_shift(act: Activity, op_time: dict[str, Any], own: dict[str, Any],
     entry = {"utc_offset_hours": own.get("utc_offset_hours"), "schedule": own.get("schedule"),
              "posts": int(act.hist.sum()), "work_hours": [], "breaks": []}
     offset = op_time.get("utc_offset_hours")
+    p = op_time.get("cluster_hours_p")
+    entry["own_hours"] = p is not None and p < cfg.cluster_hours_max_p
     if offset is not None and act.hist.sum() >= cfg.time_min_posts:
         entry["work_hours"], entry["breaks"] = shifts(
-            act.hist, offset, cfg, op_time.get("workweek") or "Mon-Fri")
+            act.hist, offset, cfg, op_time.get("workweek") or "Mon-Fri",
+            team=entry["own_hours"], weight=_weight(act))
     return entry
 
 
 def shifts_differ(clusters: dict[str, dict[str, Any]]) -> bool:
-    """True when clusters keep visibly different hours (Meta told Spamouflage's apart so)."""
-    spans = {tuple((w["start"], w["end"]) for w in c["work_hours"])
-             for c in clusters.values() if c["work_hours"]}
-    return len(spans) > 1
+    """True when clusters keep different hours beyond chance (the homogeneity test of
+    `hours_differ_p`; Meta told Spamouflage's offices apart so)."""
+    return any(c.get("own_hours") for c in clusters.values())
+
+
+def hours_differ_p(parts: list[np.ndarray], offset: float | None,
+                   workweek: str = "Mon-Fri") -> float | None:
+    """p-value that clusters share one daily schedule: chi-square test of homogeneity of
+    their workday half-hour counts (local time). Clusters that merely split one mixed
+    workforce (by platform, say) pass it; offices on shifts half an hour apart fail it
+    by hundreds of orders of magnitude. None with fewer than two clusters."""
+    if offset is None or len(parts) < 2:
+        return None
+    days = list(WORKWEEKS.get(workweek, WORKWEEKS["Mon-Fri"]))
+    table = np.array([local_hist(h, offset).reshape(7, DAY)[days].sum(axis=0)
+                      .reshape(DAY // 2, 2).sum(axis=1) for h in parts])
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2:
+        return None
+    return float(chi2_contingency(table)[1])
+
+
+def _weight(act: Activity) -> float:
+    """Share of the posts that are independent observations of the schedule."""
+    n = float(act.hist.sum())
+    return min(act.n_eff, n) / n if n else 1.0
 
 
 def _r(x: float | None) -> float | None:
@@ -442,6 +724,9 @@ def _evidence(p: dict[str, Any], act: Activity) -> str:
     if p["breaks"]:
         text += "; breaks " + ", ".join(f"{b['name']} {b['start']}-{b['end']}"
                                         for b in p["breaks"])
+        if p.get("breaks_from_clusters"):
+            text += (f" (when at least half of its {p['breaks_from_clusters']} clusters, "
+                     "which keep different hours, are away)")
     if p["weekend_ratio"] is not None:
         text += (f"; {p['workweek']} week, off days at {p['weekend_ratio']:.2f} of "
                  "workday activity")

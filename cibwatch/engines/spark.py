@@ -10,11 +10,13 @@ Flow (see docs/spark.md):
    `cibwatch.signals.links`' own builders passed through `spark_sql`), text
    normalisation and MinHash signatures through `mapInArrow` calling the public
    vectorised functions of `cibwatch.signals.text`;
-3. Spark runs `key_uses_sql`, `kernel_sql` and `graph.pair_stats_steps` (through
-   `spark_sql`), the quadratic-risk self-join and its aggregation;
-4. keys, key uses, pair statistics and the few evidence pairs per edge come back as
-   Parquet and DuckDB `read_parquet`; significance, clusters and everything after run
-   on the workspace as with the DuckDB engine.
+3. the keys get their integer dictionaries in DuckDB (`signals.kernel.encode_steps`,
+   one pass over the workspace's keys) and go back to Spark as integer rows; Spark runs
+   `key_uses_sql`, `kernel_sql` and `graph.pair_stats_steps` (through `spark_sql`), the
+   quadratic-risk self-join and its aggregation;
+4. keys, key uses, pair statistics, the pair-test count and the few evidence pairs per
+   edge come back as Parquet and DuckDB `read_parquet`; significance, clusters and
+   everything after run on the workspace as with the DuckDB engine.
 
 Timestamps cross the Parquet boundary as integer microseconds since the epoch, so no
 time zone setting on either side can shift them.
@@ -551,55 +553,67 @@ def spark_keys(spark: SparkSession, inputs: Path, cfg: SignalConfig) -> DataFram
 # --------------------------------------------------------------------------- kernel
 @dataclass
 class SparkKernel:
-    """The kernel's tables on Spark: key uses, key pairs, per-pair statistics."""
+    """The kernel's tables on Spark: key uses, key pairs, per-pair statistics and the
+    number of pair tests (integer ids, as `cibwatch.signals.kernel` gives them)."""
 
     uses: DataFrame
     pairs: DataFrame
     stats: DataFrame
+    tests: DataFrame
     steps: list[DataFrame]
 
     def evidence(self, per: int) -> DataFrame:
         """The `per` rarest shared keys per pair and key type: the only key pairs the
-        graph's evidence step reads (same ranking as `graph.build_edges`)."""
+        graph's evidence step reads (same ranking as `graph.build_edges`: by users,
+        then by the key's text)."""
         self.pairs.createOrReplaceTempView("key_pairs")
         return self.pairs.sparkSession.sql(
             f"""
-            SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY platform, a, b, key_type
-                                                        ORDER BY n_users, key) AS rk
-                           FROM key_pairs)
+            SELECT kid, kt, a, b, ts_a, ts_b, n_users FROM (
+                SELECT p.*, row_number() OVER (PARTITION BY p.a, p.b, p.kt
+                                               ORDER BY p.n_users, i.key) AS rk
+                FROM key_pairs p JOIN key_ids i ON i.kid = p.kid)
             WHERE rk <= {int(per)}
             """
-        ).drop("rk")
+        )
 
     def unpersist(self) -> None:
         for df in [self.pairs, self.uses, *self.steps]:
             df.unpersist()
 
 
-def spark_kernel(spark: SparkSession, keys: DataFrame, config: Config) -> SparkKernel:
+def spark_kernel(
+    spark: SparkSession,
+    rows: DataFrame,
+    kinds: DataFrame,
+    ids: DataFrame,
+    config: Config,
+) -> SparkKernel:
     """`key_uses_sql`, `kernel_sql` and the steps of `graph.pair_stats_steps`, run on
-    Spark. Each step is cached under its name, as DuckDB's kernel makes each a temp
-    table: planned as one query, Spark inlines the CTEs and recomputes the shared ones
-    (acct twice, kept twice)."""
+    Spark over the integer-encoded keys (`key_rows`, `key_kinds`, `key_ids` of
+    `signals.kernel.encode_steps`). Each step is cached under its name, as DuckDB's
+    kernel makes each a temp table: planned as one query, Spark inlines the CTEs and
+    recomputes the shared ones (acct twice, kept twice)."""
     from cibwatch.graph import pair_stats_steps
-    from cibwatch.signals.kernel import kernel_sql, key_uses_sql, windows
+    from cibwatch.signals.kernel import kernel_sql, key_uses_sql
 
     cfg = config.signals
-    keys.createOrReplaceTempView("keys")
-    uses = spark.sql(spark_sql(key_uses_sql(cfg, "keys"))).persist()
+    rows.createOrReplaceTempView("key_rows")
+    kinds.createOrReplaceTempView("key_kinds")
+    ids.createOrReplaceTempView("key_ids")
+    uses = spark.sql(spark_sql(key_uses_sql(cfg, "key_rows"))).persist()
     uses.createOrReplaceTempView("key_uses")
     pairs = spark.sql(spark_sql(kernel_sql(cfg, "key_uses"))).persist()
     pairs.createOrReplaceTempView("key_pairs")
-    steps = pair_stats_steps(
-        int(cfg.max_key_accounts), windows(cfg), int(cfg.max_key_accounts_network)
-    )
-    cached = []
-    for name, sql in steps[:-1]:
-        df = spark.sql(spark_sql(sql)).persist()
+    cached, results = [], {}
+    for name, sql in pair_stats_steps(int(config.graph.min_shared_keys)):
+        df = spark.sql(spark_sql(sql))
+        results[name] = df
+        if name != "pair_stats":
+            df = df.persist()
+            cached.append(df)
         df.createOrReplaceTempView(name)
-        cached.append(df)
-    stats = spark.sql(spark_sql(steps[-1][1]))
-    return SparkKernel(uses, pairs, stats, cached)
+    return SparkKernel(uses, pairs, results["pair_stats"], results["pair_tests"], cached)
 
 
 # --------------------------------------------------------------------------- engine
@@ -685,34 +699,48 @@ class SparkEngine:
         )
         return int(con.execute("SELECT count(*) FROM keys").fetchall()[0][0])
 
-    def kernel(self, con: duckdb.DuckDBPyConnection, config: Config) -> pa.Table:
-        """`graph.Kernel` on Spark: reads the workspace's keys, leaves `key_uses` and the
-        evidence `key_pairs` as temp tables, returns the pair statistics."""
+    def kernel(self, con: duckdb.DuckDBPyConnection, config: Config) -> None:
+        """`graph.Kernel` on Spark: the workspace's keys get their integer dictionaries
+        in DuckDB (`encode_steps`, one pass), Spark runs the kernel and the pair
+        aggregation on the integer rows; `key_uses`, the evidence `key_pairs`,
+        `pair_stats` and `pair_tests` come back as temp tables."""
+        from cibwatch.signals.kernel import encode_steps
+
         work = self.workdir()
-        keys_file = (work / "kernel_keys.parquet").as_posix()
-        con.execute(
-            "COPY (SELECT platform, account_id, key_type, key, epoch_us(ts) AS ts_us, "
-            f"post_id FROM keys) TO {_lit(keys_file)} (FORMAT parquet)"
-        )
+        *dicts, (_, rows_sql) = encode_steps(config.signals)
+        for name, sql in dicts:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+        files = {
+            "key_rows": "SELECT kid, kt, aid, hrank, epoch_us(ts) AS ts_us, post_id "
+            f"FROM ({rows_sql})",
+            "key_kinds": "SELECT * FROM key_kinds",
+            "key_ids": "SELECT kid, key FROM key_ids",
+        }
+        for name, query in files.items():
+            target = (work / f"{name}.parquet").as_posix()
+            con.execute(f"COPY ({query}) TO {_lit(target)} (FORMAT parquet)")
         spark = self.spark
-        keys = spark.read.parquet(keys_file).selectExpr(
-            "platform", "account_id", "key_type", "key", "timestamp_micros(ts_us) AS ts",
-            "post_id",
+        rows = spark.read.parquet((work / "key_rows.parquet").as_posix()).selectExpr(
+            "kid", "kt", "aid", "hrank", "timestamp_micros(ts_us) AS ts", "post_id"
         )
-        k = spark_kernel(spark, keys, config)
-        uses = _write(k.uses, work / "key_uses", ("ts",))
-        ev = _write(k.evidence(int(config.graph.evidence_per_type)), work / "evidence",
-                    ("ts_a", "ts_b"))
-        stats = _write(k.stats, work / "pair_stats")
+        kinds = spark.read.parquet((work / "key_kinds.parquet").as_posix())
+        ids = spark.read.parquet((work / "key_ids.parquet").as_posix())
+        k = spark_kernel(spark, rows, kinds, ids, config)
+        out = {
+            "key_uses": _write(k.uses, work / "key_uses", ("ts",)),
+            "key_pairs": _write(k.evidence(int(config.graph.evidence_per_type)),
+                                work / "evidence", ("ts_a", "ts_b")),
+            "pair_stats": _write(k.stats, work / "pair_stats"),
+            "pair_tests": _write(k.tests, work / "pair_tests"),
+        }
         k.unpersist()
         spark.catalog.clearCache()
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE key_uses AS {_read_sql(uses, ('ts',))}"
-        )
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE key_pairs AS {_read_sql(ev, ('ts_a', 'ts_b'))}"
-        )
-        return con.sql(_read_sql(stats)).to_arrow_table()
+        ts_cols = {"key_uses": ("ts",), "key_pairs": ("ts_a", "ts_b")}
+        for name, path in out.items():
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {name} AS "
+                f"{_read_sql(path, ts_cols.get(name, ()))}"
+            )
 
     def build_edges(self, con: duckdb.DuckDBPyConnection, config: Config) -> int:
         from cibwatch.graph import build_edges

@@ -59,6 +59,14 @@ def merge(
     col_list = ", ".join(ident(c) for c in cols)
     probe = f"SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT 1)"
     empty = not con.execute(probe).fetchall()[0][0]
+    if not empty and not patch:
+        # no stored row shares a key (the next part of a split file): nothing to
+        # compare, the rows go straight in
+        overlap = f"""
+            SELECT count(*) FROM (
+                SELECT 1 FROM __checked c SEMI JOIN {table} t ON {_on(spec, "c", "t")}
+                WHERE c.reason IS NULL LIMIT 1)"""
+        empty = not con.execute(overlap).fetchall()[0][0]
     if empty and not patch:
         con.execute(
             f"INSERT INTO {table} ({col_list}) "

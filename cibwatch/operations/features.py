@@ -8,8 +8,9 @@ are added here, because they only matter between clusters:
 - `content`: a post's title alone and each sentence alone, so a headline used as a video
   title on one platform and inside a longer post on another still matches;
 - `xref`: a link that names an asset on a platform (`youtube.com/@handle`,
-  `facebook.com/pagename`) and, for every asset, the names it can be linked by, so one
-  cluster advertising another cluster's channel is a shared key;
+  `facebook.com/pagename`; read from detection's canonical `url` keys) and, for every
+  asset, the names it can be linked by, so one cluster advertising another cluster's
+  channel is a shared key;
 - `handle`: the exact normalised handle, compared across platforms.
 
 Everything is SQL over whole tables (plus Arrow compute for text normalisation).
@@ -17,11 +18,13 @@ Everything is SQL over whole tables (plus Arrow compute for text normalisation).
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import duckdb
 import pyarrow as pa
 
 from cibwatch.config import OperationsConfig
-from cibwatch.signals.links import canonical_url_sql
 from cibwatch.signals.text import normalise
 
 KEYS_TABLE = "_op_keys"
@@ -56,16 +59,17 @@ def build_asset_keys(
     `with_assets` adds an `asset` key per asset (`platform:account_id`), matched against
     the assets listed in saved signatures.
     """
-    where_posts = (
-        f"WHERE (platform, account_id) IN (SELECT platform, account_id FROM {scope})"
+    in_scope = (
+        f"(platform, account_id) IN (SELECT platform, account_id FROM {scope})"
         if scope
-        else ""
+        else "true"
     )
-    where_accounts = where_posts
     families = ", ".join(
         f"('{kt}', '{fam}')" for kt, fam in cfg.key_type_families
     ) or "(NULL, NULL)"
     scoped = _sql_list(PLATFORM_SCOPED)
+    # `content` keys are written with the title and sentence pieces (one GROUP BY for
+    # both, so a piece equal to detection's whole-text key is one key, not two).
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {KEYS_TABLE} AS
@@ -74,19 +78,19 @@ def build_asset_keys(
                CASE WHEN family IN ({scoped}) THEN platform || '|' || key ELSE key END AS key,
                min(post_id) AS post_id
         FROM keys JOIN fam USING (key_type)
-        {where_posts}
+        WHERE {in_scope} AND family <> 'content'
         GROUP BY ALL
         """
     )
-    _add_content_pieces(con, cfg, where_posts)
-    _add_xrefs(con, cfg, where_posts, where_accounts)
+    _add_content(con, cfg, in_scope, families)
+    _add_xrefs(con, cfg, in_scope)
     con.execute(
         f"""
         INSERT INTO {KEYS_TABLE}
         SELECT DISTINCT platform, account_id, 'handle', h, NULL
         FROM (SELECT platform, account_id,
                      regexp_replace(lower(handle), '[^\\p{{L}}\\p{{N}}]+', '', 'g') AS h
-              FROM accounts {where_accounts})
+              FROM accounts WHERE {in_scope})
         WHERE length(h) >= {int(cfg.handle_min_chars)}
         """
     )
@@ -95,94 +99,118 @@ def build_asset_keys(
             f"""
             INSERT INTO {KEYS_TABLE}
             SELECT DISTINCT platform, account_id, 'asset', platform || ':' || account_id, NULL
-            FROM (SELECT platform, account_id FROM accounts {where_accounts}
-                  UNION SELECT platform, account_id FROM posts {where_posts})
+            FROM (SELECT platform, account_id FROM accounts WHERE {in_scope}
+                  UNION SELECT platform, account_id FROM posts WHERE {in_scope})
             """
         )
 
 
-def _add_content_pieces(
-    con: duckdb.DuckDBPyConnection, cfg: OperationsConfig, where_posts: str
+def _normalised(strings: pa.Array) -> pa.ChunkedArray:
+    """`signals.text.normalise` over slices in parallel threads (Arrow's kernels release
+    the GIL; normalising is the costliest step of building the keys)."""
+    parts = max(1, min(os.cpu_count() or 1, 8, len(strings) // 50_000))
+    if parts == 1:
+        return pa.chunked_array([normalise(strings)])
+    step = -(-len(strings) // parts)
+    with ThreadPoolExecutor(parts) as pool:
+        chunks = list(pool.map(normalise, [strings.slice(i, step)
+                                           for i in range(0, len(strings), step)]))
+    return pa.chunked_array(chunks)
+
+
+def _add_content(
+    con: duckdb.DuckDBPyConnection, cfg: OperationsConfig, in_scope: str, families: str
 ) -> None:
-    """Titles alone, texts alone and sentences alone, fingerprinted like detection's
-    exact-text key (md5 of `signals.text.normalise`), so equal pieces meet equal keys."""
-    rel = con.sql(
+    """`content` keys: detection's whole-text keys, plus titles alone, texts alone and
+    sentences alone, fingerprinted like detection's exact-text key (md5 of
+    `signals.text.normalise`), so equal pieces meet equal keys. Each distinct text or
+    title is normalised and split once, however many posts repeat it."""
+    strings = con.sql(
         f"""
-        SELECT platform, account_id, post_id, coalesce(text, '') AS text,
-               coalesce(title, '') AS title
-        FROM posts {where_posts}
+        SELECT coalesce(text, '') AS s FROM posts WHERE {in_scope}
+        UNION SELECT coalesce(title, '') FROM posts WHERE {in_scope}
         """
-    ).to_arrow_table()
-    if rel.num_rows == 0:
+    ).to_arrow_table().column("s")
+    if len(strings) == 0:
+        con.execute(
+            f"""
+            INSERT INTO {KEYS_TABLE}
+            WITH fam(key_type, family) AS (VALUES {families})
+            SELECT platform, account_id, family, key, min(post_id)
+            FROM keys JOIN fam USING (key_type)
+            WHERE {in_scope} AND family = 'content'
+            GROUP BY ALL
+            """
+        )
         return
-    norm = pa.table(
-        {
-            "platform": rel.column("platform"),
-            "account_id": rel.column("account_id"),
-            "post_id": rel.column("post_id"),
-            "nt": normalise(rel.column("text")),
-            "nh": normalise(rel.column("title")),
-        }
-    )
-    del rel
-    con.register("_op_norm", norm)
+    strings = strings.combine_chunks()
+    con.register("_op_norm", pa.table({"s": strings, "n": _normalised(strings)}))
+    # Per distinct string: its whole normalised form (a title's only piece) and, as a
+    # post's text, its sentences too (a sentence that is the whole text is that key).
+    min_chars = int(cfg.content_min_chars)
     con.execute(
         f"""
-        INSERT INTO {KEYS_TABLE}
-        SELECT platform, account_id, 'content', md5(piece), min(post_id)
-        FROM (
-            SELECT platform, account_id, post_id,
-                   trim(unnest(list_concat([nt, nh],
-                                           regexp_split_to_array(nt, '[.!?;。！？；\\n]+'))))
-                       AS piece
-            FROM _op_norm
-        )
-        WHERE length(piece) >= {int(cfg.content_min_chars)}
-        GROUP BY platform, account_id, piece
+        CREATE OR REPLACE TEMP TABLE _op_pieces AS
+        SELECT s, true AS whole, md5(trim(n)) AS key FROM _op_norm
+        WHERE length(trim(n)) >= {min_chars}
+        UNION ALL
+        SELECT s, false, md5(piece)
+        FROM (SELECT s, n,
+                     trim(unnest(regexp_split_to_array(n, '[.!?;。！？；\\n]+'))) AS piece
+              FROM _op_norm WHERE length(n) >= {min_chars})
+        WHERE length(piece) >= {min_chars} AND piece <> trim(n)
         """
     )
     con.unregister("_op_norm")
-    # Pieces equal to detection's whole-text key are one key, not two.
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE {KEYS_TABLE} AS
-        SELECT platform, account_id, family, key, min(post_id) AS post_id
-        FROM {KEYS_TABLE} GROUP BY ALL
+        INSERT INTO {KEYS_TABLE}
+        WITH fam(key_type, family) AS (VALUES {families}),
+        p AS (SELECT platform, account_id, post_id, coalesce(text, '') AS t,
+                     coalesce(title, '') AS h, text IS NULL AS no_text,
+                     title IS NULL AS no_title
+              FROM posts WHERE {in_scope})
+        SELECT platform, account_id, 'content', key, min(post_id)
+        FROM (
+            SELECT platform, account_id, key, post_id
+            FROM keys JOIN fam USING (key_type) WHERE {in_scope} AND family = 'content'
+            UNION ALL
+            SELECT p.platform, p.account_id, x.key, p.post_id
+            FROM p JOIN _op_pieces x ON x.s = p.t
+            WHERE NOT p.no_text OR {min_chars} <= 0  -- '' has no piece of 1+ characters
+            UNION ALL
+            SELECT p.platform, p.account_id, x.key, p.post_id
+            FROM p JOIN _op_pieces x ON x.s = p.h AND x.whole
+            WHERE NOT p.no_title OR {min_chars} <= 0
+        )
+        GROUP BY ALL
         """
     )
+    con.execute("DROP TABLE _op_pieces")
 
 
-def _add_xrefs(
-    con: duckdb.DuckDBPyConnection,
-    cfg: OperationsConfig,
-    where_posts: str,
-    where_accounts: str,
-) -> None:
-    """`platform:name` for every link naming an asset, and for every asset its names."""
+def _add_xrefs(con: duckdb.DuckDBPyConnection, cfg: OperationsConfig, in_scope: str) -> None:
+    """`platform:name` for every link naming an asset, and for every asset its names.
+
+    Links are read canonical from detection's `url` keys: the host and path (and a
+    `profile.php?id=`) name the asset, and canonicalising them does not depend on which
+    tracking parameters are dropped, so the signals stage's work is not done twice."""
     if not cfg.platform_domains:
         return
     domains = ", ".join(f"('{d}', '{p}')" for d, p in cfg.platform_domains)
-    canon = canonical_url_sql("u", "^(utm_[a-z_]*|fbclid|si|feature)(=|$)")
     names = sorted({d for d, _ in cfg.platform_domains})
-    mentions = " OR ".join(f"contains(lower(u), {_sql_list((d,))})" for d in names)
+    # A canonical link has a lower-case host: it can only name an asset if it contains
+    # a platform domain, and that cheap test spares most links the path parsing.
+    mentions = " OR ".join(f"contains(key, {_sql_list((d,))})" for d in names)
     con.execute(
         f"""
         INSERT INTO {KEYS_TABLE}
         WITH dom(domain, target) AS (VALUES {domains}),
-        links AS (
-            SELECT platform, account_id, post_id, {canon} AS c
-            FROM (SELECT platform, account_id, post_id, unnest(urls) AS u
-                  FROM posts {where_posts}
-                  {"AND" if where_posts else "WHERE"} urls IS NOT NULL AND len(urls) > 0)
-            WHERE u IS NOT NULL AND u <> ''
-              -- a link can only name an asset if it contains a platform domain: the
-              -- cheap test first spares most links the canonicalising regexes
-              AND ({mentions})
-        ),
         parts AS (
-            SELECT platform, account_id, post_id, c,
-                   string_split(regexp_replace(c, '[?#].*$', ''), '/') AS seg
-            FROM links
+            SELECT platform, account_id, post_id, key AS c,
+                   string_split(regexp_replace(key, '[?#].*$', ''), '/') AS seg
+            FROM keys
+            WHERE key_type = 'url' AND {in_scope} AND ({mentions})
         ),
         named AS (
             SELECT p.platform, p.account_id, p.post_id, d.target,
@@ -205,11 +233,10 @@ def _add_xrefs(
         INSERT INTO {KEYS_TABLE}
         SELECT DISTINCT platform, account_id, 'xref', platform || ':' || name, NULL
         FROM (SELECT platform, account_id, lower(account_id) AS name
-              FROM accounts {where_accounts}
+              FROM accounts WHERE {in_scope}
               UNION ALL
               SELECT platform, account_id, lower(ltrim(handle, '@'))
-              FROM accounts {where_accounts}
-              {"AND" if where_accounts else "WHERE"} handle IS NOT NULL)
+              FROM accounts WHERE {in_scope} AND handle IS NOT NULL)
         WHERE name <> ''
         """
     )

@@ -148,7 +148,8 @@ def link_operations(con: duckdb.DuckDBPyConnection, config: Config) -> LinkSumma
     accepted: dict[tuple[str, str], Link] = {}
     if clusters:
         build_asset_keys(con, cfg, with_assets=bool(known))
-    for _ in range(max(1, cfg.link_rounds) if clusters else 0):
+    con.execute("DROP TABLE IF EXISTS _op_key_users")
+    for round_ in range(max(1, cfg.link_rounds) if clusters else 0):
         # Each round compares what is joined so far (an operation's clusters as one
         # node), so fragments too weak to link pairwise join the operation they belong to.
         nodes = groups_uf.nodes()
@@ -158,7 +159,8 @@ def link_operations(con: duckdb.DuckDBPyConnection, config: Config) -> LinkSumma
             for rep, cs in nodes.items()
         }
         merged = False
-        for link in _ordered(score_links(con, cfg, platform_of, known)):
+        scored = score_links(con, cfg, platform_of, known, reuse_key_users=round_ > 0)
+        for link in _ordered(scored):
             if not link.accepted:
                 continue
             link.nodes_a = nodes.get(link.a, [link.a])
@@ -187,10 +189,13 @@ def score_links(
     cfg: OperationsConfig,
     platform_of: dict[str, str | None],
     known: dict[str, dict],
+    reuse_key_users: bool = False,
 ) -> list[Link]:
     """Every candidate link between two nodes of `_op_members(node, platform,
     account_id)` or saved signatures, scored (accepted or not). Needs `_op_keys`
-    (`features.build_asset_keys`). `platform_of`: a node's one platform, or None."""
+    (`features.build_asset_keys`). `platform_of`: a node's one platform, or None.
+    `reuse_key_users`: keep `_op_key_users` from the previous call, which is right when
+    only the grouping of the same clusters into nodes changed (a later linking round)."""
     _node_keys(con, known)
     con.execute(
         f"""
@@ -200,33 +205,39 @@ def score_links(
         """
     )
     # Users of every key any node holds (everyone, clustered or not), and per node and
-    # family its distinct keys (m) and their popularity: the chance model.
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _op_key_users AS
-        SELECT k.family, k.key, count(*) AS users, count(c.platform) AS clustered
-        FROM {KEYS_TABLE} k
-        SEMI JOIN _op_node_keys n ON n.family = k.family AND n.key = k.key
-        LEFT JOIN (SELECT DISTINCT platform, account_id FROM _op_members) c
-          ON c.platform = k.platform AND c.account_id = k.account_id
-        GROUP BY ALL
-        """
-    )
+    # family its distinct keys (m) and their popularity: the chance model. Which keys
+    # the nodes hold, and which assets are clustered, do not depend on the grouping.
+    if not reuse_key_users:
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE _op_key_users AS
+            SELECT k.family, k.key, count(*) AS users, count(c.platform) AS clustered
+            FROM {KEYS_TABLE} k
+            SEMI JOIN _op_node_keys n ON n.family = k.family AND n.key = k.key
+            LEFT JOIN (SELECT DISTINCT platform, account_id FROM _op_members) c
+              ON c.platform = k.platform AND c.account_id = k.account_id
+            GROUP BY ALL
+            """
+        )
     totals = dict(
         con.execute(f"SELECT family, count(*) FROM {KEYS_TABLE} GROUP BY 1").fetchall()
     )
-    # Per node and family: its number of distinct keys m, and each key's users and weight.
-    profile: dict[tuple[str, str], tuple[float, np.ndarray, np.ndarray]] = {}
-    for node, family, m, users, weights in con.execute(
+    # Per node and family: its number of distinct keys m, and its keys' (users, weight)
+    # pairs, each distinct pair once with the number of keys that have it.
+    profile: dict[tuple[str, str], tuple[float, np.ndarray, np.ndarray, np.ndarray]] = {}
+    for node, family, m, users, weights, times in con.execute(
         f"""
-        SELECT n.node, n.family, count(*), list(coalesce(u.users, 0)),
-               list({_WEIGHT_SQL.format(n="n")})
-        FROM _op_node_keys n LEFT JOIN _op_key_users u USING (family, key)
+        SELECT node, family, sum(c), list(users), list(w), list(c)
+        FROM (SELECT n.node, n.family, coalesce(u.users, 0) AS users,
+                     {_WEIGHT_SQL.format(n="n")} AS w, count(*) AS c
+              FROM _op_node_keys n LEFT JOIN _op_key_users u USING (family, key)
+              GROUP BY ALL)
         GROUP BY ALL
         """
     ).fetchall():
         profile[(node, family)] = (
-            float(m), np.asarray(users, dtype=float), np.asarray(weights, dtype=float)
+            float(m), np.asarray(users, dtype=float), np.asarray(weights, dtype=float),
+            np.asarray(times, dtype=float),
         )
     k = int(cfg.evidence_examples)
     rows = con.execute(
@@ -254,17 +265,12 @@ def score_links(
         """
     ).fetchall()
     pair_families: dict[tuple[str, str], list] = {}
-    for na, nb, family, _, n_keys, users, n_a, n_b, w, examples in rows:
-        units = math.fsum(w)
-        total = max(1.0, float(totals.get(family, 1)))
-        shared = (np.asarray(users, float), np.asarray(n_a, float), np.asarray(n_b, float),
-                  np.asarray(w, float))
-        expected = max(
-            _expected(profile.get((na, family)), profile.get((nb, family)), shared, 1, total),
-            _expected(profile.get((nb, family)), profile.get((na, family)), shared, 2, total),
-        )
+    chance = _expected(rows, profile, totals)
+    for (na, nb, family, _, n_keys, _, _, _, w, examples), expected in zip(
+        rows, chance, strict=True
+    ):
         pair_families.setdefault((na, nb), []).append(
-            (family, units, n_keys, examples, expected)
+            (family, math.fsum(w), n_keys, examples, expected)
         )
     samples = sample_texts(
         con,
@@ -279,9 +285,9 @@ def score_links(
             }
         ),
     )
-    vectors = time_vectors(con, "_op_members")
+    vectors = {node: _centred(v) for node, v in time_vectors(con, "_op_members").items()}
     for name, sig in known.items():
-        vectors[KNOWN_PREFIX + name] = sig.get("time") or [0] * 168
+        vectors[KNOWN_PREFIX + name] = _centred(sig.get("time") or [0] * 168)
     strengths = family_strengths(cfg)
     out = []
     for (na, nb), fams in sorted(pair_families.items()):
@@ -299,28 +305,96 @@ _WEIGHT_SQL = (
 )
 
 
-def _expected(a, b, shared, side: int, total: float) -> tuple[float, float]:
-    """Mean and variance of the weighted number of b's keys that a would hit by chance:
-    a draws its m distinct keys at random, proportionally to how many assets use each key,
-    so b's key k is hit with probability p = 1 - exp(-m * users_k / total); on the keys
-    they share, a's own users are taken out of the popularity first. A sum of weighted
-    Bernoulli(p): mean sum(w p), variance sum(w^2 p (1 - p)), so keys everyone hits add
-    to the mean but not to the doubt."""
-    if a is None or b is None:
-        return 0.0, 0.0
-    m_a = a[0]
-    _, users_b, w_b = b
-    hit = 1.0 - np.exp(-m_a * users_b / total)
-    users, n_a, n_b, w = shared
-    own = n_a if side == 1 else n_b
-    full = 1.0 - np.exp(-m_a * users / total)
-    alone = 1.0 - np.exp(-m_a * np.maximum(users - own, 0.0) / total)
-    # fsum: exact, so the result does not depend on the order rows arrive in.
-    mean = math.fsum(w_b * hit) - math.fsum(w * (full - alone))
-    var = math.fsum(w_b**2 * hit * (1 - hit)) - math.fsum(
-        w**2 * (full * (1 - full) - alone * (1 - alone))
+def _expected(rows: list[tuple], profile: dict, totals: dict) -> list[tuple[float, float]]:
+    """Per (pair, family) row: mean and variance of the weighted number of one node's keys
+    the other would hit by chance, the larger of both directions. Node a draws its m
+    distinct keys at random, proportionally to how many assets use each key, so b's key k
+    is hit with probability p = 1 - exp(-m * users_k / total); on the keys they share,
+    a's own users are taken out of the popularity first. A sum of weighted Bernoulli(p):
+    mean sum(w p), variance sum(w^2 p (1 - p)), so keys everyone hits add to the mean but
+    not to the doubt.
+
+    Every row's terms are computed in a few array operations over all rows; sums are
+    `math.fsum` per row (exact, so they do not depend on the order rows arrive in)."""
+    nodes = list(profile)
+    at = {key: i for i, key in enumerate(nodes)}
+    m_of = np.array([profile[key][0] for key in nodes] + [0.0])
+    length = np.array([len(profile[key][1]) for key in nodes] + [0], dtype=np.int64)
+    first = _starts(length)
+    flat = [np.concatenate([profile[key][j] for key in nodes] + [np.zeros(0)])
+            for j in (1, 2, 3)]
+    # Two calls per row: a -> b (a's own users are the row's n_a), then b -> a (n_b).
+    # A row whose node has no profile (none in practice) expects nothing.
+    a_of, b_of, row_of, total_of = [], [], [], []
+    for i, (na, nb, family, *_) in enumerate(rows):
+        ia, ib = at.get((na, family)), at.get((nb, family))
+        if ia is not None and ib is not None:
+            total = max(1.0, float(totals.get(family, 1)))
+            a_of += [ia, ib]
+            b_of += [ib, ia]
+            row_of += [i, i]
+            total_of += [total, total]
+    out = [(0.0, 0.0)] * len(rows)
+    if not row_of:
+        return out
+    m_call, total_call = m_of[a_of], np.asarray(total_of)
+    # b's whole key profile: each distinct (users, weight) once, with its key count.
+    count = length[b_of]
+    which = np.repeat(np.arange(len(a_of)), count)
+    src = np.repeat(first[b_of] - _starts(count), count) + np.arange(count.sum())
+    users_b, w_b, times_b = (f[src] for f in flat)
+    hit = 1.0 - np.exp(-m_call[which] * users_b / total_call[which])
+    b_mean = _exact_terms(w_b * hit, times_b, count)
+    b_var = _exact_terms(w_b**2 * hit * (1 - hit), times_b, count)
+    # The keys they share (the rows' lists users, n_a, n_b, w), once per call.
+    users, n_a, n_b, w = (
+        np.concatenate([np.asarray(rows[i][c], dtype=float) for i in row_of])
+        for c in (5, 6, 7, 8)
     )
-    return max(mean, 0.0), max(var, 0.0)
+    sizes = np.array([len(rows[i][5]) for i in row_of], dtype=np.int64)
+    pick = np.repeat(np.arange(len(a_of)), sizes)
+    own = np.where(np.repeat(np.arange(len(a_of)) % 2 == 0, sizes), n_a, n_b)
+    m, total = m_call[pick], total_call[pick]
+    full = 1.0 - np.exp(-m * users / total)
+    alone = 1.0 - np.exp(-m * np.maximum(users - own, 0.0) / total)
+    s_mean = (w * (full - alone)).tolist()
+    s_var = (w**2 * (full * (1 - full) - alone * (1 - alone))).tolist()
+    bounds = _starts(np.append(sizes, 0)).tolist()
+    for c, i in enumerate(row_of):
+        lo, hi = bounds[c], bounds[c + 1]
+        mean = math.fsum(b_mean[c]) - math.fsum(s_mean[lo:hi])
+        var = math.fsum(b_var[c]) - math.fsum(s_var[lo:hi])
+        here = (max(mean, 0.0), max(var, 0.0))
+        out[i] = here if c % 2 == 0 else max(out[i], here)
+    return out
+
+
+def _starts(count: np.ndarray) -> np.ndarray:
+    """Start of each segment in a flat array of segments of these lengths."""
+    return np.concatenate([[0], np.cumsum(count)[:-1]]).astype(np.int64)
+
+
+# 2**27 + 1: Veltkamp's constant, splitting a double into two halves whose products
+# are exact.
+_SPLIT = 134217729.0
+
+
+def _exact_terms(x: np.ndarray, times: np.ndarray, count: np.ndarray) -> list[list[float]]:
+    """Per segment (of `count` lengths), floats whose exact sum is that of every x[i]
+    repeated times[i] times: each product x * times as its rounded value plus its
+    rounding error (Dekker's two-product), so `math.fsum` of them is the fsum of the
+    repeats, to the last bit."""
+    product = x * times
+    xh = _SPLIT * x
+    xh = xh - (xh - x)
+    xl = x - xh
+    th = _SPLIT * times
+    th = th - (th - times)
+    tl = times - th
+    error = (((xh * th - product) + xh * tl + xl * th) + xl * tl).tolist()
+    product = product.tolist()
+    bounds = _starts(np.append(count, 0)).tolist()
+    return [product[lo:hi] + error[lo:hi] for lo, hi in zip(bounds, bounds[1:], strict=False)]
 
 
 def _node_keys(con: duckdb.DuckDBPyConnection, known: dict[str, dict]) -> None:
@@ -358,13 +432,24 @@ _KNOWN_SCHEMA = pa.schema(
 )
 
 
-def _correlation(a: list[int] | None, b: list[int] | None, min_posts: int) -> float | None:
-    if a is None or b is None or sum(a) < min_posts or sum(b) < min_posts:
+def _centred(vector: list[int]) -> tuple[float, float, np.ndarray]:
+    """(posts, std, vector minus its mean) of an hour-of-week vector, once per node."""
+    x = np.asarray(vector, dtype=float)
+    return float(sum(vector)), float(x.std()), x - x.mean()
+
+
+def _correlation(a: tuple | None, b: tuple | None, min_posts: int) -> float | None:
+    """Pearson correlation of two `_centred` vectors: `np.corrcoef`'s own arithmetic
+    (same bits), without re-centring each vector for every pair."""
+    if a is None or b is None or a[0] < min_posts or b[0] < min_posts:
         return None
-    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if x.std() == 0 or y.std() == 0:
+    if a[1] == 0 or b[1] == 0:
         return None
-    return float(np.corrcoef(x, y)[0, 1])
+    x = np.stack((a[2], b[2]))
+    c = x @ x.T
+    c *= np.true_divide(1, x.shape[1] - 1)
+    sd = np.sqrt(np.diag(c))
+    return float(np.clip(c[0, 1] / sd[0] / sd[1], -1, 1))
 
 
 def _score_pair(cfg, na, nb, fams, vectors, platform_of, strengths, samples) -> Link:

@@ -54,13 +54,14 @@ def extract_account_keys(con: duckdb.DuckDBPyConnection, cfg: SignalConfig) -> N
         """
     )
     # `follow`: the followee, held by each follower and by the followee itself, so a
-    # follow between two assets and a shared followee both count.
+    # follow between two assets and a shared followee both count. The two halves never
+    # share a row (a follower is never its own followee here): UNION ALL, no dedupe.
     con.execute(
         """
         INSERT INTO keys
         SELECT DISTINCT platform, follower_id, 'follow', followee_id, NULL, NULL
         FROM follows WHERE follower_id <> followee_id
-        UNION
+        UNION ALL
         SELECT DISTINCT platform, followee_id, 'follow', followee_id, NULL, NULL
         FROM follows WHERE follower_id <> followee_id
         """

@@ -6,6 +6,12 @@ that used it within that key type's time window. The SQL text lives here, built 
 CASE, abs, md5), so an engine module can run the same text on Spark (with
 `unix_timestamp` for `epoch`).
 
+Integer ids inside: `encode_steps` gives every asset, key type and key a dictionary
+integer first, so every GROUP BY, window and join over millions of key uses and pairs
+runs on integers, not on string ids; the graph maps them back to strings only for the
+edges and evidence it writes. Asset ids follow (platform, account_id) order, so `a < b`
+and every sort by asset is the same as on the strings.
+
 Sub-quadratic on popular keys: each asset counts once per key (its first use), and a key
 used by more than `max_key_accounts` assets keeps a deterministic pseudo-random sample of
 that many (ordered by the md5 of the account id: DuckDB's and Spark's own `hash`
@@ -46,52 +52,103 @@ def windows(cfg: SignalConfig) -> dict[str, int | None]:
     }
 
 
-def key_uses_sql(cfg: SignalConfig, source: str = "keys") -> str:
+def encode_steps(cfg: SignalConfig, source: str = "keys") -> list[tuple[str, str]]:
+    """The integer dictionaries of the keys table, as named SQL steps (temp tables):
+
+    - `key_accounts(aid, platform, account_id, hrank)`: aid in (platform, account_id)
+      order; hrank in md5 order, the popular-key sample order;
+    - `key_kinds(kt, platform, key_type, window_s, cap)`: one per platform and key type,
+      with its window and its popular-key cap;
+    - `key_ids(kid, kt, key)`: one per key (kid in no particular order: nothing sorts
+      by it);
+    - `key_rows(kid, kt, aid, hrank, ts, post_id)`: the keys table on those ids."""
+    rows = ", ".join(
+        f"('{k}', {'NULL' if w is None else int(w)})" for k, w in windows(cfg).items()
+    )
+    network = ", ".join(f"'{k}'" for k in NETWORK_KEY_TYPES)
+    cap = int(cfg.max_key_accounts)
+    small = int(cfg.max_key_accounts_network)
+    return [
+        ("key_accounts", f"""
+            SELECT CAST(row_number() OVER (ORDER BY platform, account_id) AS INT) AS aid,
+                   platform, account_id,
+                   CAST(row_number() OVER (ORDER BY md5(account_id), account_id) AS INT)
+                       AS hrank
+            FROM (SELECT DISTINCT platform, account_id FROM {source})"""),
+        ("key_kinds", f"""
+            WITH win(key_type, window_s) AS (VALUES {rows})
+            SELECT CAST(row_number() OVER (ORDER BY t.platform, t.key_type) AS INT) AS kt,
+                   t.platform, t.key_type, w.window_s,
+                   CASE WHEN t.key_type IN ({network}) THEN {small} ELSE {cap} END AS cap
+            FROM (SELECT DISTINCT platform, key_type FROM {source}) t
+            LEFT JOIN win w ON w.key_type = t.key_type"""),
+        ("key_ids", f"""
+            SELECT CAST(row_number() OVER () AS INT) AS kid, k.kt, s.key
+            FROM (SELECT DISTINCT platform, key_type, key FROM {source}) s
+            JOIN key_kinds k ON k.platform = s.platform AND k.key_type = s.key_type"""),
+        ("key_rows", f"""
+            SELECT i.kid, i.kt, a.aid, a.hrank, s.ts, s.post_id
+            FROM {source} s
+            JOIN key_kinds k ON k.platform = s.platform AND k.key_type = s.key_type
+            JOIN key_ids i ON i.kt = k.kt AND i.key = s.key
+            JOIN key_accounts a ON a.platform = s.platform AND a.account_id = s.account_id"""),
+    ]
+
+
+def key_uses_sql(cfg: SignalConfig, source: str = "key_rows") -> str:
     """First use of each key by each asset, with the key's popularity and sample rank."""
     return f"""
     WITH first_use AS (
-        SELECT platform, key_type, key, account_id,
+        SELECT kid, kt, aid, min(hrank) AS hrank,
                min(ts) AS ts, arg_min(post_id, ts) AS post_id
         FROM {source}
-        GROUP BY platform, key_type, key, account_id
+        GROUP BY kid, kt, aid
     )
-    SELECT platform, key_type, key, account_id, ts, post_id,
-           count(*) OVER (PARTITION BY platform, key_type, key) AS n_users,
-           row_number() OVER (PARTITION BY platform, key_type, key
-                              ORDER BY md5(account_id), account_id) AS sample_rank
+    SELECT kid, kt, aid, ts, post_id,
+           count(*) OVER (PARTITION BY kid) AS n_users,
+           row_number() OVER (PARTITION BY kid ORDER BY hrank) AS sample_rank
     FROM first_use
     """
 
 
 def kernel_sql(cfg: SignalConfig, uses: str = "key_uses") -> str:
     """Pairs (a < b) sharing a key within its window: one row per pair and key."""
-    rows = ", ".join(
-        f"('{k}', {'NULL' if w is None else int(w)})" for k, w in windows(cfg).items()
-    )
-    cap = int(cfg.max_key_accounts)
-    small = int(cfg.max_key_accounts_network)
-    network = ", ".join(f"'{k}'" for k in NETWORK_KEY_TYPES)
     return f"""
-    WITH win(key_type, window_s) AS (VALUES {rows}),
-    kept AS (
-        SELECT u.*, w.window_s FROM {uses} u LEFT JOIN win w USING (key_type)
-        WHERE u.n_users >= 2
-          AND u.sample_rank <= CASE WHEN u.key_type IN ({network}) THEN {small}
-                                    ELSE {cap} END
+    WITH kept AS (
+        SELECT u.kid, u.kt, u.aid, u.ts, u.n_users, k.window_s
+        FROM {uses} u JOIN key_kinds k ON k.kt = u.kt
+        WHERE u.n_users >= 2 AND u.sample_rank <= k.cap
     )
-    SELECT x.platform, x.key_type, x.key, x.account_id AS a, y.account_id AS b,
-           x.post_id AS post_a, x.ts AS ts_a, y.post_id AS post_b, y.ts AS ts_b,
-           x.n_users
+    SELECT x.kid, x.kt, x.aid AS a, y.aid AS b, x.ts AS ts_a, y.ts AS ts_b, x.n_users
     FROM kept x
-    JOIN kept y
-      ON x.platform = y.platform AND x.key_type = y.key_type AND x.key = y.key
-     AND x.account_id < y.account_id
+    JOIN kept y ON x.kid = y.kid AND x.aid < y.aid
     WHERE x.window_s IS NULL OR x.ts IS NULL OR y.ts IS NULL
        OR abs(epoch(x.ts) - epoch(y.ts)) <= x.window_s
     """
 
 
+def decoded_pairs_sql(pairs: str = "key_pairs", uses: str = "key_uses") -> str:
+    """`pairs` with string ids again: (platform, key_type, key, a, b, post_a, ts_a,
+    post_b, ts_b, n_users), the example posts from the pair's key uses."""
+    return f"""
+    SELECT k.platform, k.key_type, i.key, xa.account_id AS a, yb.account_id AS b,
+           ua.post_id AS post_a, p.ts_a, ub.post_id AS post_b, p.ts_b, p.n_users
+    FROM {pairs} p
+    JOIN key_kinds k ON k.kt = p.kt
+    JOIN key_ids i ON i.kid = p.kid
+    JOIN key_accounts xa ON xa.aid = p.a
+    JOIN key_accounts yb ON yb.aid = p.b
+    JOIN {uses} ua ON ua.kid = p.kid AND ua.aid = p.a
+    JOIN {uses} ub ON ub.kid = p.kid AND ub.aid = p.b
+    """
+
+
 def run_kernel(con: duckdb.DuckDBPyConnection, cfg: SignalConfig) -> None:
-    """Materialise `key_uses` and `key_pairs` (temp tables) from the keys table."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE key_uses AS {key_uses_sql(cfg)}")
+    """Materialise the dictionaries (`encode_steps`), `key_uses` and `key_pairs` (temp
+    tables) from the keys table."""
+    *dicts, (_, rows) = encode_steps(cfg)
+    for name, sql in dicts:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+    # key_rows is read once: planned inline, never materialised
+    con.execute(f"CREATE OR REPLACE TEMP TABLE key_uses AS {key_uses_sql(cfg, f'({rows})')}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE key_pairs AS {kernel_sql(cfg)}")

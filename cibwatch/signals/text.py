@@ -8,6 +8,9 @@ Japanese (no spaces) work the same as English.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import duckdb
 import numpy as np
 import pyarrow as pa
@@ -27,13 +30,30 @@ def normalise(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
     collapsed and trimmed."""
     out = pc.utf8_normalize(texts, form="NFKC")
     out = pc.utf8_lower(out)
-    # control and format characters (zero-width spaces, bidi marks) hide copies
-    out = pc.replace_substring_regex(out, r"\s", " ")
+    # control and format characters (zero-width spaces, bidi marks) hide copies; the
+    # whitespace among them (RE2's \s: tab, newline, form feed, return) becomes a space
+    # first. Only those are rewritten, not every space: a match per space is slow.
+    out = pc.replace_substring_regex(out, r"[\t\n\f\r]", " ")
     out = pc.replace_substring_regex(out, r"[\p{Cc}\p{Cf}]", "")
     out = pc.replace_substring_regex(out, _URL, " ")
     out = pc.replace_substring_regex(out, _MENTION, " ")
-    out = pc.replace_substring_regex(out, r"\s+", " ")
+    # spaces are the only whitespace left: collapse runs of two or more
+    out = pc.replace_substring_regex(out, r"  +", " ")
     return pc.utf8_trim_whitespace(out)
+
+
+def normalise_parallel(texts: pa.Array | pa.ChunkedArray, threads: int = 2) -> pa.Array:
+    """`normalise` over slices in `threads` threads (Arrow's kernels release the GIL)."""
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks()
+    parts = max(1, min(int(threads), len(texts) // 50_000))
+    if parts == 1:
+        return normalise(texts)
+    step = -(-len(texts) // parts)
+    with ThreadPoolExecutor(parts) as pool:
+        chunks = list(pool.map(normalise, [texts.slice(i, step)
+                                           for i in range(0, len(texts), step)]))
+    return pa.concat_arrays(chunks)
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -54,12 +74,45 @@ def _codepoints(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         texts.offset : texts.offset + len(texts) + 1
     ]
     raw = texts.buffers()[2]
-    data = b"" if raw is None else raw.to_pybytes()[offsets[0] : offsets[-1]]
+    data = b"" if raw is None else memoryview(raw)[offsets[0] : offsets[-1]].tobytes()
     cps = np.frombuffer(data.decode("utf-8").encode("utf-32-le"), dtype=np.uint32)
-    lengths = pc.utf8_length(texts).to_numpy(zero_copy_only=False).astype(np.int64)
+    lengths = pc.fill_null(pc.utf8_length(texts), 0).to_numpy(zero_copy_only=False)
+    lengths = lengths.astype(np.int64)
     starts = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum(lengths, out=starts[1:])
     return cps, starts
+
+
+def _shingles(texts: pa.Array, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(h, valid, first): the 64-bit hash of the k characters starting at every position
+    of the concatenated texts, which positions start a shingle inside one text, and
+    each text's first shingle index (shingles of text i: first[i]:first[i+1])."""
+    cps, starts = _codepoints(texts)
+    n_chars = len(cps)
+    lengths = np.diff(starts)
+    counts = np.maximum(lengths - k + 1, 0)
+    first = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(counts, out=first[1:])
+    if n_chars < k or first[-1] == 0:
+        return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=bool), first
+    width = n_chars - k + 1
+    wide = cps.astype(np.uint64)
+    del cps
+    # polynomial hash, in place: h = ((c0 * P + c1) * P + c2) ... (uint64, wraps)
+    h = wide[:width].copy()
+    prime = np.uint64(1099511628211)
+    for j in range(1, k):
+        h *= prime
+        h += wide[j : j + width]
+    del wide
+    _mix_inplace(h)
+    # text i contributes positions starts[i] .. starts[i]+counts[i]-1: +1 at each first
+    # position, -1 after each last, running sum > 0 inside
+    has = counts > 0
+    edges = np.bincount(starts[:-1][has], minlength=width + 1)
+    edges -= np.bincount((starts[:-1] + counts)[has], minlength=width + 1)
+    valid = np.cumsum(edges[:width]) > 0
+    return h, valid, first
 
 
 def shingle_hashes(texts: pa.Array, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -68,49 +121,66 @@ def shingle_hashes(texts: pa.Array, k: int) -> tuple[np.ndarray, np.ndarray]:
     Returns (hashes, first): hashes of text i are hashes[first[i]:first[i+1]]. A text
     shorter than k has none.
     """
-    cps, starts = _codepoints(texts)
-    n_chars = len(cps)
-    lengths = np.diff(starts)
-    counts = np.maximum(lengths - k + 1, 0)
-    first = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(counts, out=first[1:])
-    if n_chars < k or first[-1] == 0:
-        return np.zeros(0, dtype=np.uint64), first
-    width = n_chars - k + 1
-    h = np.zeros(width, dtype=np.uint64)
-    prime = np.uint64(1099511628211)
-    for j in range(k):
-        h = h * prime + cps[j : j + width].astype(np.uint64)
-    h = _mix(h)
-    # positions of valid shingles: text i contributes starts[i] .. starts[i]+counts[i]-1
-    pos = np.arange(first[-1], dtype=np.int64) - np.repeat(first[:-1] - starts[:-1], counts)
-    return h[pos], first
+    h, valid, first = _shingles(texts, k)
+    return h[valid], first
+
+
+def _mix_inplace(h: np.ndarray) -> None:
+    """`_mix` without temporaries the size of `h`."""
+    t = h >> np.uint64(30)
+    h ^= t
+    h *= np.uint64(0xBF58476D1CE4E5B9)
+    np.right_shift(h, np.uint64(27), out=t)
+    h ^= t
+    h *= np.uint64(0x94D049BB133111EB)
+    np.right_shift(h, np.uint64(31), out=t)
+    h ^= t
 
 
 def minhash_signatures(
-    texts: pa.Array, k: int, num_perm: int, seed: int = 1
+    texts: pa.Array, k: int, num_perm: int, seed: int = 1, block: int = 1 << 16
 ) -> np.ndarray:
     """MinHash signatures (n_texts x num_perm, uint32) over k-character shingles.
 
     Each permutation is an odd multiply plus xor on 32-bit shingle hashes (a universal
     hash family); the minimum per text is a `minimum.reduceat` over contiguous shingles.
+    Texts go through a slice of about `block` characters at a time, so the working
+    arrays stay in the CPU cache.
     Texts with no shingle get all-max signatures (callers filter them out first).
     """
-    hashes, first = shingle_hashes(texts, k)
-    n = len(first) - 1
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks()
+    n = len(texts)
     sig = np.full((n, num_perm), np.iinfo(np.uint32).max, dtype=np.uint32)
-    has = first[1:] > first[:-1]
-    if not has.any():
-        return sig
-    h32 = (hashes >> np.uint64(32)).astype(np.uint32)
     rng = np.random.default_rng(seed)
     mults = rng.integers(1, 2**32, size=num_perm, dtype=np.uint64).astype(np.uint32) | 1
     xors = rng.integers(0, 2**32, size=num_perm, dtype=np.uint64).astype(np.uint32)
-    idx = first[:-1][has]
-    for p in range(num_perm):
-        v = (h32 ^ xors[p]) * mults[p]
-        v ^= v >> np.uint32(15)
-        sig[has, p] = np.minimum.reduceat(v, idx)
+    chars = np.cumsum(pc.fill_null(pc.utf8_length(texts), 0).to_numpy(zero_copy_only=False))
+    cuts = np.searchsorted(chars, np.arange(block, chars[-1] if n else 0, block), "right")
+    bounds = np.unique(np.concatenate([[0], cuts, [n]]))
+
+    def one_slice(lo: int, hi: int) -> None:
+        h, valid, first = _shingles(texts.slice(lo, hi - lo), k)
+        has = first[1:] > first[:-1]
+        if not has.any():
+            return
+        h >>= np.uint64(32)
+        h32 = h.astype(np.uint32)[valid]
+        at = first[:-1][has]
+        v = np.empty_like(h32)
+        t = np.empty_like(h32)
+        out = np.empty((len(at), num_perm), dtype=np.uint32)
+        for p in range(num_perm):
+            np.bitwise_xor(h32, xors[p], out=v)
+            v *= mults[p]
+            np.right_shift(v, np.uint32(15), out=t)
+            v ^= t
+            out[:, p] = np.minimum.reduceat(v, at)
+        sig[lo + np.flatnonzero(has)] = out  # slices own disjoint rows
+
+    # NumPy releases the GIL in its loops: slices run in parallel threads
+    with ThreadPoolExecutor(max(1, min(os.cpu_count() or 1, 4))) as pool:
+        list(pool.map(one_slice, bounds[:-1], bounds[1:]))
     return sig
 
 
@@ -161,7 +231,9 @@ def extract_text_keys(con: duckdb.DuckDBPyConnection, cfg: SignalConfig) -> None
         WHERE (text IS NOT NULL AND length(text) > 0) OR title IS NOT NULL
         """
     ).to_arrow_table()
-    norm = rel.set_column(4, "norm", normalise(rel.column("text")))
+    norm = rel.set_column(
+        4, "norm", normalise_parallel(rel.column("text"), min(os.cpu_count() or 1, 4))
+    )
     con.register("_text_norm", norm)
     con.execute(
         f"""
