@@ -14,6 +14,8 @@ into the URL '', which links every link-less message: those rows are deleted aft
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import sqlite3
 import time
 from pathlib import Path
@@ -59,6 +61,7 @@ def run_cnt(dataset: Path) -> dict:
     src = WORK / "cnt-input.csv"
     rows = cnt_input(dataset, src)
     t0 = time.perf_counter()
+    cpu0 = _cpu()
     preprocess.preprocess_csv_files(str(db), [str(src)])
     with sqlite3.connect(db) as lite:
         removed = lite.execute("DELETE FROM message_url WHERE url = ''").rowcount
@@ -76,6 +79,7 @@ def run_cnt(dataset: Path) -> dict:
             key = (min(a, b), max(a, b))
             weights[key] = weights.get(key, 0) + float(w)
     wall = time.perf_counter() - t0
+    cpu = _cpu() - cpu0
     flagged = {u for (a, b), w in weights.items() if w >= 2 for u in (a, b)}
     out = WORK / "cnt-results"
     out.mkdir(exist_ok=True)
@@ -85,7 +89,14 @@ def run_cnt(dataset: Path) -> dict:
             platform, _, account = user.partition(":")
             fh.write(f"{platform},{account},cnt,cnt,1\n")
     return {"rows": rows, "removed_empty_urls": removed, "preprocess_s": round(t_pre, 1),
-            "wall_s": round(wall, 1), "results": out}
+            "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "results": out}
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and its reaped children (CNT's worker processes)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def main() -> None:
@@ -95,19 +106,23 @@ def main() -> None:
     args = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     dataset = world(args.scale, args.seed)
+    print(f"load average before: {os.getloadavg()}", flush=True)
     ours = run_detect(dataset, f"cnt-compare-s{args.scale:g}", nice=False)
     q_ours = score(ours["results"], dataset)
     theirs = run_cnt(dataset)
     q_theirs = score(theirs["results"], dataset)
     print(f"world: scale {args.scale:g} seed {args.seed}, {ours['posts']:,} posts; CNT input "
           f"{theirs['rows']:,} rows, {theirs['removed_empty_urls']:,} empty-URL rows removed")
-    print("| system | wall s | P | R | F1 | hard negatives flagged | operations found |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print(f"load average after: {os.getloadavg()}; CNT preprocess {theirs['preprocess_s']} s")
+    print("| system | wall s | CPU s | P | R | F1 | hard negatives flagged | operations found |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, m, q in (("cibwatch detect (ingest included)", ours, q_ours),
                        ("CNT 5 networks, 60 s, weight >= 2", theirs, q_theirs)):
-        print(f"| {name} | {m['wall_s']} | {q['precision']} | {q['recall']} | {q['f1']} | "
-              f"{q['hard_negatives_flagged'] or 0} | {q['operations']} |")
-    print(f"speed ratio CNT / cibwatch: {theirs['wall_s'] / ours['wall_s']:.1f}x")
+        print(f"| {name} | {m['wall_s']} | {m['cpu_s']} | {q['precision']} | {q['recall']} | "
+              f"{q['f1']} | {q['hard_negatives_flagged'] or 0} | {q['operations']} |")
+    print(f"speed ratio CNT / cibwatch: wall {theirs['wall_s'] / ours['wall_s']:.2f}x, "
+          f"CPU {theirs['cpu_s'] / ours['cpu_s']:.2f}x")
+    print(f"cibwatch stages (s): {ours['stages_s']}; peak RSS {ours['peak_rss_gib']} GiB")
 
 
 if __name__ == "__main__":

@@ -658,8 +658,9 @@ def _cross_platform(con: duckdb.DuckDBPyConnection, config: Config) -> None:
         GROUP BY h.cluster_id, h.platform, h.account_id
         """
     )
+    min_uses = int(cc.cross_min_type_uses)
     tests = con.sql(
-        """
+        f"""
         WITH cand AS (SELECT cluster_id, platform, account_id FROM _xy WHERE cand),
         tot AS (SELECT platform, key_type, count(*) AS n FROM _xou GROUP BY ALL),
         -- per cluster: outsider uses and hits on its keys, its candidates left out
@@ -672,11 +673,21 @@ def _cross_platform(con: duckdb.DuckDBPyConnection, config: Config) -> None:
             SELECT c.cluster_id, g.platform, g.key_type, sum(g.d) AS d
             FROM cand c JOIN _xdeg g USING (platform, account_id) GROUP BY ALL
         ),
-        pi AS (
-            SELECT h.cluster_id, h.platform, h.key_type,
-                   h.k / greatest(t.n - coalesce(o.d, 0), 1) AS pi
-            FROM hits h JOIN tot t USING (platform, key_type)
+        base AS (
+            SELECT c.cluster_id, t.platform, t.key_type, coalesce(h.k, 0) AS k,
+                   greatest(t.n - coalesce(o.d, 0), 0) AS m
+            FROM (SELECT DISTINCT cluster_id, platform FROM _xy) c
+            JOIN tot t USING (platform)
+            LEFT JOIN hits h USING (cluster_id, platform, key_type)
             LEFT JOIN own o USING (cluster_id, platform, key_type)
+        ),
+        -- a type with too few uses outside the candidates has no rate of its own: it
+        -- takes the cluster's rate over all these key types on that platform
+        pi AS (
+            SELECT cluster_id, platform, key_type,
+                   CASE WHEN m >= {min_uses} THEN k / greatest(m, 1)
+                        ELSE sum(k) OVER w / greatest(sum(m) OVER w, 1) END AS pi
+            FROM base WINDOW w AS (PARTITION BY cluster_id, platform)
         )
         SELECT y.platform, y.account_id, y.cluster_id, y.y, y.d, y.cand,
                CAST(coalesce(sum(g.d * pi.pi), 0) AS DOUBLE) AS mu

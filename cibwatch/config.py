@@ -181,6 +181,11 @@ class ClusterConfig:
     # on another platform form clusters of their own (an operation's few assets on a
     # minor platform make too few pairs there); false: single-platform evidence only.
     cross_platform: bool = True
+    # ... a key type's chance rate there is its share of the platform's uses outside the
+    # candidates; with fewer than this many such uses (an operation's near-duplicates on
+    # a minor platform: 3 of 30 on seed 3's YouTube) the type takes the rate pooled over
+    # the content types, as 3 of 3 is no rate.
+    cross_min_type_uses: int = 20
     # Signals listed in a cluster's evidence: the strongest few say why.
     evidence_signals: int = 5
 

@@ -27,11 +27,12 @@ def add_edges(con, pairs, weight: float, sig: str) -> None:
         )
 
 
-def add_keys(con, account: str, keys: list[str], platform: str = "x") -> None:
+def add_keys(con, account: str, keys: list[str], platform: str = "x",
+             key_type: str = "text") -> None:
     con.execute(
-        "INSERT INTO keys SELECT ?, ?, 'text', unnest(?::VARCHAR[]), "
+        "INSERT INTO keys SELECT ?, ?, ?, unnest(?::VARCHAR[]), "
         "TIMESTAMP '2024-03-01', NULL",
-        [platform, account, keys],
+        [platform, account, key_type, keys],
     )
 
 
@@ -163,3 +164,25 @@ def test_too_few_assets_on_the_other_platform_make_no_cluster(tmp_path):
     operation_across_platforms(con, channels=2)
     cluster.find_clusters(con, Config())
     assert set(members(con)) == {f"x{i}" for i in range(6)}
+
+
+def test_a_key_type_too_rare_to_rate_takes_the_pooled_rate(tmp_path):
+    """The channels also share 2 of the operation's near-duplicate groups each; the only
+    other YouTube use of a near-duplicate key is one stray channel's, on the operation's
+    too. 1 of 1 is no chance rate: the type takes the rate pooled over the content types,
+    and the channels are found; rated on its own (pi = 1) it hides them."""
+    con = Workspace(tmp_path / "g.duckdb").con
+    operation_across_platforms(con, channels=4)
+    near = [f"n{j}" for j in range(4)]
+    for m in [f"x{i}" for i in range(6)]:
+        add_keys(con, m, near, key_type="neardup")
+    for i in range(4):
+        add_keys(con, f"yt{i}", near[i % 2 * 2:i % 2 * 2 + 2], "youtube", "neardup")
+    add_keys(con, "stray", ["n0"], "youtube", "neardup")
+    add_keys(con, "stray", [f"pool{j}" for j in range(9)], "youtube")
+    cluster.find_clusters(con, Config())
+    youtube = {a for a, c in members(con).items() if c.startswith("youtube-")}
+    assert youtube == {f"yt{i}" for i in range(4)}
+    per_type = Config().with_overrides(["cluster.cross_min_type_uses=0"])
+    cluster.find_clusters(con, per_type)
+    assert not any(c.startswith("youtube-") for c in members(con).values())
