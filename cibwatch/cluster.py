@@ -11,7 +11,10 @@ them (binomial test against the share of all such actions the cluster receives),
 share two or more independent account-level keys (creation batch, avatar, handle family,
 display name) with the cluster's members, or a large share of the keys they used are the
 cluster's, or those of the group of clusters linked to it (a large operation splits into
-many clusters). All tests go through one Benjamini-Hochberg.
+many clusters). All tests go through one Benjamini-Hochberg. Engaging a cluster's posts
+and assets is what its real audience does: in the key tests those keys count only when
+they and the rest make most of the asset's keys, and the asset's own engagement of the
+cluster attaches it alone only when it is a practice (`attach_min_out_ties`).
 
 Cluster ids are `PLATFORM-c` + a hash of the sorted core member set: stable for
 unchanged data, whatever the order rows were loaded in.
@@ -327,11 +330,24 @@ def _key_ties(con: duckdb.DuckDBPyConnection, members: str = "_m") -> pa.Table:
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _hit AS
-        SELECT c.cluster_id, o.platform, o.key_type, o.account_id, t.account_id IS NULL AS own
+        SELECT c.cluster_id, o.platform, o.key_type, o.account_id, o.target,
+               t.account_id IS NULL AS own
         FROM _ou o JOIN _ck c
           ON c.platform = o.platform AND c.key_type = o.key_type AND c.key = o.key
         LEFT JOIN {members} t ON t.cluster_id = c.cluster_id AND t.platform = o.platform
                             AND t.account_id = o.target AND o.target <> o.account_id
+        """
+    )
+    # One reaction, comment or re-share gives a post key and an `engage` key of its
+    # author: when both match C they are one coincidence, counted once (the post's).
+    types = ", ".join(f"'{t}'" for t in POST_KEY_TYPES)
+    con.execute(
+        f"""
+        DELETE FROM _hit h WHERE h.key_type = 'engage' AND EXISTS (
+            SELECT 1 FROM _hit x
+            WHERE x.cluster_id = h.cluster_id AND x.platform = h.platform
+              AND x.account_id = h.account_id AND x.key_type IN ({types})
+              AND x.target = h.target)
         """
     )
     out = con.sql(

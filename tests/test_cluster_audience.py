@@ -35,11 +35,13 @@ def load(con, posts: list[dict], follows: list[tuple[str, str]]) -> None:
     con.unregister("_p")
 
 
-def world(con, fan_actions: list[tuple[str, str]], fan_texts: int) -> None:
+def world(con, fan_actions: list[tuple[str, str]], fan_texts: int,
+          popular: bool = False) -> None:
     """Six operators posting and reacting to one another's posts (an echo chamber), 200
     organic accounts posting and reacting among themselves, and 'fan': `fan_texts` posts
     of its own plus `fan_actions` ((kind, target): 'react' on an operator's post 'op', an
-    organic one 'org', or 'follow' an operator)."""
+    organic one 'org', organic post number N 'org:N', or 'follow' an operator).
+    `popular`: the operators also react to organic posts 0-2 (of o0, o1, o2)."""
     posts: list[dict] = []
     follows: list[tuple[str, str]] = []
 
@@ -65,17 +67,23 @@ def world(con, fan_actions: list[tuple[str, str]], fan_texts: int) -> None:
             post(a, T0 + timedelta(days=3, minutes=i), "reaction",
                  parent=org_posts[(i + j) % 200])
         follows.append((a, org[(i + 3) % 200]))
-    n_op = 0
-    for kind, target in fan_actions:
+    if popular:
+        for i, a in enumerate(OPS):
+            for n in range(3):
+                post(a, T0 + timedelta(days=3, hours=i, minutes=n), "reaction",
+                     parent=org_posts[n])
+    for n_op, (kind, target) in enumerate(fan_actions):
         if kind == "follow":
             follows.append(("fan", OPS[n_op % 6]))
+        elif target.startswith("org:"):
+            post("fan", T0 + timedelta(days=4, hours=n_op), "reaction",
+                 parent=org_posts[int(target[4:])])
         elif target == "op":
             post("fan", T0 + timedelta(days=4, hours=n_op), "reaction",
                  parent=op_posts[(3 * n_op) % 24])
         else:
             post("fan", T0 + timedelta(days=4, hours=n_op), "reaction",
                  parent=org_posts[(11 * n_op) % 200])
-        n_op += 1
     for k in range(fan_texts):
         post("fan", T0 + timedelta(days=5, hours=k),
              text=f"the fan's own long thoughts about the weather, number {k}")
@@ -96,10 +104,10 @@ def attached(con, config: Config | None = None) -> dict[str, str]:
 
 
 def test_a_reader_of_the_operation_is_not_its_asset(tmp_path):
-    """3 reactions on the operation's posts and 5 elsewhere, 4 posts of its own: a quarter
-    of its keys are the cluster's, all of them by engaging it."""
+    """3 reactions on the operation's posts and 3 elsewhere: a quarter of its keys are
+    the cluster's, all of them by engaging it."""
     con = Workspace(tmp_path / "a.duckdb").con
-    world(con, [("react", "op")] * 3 + [("react", "org")] * 5, fan_texts=4)
+    world(con, [("react", "op")] * 3 + [("react", "org")] * 3, fan_texts=0)
     assert attached(con) == {}
     # counting its engagement of the cluster as shared keys at the plain key share
     # attaches it: that is the rule at work
@@ -111,20 +119,39 @@ def test_a_reader_of_the_operation_is_not_its_asset(tmp_path):
 
 def test_engagement_that_is_most_of_what_it_does_attaches(tmp_path):
     """An asset whose only activity is reacting to the operation's posts and following its
-    assets (8 actions): most of its keys are the cluster's, and that is a practice."""
+    assets (8 actions, under the ties test's 10): most of its keys are the cluster's, so
+    its engagement of the cluster counts in the key test."""
     con = Workspace(tmp_path / "a.duckdb").con
     world(con, [("react", "op")] * 6 + [("follow", "op")] * 2, fan_texts=0)
     found = attached(con)
     assert set(found) == {"fan"}
-    assert "8 of its 8 engagements/follows go to the cluster" in found["fan"]
+    assert "keys are the cluster's (" in found["fan"]  # all its keys, not "besides"
 
 
 def test_a_handful_of_engagements_is_not_a_practice(tmp_path):
     """3 of its 4 engagements/follows go to the cluster and nothing else ties it: a reader
-    who found the operation's posts. The same share over 8 actions is a practice."""
+    who found the operation's posts. 10 of 12 is a practice, even when the asset's many
+    posts of its own keep its share of the cluster's keys low."""
     con = Workspace(tmp_path / "a.duckdb").con
     world(con, [("react", "op"), ("react", "op"), ("follow", "op"), ("react", "org")],
           fan_texts=8)
     assert attached(con) == {}
     looser = Config().with_overrides(["cluster.attach_min_out_ties=2"])
     assert set(attached(con, looser)) == {"fan"}
+    con = Workspace(tmp_path / "b.duckdb").con
+    world(con, [("react", "op")] * 9 + [("follow", "op"), ("react", "org"), ("react", "org")],
+          fan_texts=40)
+    found = attached(con)
+    assert set(found) == {"fan"}
+    assert "10 of its 12 engagements/follows go to the cluster" in found["fan"]
+    assert "the cluster's besides its engagement of it" in found["fan"]  # not key-attached
+
+
+def test_a_reaction_and_the_engagement_it_implies_are_one_coincidence(tmp_path):
+    """The operators also react to three organic posts (of o0, o1, o2). A fan reacting to
+    two of them shares 2 post keys and the 2 engagement keys of their authors with the
+    cluster: 2 moments, below `attach_min_keys`, not 4 keys (counted as 4, the fan and
+    the two authors are attached)."""
+    con = Workspace(tmp_path / "a.duckdb").con
+    world(con, [("react", "org:0"), ("react", "org:1")], fan_texts=4, popular=True)
+    assert attached(con) == {}
