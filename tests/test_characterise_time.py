@@ -307,3 +307,23 @@ def test_boundary_ranges_cover_the_truth_and_widen_with_fewer_posts():
                 widths[scale].append(hi - lo)
     assert judged >= 120 and covered / judged >= 0.9
     assert np.mean(widths[1]) > np.mean(widths[10])
+
+
+def test_row_logsumexp_matches_scipy_bit_for_bit():
+    """The offset posterior's logsumexp is a copy of scipy's arithmetic (to skip its
+    second pass); it must give the very same bits, ties at the maximum included."""
+    from scipy.special import logsumexp
+
+    rng = np.random.default_rng(5)
+    for scale, cols in ((1.0, 1), (10.0, 45), (1e3, 135), (1e5, 4000)):
+        a = rng.normal(-3e5, scale, size=(53, cols))
+        a[::7, 0] = a.max(axis=1)[::7]  # a tie with the row maximum
+        assert np.array_equal(T._logsumexp_rows(a), logsumexp(a, axis=1))
+
+
+def test_holiday_calendar_is_the_holidays_package_calendar():
+    cal = T._calendar("CN", (2023, 2024))
+    expected = holidays.country_holidays("CN", years=[2023, 2024])
+    epoch = dt.date(1970, 1, 1)
+    assert cal == {(d - epoch).days: expected.get(d) for d in expected}
+    assert T._calendar("XX", (2024,)) is None

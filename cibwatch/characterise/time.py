@@ -24,7 +24,6 @@ from zoneinfo import ZoneInfo, available_timezones
 import duckdb
 import holidays
 import numpy as np
-from scipy.special import logsumexp
 from scipy.stats import chi2_contingency
 
 from cibwatch.config import CharacteriseConfig
@@ -195,12 +194,7 @@ def _week(blocks: list[tuple[float, float]], workdays: tuple[int, ...], off: flo
 def templates(cfg: CharacteriseConfig) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
     """Log-probabilities of every (template, mixing weight) in local time, the family of
     each row (0 office, 1 human) and what each row assumes. Built once per config."""
-    names = ("office_starts", "office_starts_other_weeks", "office_start_usual",
-             "office_start_usual_other_weeks", "office_start_sd", "office_lunch_starts",
-             "office_ramp_hours", "office_lunch_lengths", "office_ends", "office_extra_blocks",
-             "office_off_day_factors", "human_weekend_factors", "human_chronotype_hours",
-             "human_chronotype_sd", "template_mix")
-    return _templates(json.dumps({n: getattr(cfg, n) for n in names}))
+    return _templates(_template_key(cfg))
 
 
 @lru_cache(maxsize=4)
@@ -240,6 +234,31 @@ def _prior(meta: list[dict[str, Any]]) -> np.ndarray:
     return np.array([m.get("prior", 0.0) for m in meta])
 
 
+@dataclass(frozen=True)
+class _Family:
+    rows: np.ndarray  # template rows of the family, ascending
+    prior: np.ndarray  # their log prior weights
+
+
+@lru_cache(maxsize=4)
+def _families(key: str) -> dict[str, _Family]:
+    """Each family's template rows and priors, built once per template set (`key` as
+    `_templates`')."""
+    _, family, meta = _templates(key)
+    prior = _prior(meta)
+    return {name: _Family(np.flatnonzero(family == code), prior[family == code])
+            for code, name in ((0, "office"), (1, "human"))}
+
+
+def _template_key(cfg: CharacteriseConfig) -> str:
+    names = ("office_starts", "office_starts_other_weeks", "office_start_usual",
+             "office_start_usual_other_weeks", "office_start_sd", "office_lunch_starts",
+             "office_ramp_hours", "office_lunch_lengths", "office_ends", "office_extra_blocks",
+             "office_off_day_factors", "human_weekend_factors", "human_chronotype_hours",
+             "human_chronotype_sd", "template_mix")
+    return json.dumps({n: getattr(cfg, n) for n in names})
+
+
 def offsets(cfg: CharacteriseConfig) -> np.ndarray:
     return np.arange(cfg.offset_min, cfg.offset_max + 0.25, 0.5)
 
@@ -274,45 +293,74 @@ def offset_prior(act: Activity, offs: np.ndarray, cfg: CharacteriseConfig) -> np
     epoch = dt.datetime(1970, 1, 1)
     first = (epoch + dt.timedelta(minutes=15 * int(act.quarters.min()))).year
     last = (epoch + dt.timedelta(minutes=15 * int(act.quarters.max()))).year
-    kept = inhabited_offsets(first, last)
-    return np.where(np.isin(offs, list(kept)), 0.0, np.log(cfg.uninhabited_offset_prior))
+    kept = _inhabited(first, last, tuple(offs.tolist()))
+    return np.where(kept, 0.0, np.log(cfg.uninhabited_offset_prior))
+
+
+@lru_cache(maxsize=64)
+def _inhabited(first_year: int, last_year: int, offs: tuple[float, ...]) -> np.ndarray:
+    """Which of `offs` some place kept in those years (once per run, not per group)."""
+    return np.isin(np.array(offs), list(inhabited_offsets(first_year, last_year)))
 
 
 def fit(act: Activity, cfg: CharacteriseConfig) -> Fit:
     """Most likely offset and schedule by template likelihood over all offsets at once."""
-    n = float(act.hist.sum())
-    if n < cfg.time_min_posts:
+    if act.hist.sum() < cfg.time_min_posts:
         return Fit(None, None, None, None, {}, None)
-    offs = offsets(cfg)
-    shifts = np.rint(offs * 4).astype(int)
-    # local[o, b] = hist[(b - 4*o) % 672]: the histogram in each candidate local time.
+    # One matrix product per group: every hypothesis at once. Its float32 sums are what
+    # the confidences' last digits rest on, so the product's shape stays as it is (a
+    # product over several groups' rows runs faster but rounds differently).
+    logp = templates(cfg)[0]
+    return _decide(act, (_local(act.hist, cfg) @ logp.T).astype(float), cfg)
+
+
+def _local(hist: np.ndarray, cfg: CharacteriseConfig) -> np.ndarray:
+    """local[o, b] = hist[(b - 4*o) % 672]: the histogram in each candidate local time."""
+    shifts = np.rint(offsets(cfg) * 4).astype(int)
     idx = (np.arange(BINS)[None, :] - shifts[:, None]) % BINS
-    local = act.hist[idx]
-    logp, family, meta = templates(cfg)
-    ll = (local.astype(np.float32) @ logp.T).astype(float)  # every hypothesis at once
+    return hist[idx].astype(np.float32)
+
+
+def _decide(act: Activity, ll: np.ndarray, cfg: CharacteriseConfig) -> Fit:
+    """The `Fit` from the log-likelihood of every (offset, template row)."""
+    n = float(act.hist.sum())
+    offs = offsets(cfg)
+    key = _template_key(cfg)
+    meta = _templates(key)[2]
+    families = _families(key)
     flat_ll = n * np.log(1.0 / BINS)
-    best: dict[str, np.ndarray] = {}
-    best_row: dict[str, int] = {}
-    for code, name in ((0, "office"), (1, "human")):
-        sub = np.where(family == code, ll, -np.inf)
-        best[name] = sub.max(axis=1)
-        best_row[name] = int(np.unravel_index(np.argmax(sub), sub.shape)[1])
-    gain = {f: float((v.max() - flat_ll) / n) for f, v in best.items()}
+    sub = {name: ll[:, fam.rows] for name, fam in families.items()}
+    gain = {name: float((v.max(axis=1).max() - flat_ll) / n) for name, v in sub.items()}
     if max(gain.values()) < cfg.automated_max_gain:
         return Fit(None, None, None, "automated", gain, None)
     name = "office" if gain["office"] > gain["human"] + cfg.office_margin else "human"
+    # The best row (first in offset-major order, as argmax over the whole matrix).
+    best_row = int(families[name].rows[np.argmax(sub[name]) % sub[name].shape[1]])
     # Posterior over offsets, summed over the family's templates (a night owl's curve at
     # one offset is an early bird's at the next, so that uncertainty shows) and tempered:
     # only n_eff of the n posts are independent observations.
-    rows = family == (0 if name == "office" else 1)
-    tempered = ll[:, rows] * (min(act.n_eff, n) / n) + _prior(meta)[rows][None, :]
-    marginal = logsumexp(tempered, axis=1) + offset_prior(act, offs, cfg)
+    tempered = sub[name] * (min(act.n_eff, n) / n) + families[name].prior[None, :]
+    marginal = _logsumexp_rows(tempered) + offset_prior(act, offs, cfg)
     post = np.exp(marginal - marginal.max())
     post /= post.sum()
     order = np.argsort(-post)
     runner = (float(offs[order[1]]), float(post[order[1]]))
     return Fit(float(offs[order[0]]), float(post[order[0]]), runner, name, gain,
-               meta[best_row[name]]["workweek"])
+               meta[best_row]["workweek"])
+
+
+def _logsumexp_rows(a: np.ndarray) -> np.ndarray:
+    """`scipy.special.logsumexp(a, axis=1)` for a finite real matrix, step for step the
+    same arithmetic (same bits), without its second pass for infinite inputs."""
+    a_max = a.max(axis=1, keepdims=True)
+    at_max = a == a_max
+    m = at_max.astype(a.dtype).sum(axis=1, keepdims=True, dtype=a.dtype)
+    # scipy sets the maxima to -inf before exp(a - a_max); zeroing their exp is the same.
+    terms = np.exp(a - a_max)
+    terms[at_max] = 0.0
+    total = terms.sum(axis=1, keepdims=True, dtype=a.dtype)
+    total = np.where(total == 0, total, total / m)
+    return (np.log1p(total) + np.log(m) + a_max)[:, 0]
 
 
 def _clock(q: int) -> str:
@@ -568,14 +616,15 @@ def quiet_holidays(
     dates = [epoch + dt.timedelta(days=first + i) for i in range(len(per_day))]
     workdays = WORKWEEKS.get(workweek, WORKWEEKS["Mon-Fri"])
     weekday = np.array([d.weekday() in workdays for d in dates])
-    years = sorted({d.year for d in dates})
-    calendars = {}
-    for code in countries:
-        try:
-            calendars[code] = holidays.country_holidays(code, years=years)
-        except NotImplementedError:
-            continue
-    is_holiday = np.array([any(d in cal for cal in calendars.values()) for d in dates])
+    years = tuple(sorted({d.year for d in dates}))
+    calendars = {code: cal for code in countries
+                 if (cal := _calendar(code, years)) is not None}
+    # Each calendar's holidays as indices into `dates`, in date order.
+    on = {code: sorted(i for i in (day - first for day in cal) if 0 <= i < len(dates))
+          for code, cal in calendars.items()}
+    is_holiday = np.zeros(len(dates), dtype=bool)
+    for idx in on.values():
+        is_holiday[idx] = True
     ordinary = per_day[weekday & ~is_holiday]
     if len(ordinary) == 0:
         return [], {}
@@ -583,19 +632,32 @@ def quiet_holidays(
     found, checked = [], {}
     for code, cal in calendars.items():
         tally = {"checked": 0, "quiet": 0}
-        for i, d in enumerate(dates):
+        for i in on[code]:
             inside = 0 < i < len(dates) - 1
-            if d in cal and weekday[i] and inside and baseline >= cfg.holiday_min_baseline:
+            if weekday[i] and inside and baseline >= cfg.holiday_min_baseline:
                 tally["checked"] += 1
                 if per_day[i] <= cfg.holiday_quiet_ratio * baseline:
                     tally["quiet"] += 1
-                    found.append({"date": d.isoformat(), "name": cal.get(d), "country": code,
-                                  "posts": int(per_day[i]), "usual_weekday_posts": baseline})
+                    found.append({"date": dates[i].isoformat(), "name": cal[first + i],
+                                  "country": code, "posts": int(per_day[i]),
+                                  "usual_weekday_posts": baseline})
         checked[code] = tally
     # The country whose calendar explains most quiet days comes first.
     rank = {c: (-t["quiet"], -t["quiet"] / max(t["checked"], 1), c) for c, t in checked.items()}
     found.sort(key=lambda h: (rank[h["country"]], h["date"]))
     return found, dict(sorted(checked.items(), key=lambda kv: rank[kv[0]]))
+
+
+@lru_cache(maxsize=256)
+def _calendar(code: str, years: tuple[int, ...]) -> dict[int, str] | None:
+    """A country's public holidays in `years` as {days since 1970-01-01: name} (None when
+    the holidays package has no calendar for it); built once per run, not per group."""
+    try:
+        cal = holidays.country_holidays(code, years=list(years))
+    except NotImplementedError:
+        return None
+    epoch = dt.date(1970, 1, 1)
+    return {(d - epoch).days: cal.get(d) for d in sorted(cal)}
 
 
 def weekend_ratio(hist: np.ndarray, offset: float, workweek: str = "Mon-Fri") -> float | None:
