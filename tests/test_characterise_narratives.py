@@ -192,3 +192,16 @@ def test_text_features_cut_the_same_matrices_as_scikit_learns_vectorisers():
         x, terms = features.tokens.matrix(rows, dtype=np.int64, sort=True)
         assert list(terms) == list(cv.get_feature_names_out())
         assert (x != cv.transform(texts)).nnz == 0
+
+
+def test_most_frequent_value_breaks_ties_the_same_way_every_run():
+    """A theme's language must not flip between re-runs on unchanged data."""
+    import duckdb
+
+    from cibwatch.characterise.narratives import _mode_sql
+
+    con = duckdb.connect()
+    sql = (f"SELECT g, {_mode_sql('x')} FROM (VALUES (1, 'es'), (1, 'en'), (1, 'es'), "
+           "(1, 'en'), (2, NULL), (3, 'b'), (3, 'a'), (3, 'b')) t(g, x) GROUP BY g ORDER BY g")
+    for _ in range(5):
+        assert con.execute(sql).fetchall() == [(1, "en"), (2, None), (3, "b")]

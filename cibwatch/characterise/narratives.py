@@ -89,6 +89,13 @@ def _overlap(a: str, b: str) -> bool:
     return any(a[i:i + 2] in b for i in range(len(a) - 1))
 
 
+def _mode_sql(expr: str) -> str:
+    """The most frequent value, ties to the smallest: DuckDB's `mode()` breaks ties
+    arbitrarily, so a re-run on unchanged data could change a theme's language."""
+    return (f"list_sort(list_transform(map_entries(histogram({expr})), "
+            f"lambda e: {{'c': -(e.value::BIGINT), 'k': e.key}}))[1].k")
+
+
 def _script_lang_sql(col: str) -> str:
     """A guessed ISO 639-1 code from the script when `lang` is missing."""
     return f"""CASE
@@ -157,7 +164,8 @@ def narrative_profiles(
             WHERE txt IS NOT NULL AND (kind IN ({kinds}) OR NOT h.has)
         )
         SELECT gid, txt, count(*) AS n, min(platform || ':' || post_id) AS example,
-               coalesce(mode(nullif(lower(lang), '')), {_script_lang_sql("txt")}, 'und') AS lang,
+               coalesce({_mode_sql("nullif(lower(lang), '')")}, {_script_lang_sql("txt")},
+                        'und') AS lang,
                -- every hashtag of every post of the text (repeats count)
                coalesce(flatten(list(hashtags) FILTER (WHERE len(hashtags) > 0)), [])
                    AS tags
@@ -476,7 +484,7 @@ def _domains_hashtags(
             FROM posts p JOIN {members} m USING (platform, account_id)
             WHERE len(p.hashtags) > 0
         )
-        SELECT gid, mode(tag) AS tag, count(DISTINCT (platform, post_id)) AS posts FROM h
+        SELECT gid, {_mode_sql("tag")} AS tag, count(DISTINCT (platform, post_id)) AS posts FROM h
         WHERE tag <> '' GROUP BY gid, lower(tag)
         QUALIFY row_number() OVER (PARTITION BY gid ORDER BY posts DESC, lower(tag)) <= ?
         ORDER BY gid, posts DESC, tag
