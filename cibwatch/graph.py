@@ -17,7 +17,10 @@ n_k) gets a large lambda, so it needs many more co-uses to be flagged.
 Signals are then pooled per pair. Key types that one post produces together (text,
 near-duplicate, hashtags, media; url and domain) form a family that counts once, with its
 largest count and largest expectation; account-level facts (avatar, batch, handle, name)
-add up; re-shares, comments, reactions and follows are families of their own. The pair's
+add up; re-shares, comments, reactions and follows are families of their own. A re-share,
+comment or reaction also gives an `engage` key of the post's author: a pair's co-use of
+that key explained by its co-use of the author's post is the same event and is dropped
+(`_explain_engagement`). The pair's
 p-value is the Poisson tail P(X >= C | Lambda) of the summed counts against the summed
 expectations. Co-uses with a time (texts, links, re-shares, comments...) that all fall on
 fewer than `graph.min_days` distinct days count as one: a single moment, such as a viral
@@ -50,6 +53,9 @@ FAMILIES = {
 # Families whose key types are separate facts about an asset: their counts add up. In
 # the others one post yields several key types at once, so only the largest counts.
 ADDITIVE = ("account",)
+# Families whose key is a post engaged (re-shared, commented on, reacted to): the same
+# event gives an `engage` key of the post's author, counted once (`_explain_engagement`).
+POST_FAMILIES = ("share", "reply", "react")
 
 
 def benjamini_hochberg(p: np.ndarray, m: int | None = None) -> np.ndarray:
@@ -161,6 +167,75 @@ def duckdb_kernel(con: duckdb.DuckDBPyConnection, config: Config) -> None:
             con.execute(f"DROP TABLE {name}")
 
 
+def _explain_engagement(con: duckdb.DuckDBPyConnection) -> None:
+    """One comment, reaction or re-share of post P gives its author a post key (P) and
+    an `engage` key (P's author X). When a pair co-uses P within its window and also
+    X's engage key, the two are one event: the engage co-use is taken out of
+    `pair_stats` (its count and rarity weight; its expectation stays, so the test only
+    gets stricter) and listed in `engage_explained(a, b, kt, kid)` for the evidence.
+
+    Computed on `key_uses` with the kernel's own rules (sample cap, at least 2 users,
+    window), never on `key_pairs`, which the Spark engine returns cut to the evidence
+    rows: both engines give the same result. Only pairs with an engage row in
+    `pair_stats` are looked at."""
+    post_types = ", ".join(f"'{t}'" for t, f in FAMILIES.items() if f in POST_FAMILIES)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE engage_explained AS
+        WITH ep AS (
+            SELECT DISTINCT s.a, s.b FROM pair_stats s
+            JOIN key_kinds k ON k.kt = s.kt WHERE k.key_type = 'engage'
+        ),
+        side AS (SELECT a AS aid FROM ep UNION SELECT b FROM ep),
+        pu AS (
+            SELECT u.kid, u.aid, u.ts, k.window_s, k.platform
+            FROM key_uses u JOIN key_kinds k ON k.kt = u.kt
+            SEMI JOIN side d ON d.aid = u.aid
+            WHERE k.key_type IN ({post_types}) AND u.n_users >= 2
+              AND u.sample_rank <= k.cap
+        ),
+        co AS (
+            SELECT DISTINCT x.aid AS a, y.aid AS b, x.platform, i.key AS post_id
+            FROM pu x JOIN pu y ON y.kid = x.kid AND x.aid < y.aid
+            SEMI JOIN ep e ON e.a = x.aid AND e.b = y.aid
+            JOIN key_ids i ON i.kid = x.kid
+            WHERE x.window_s IS NULL OR x.ts IS NULL OR y.ts IS NULL
+               OR abs(epoch(x.ts) - epoch(y.ts)) <= x.window_s
+        ),
+        authors AS (
+            SELECT DISTINCT co.a, co.b, co.platform, p.account_id AS author
+            FROM co JOIN posts p ON p.platform = co.platform AND p.post_id = co.post_id
+        ),
+        eu AS (
+            SELECT u.kid, u.kt, u.aid, u.n_users, k.platform, i.key AS author
+            FROM key_uses u JOIN key_kinds k ON k.kt = u.kt
+            JOIN key_ids i ON i.kid = u.kid
+            WHERE k.key_type = 'engage' AND u.n_users >= 2 AND u.sample_rank <= k.cap
+        )
+        SELECT DISTINCT w.a, w.b, x.kt, x.kid, x.n_users
+        FROM authors w
+        JOIN eu x ON x.aid = w.a AND x.platform = w.platform AND x.author = w.author
+        JOIN eu y ON y.aid = w.b AND y.kid = x.kid
+        """
+    )
+    con.execute(
+        """
+        UPDATE pair_stats s
+        SET c = s.c - e.n, idf = greatest(s.idf - e.idf, 0)
+        FROM (
+            SELECT x.a, x.b, x.kt, count(*) AS n,
+                   sum(greatest(ln(t.n_t / x.n_users), 0)) AS idf
+            FROM engage_explained x
+            JOIN (SELECT kt, count(DISTINCT aid) AS n_t FROM key_uses
+                  WHERE kt IN (SELECT kt FROM engage_explained) GROUP BY kt) t
+              ON t.kt = x.kt
+            GROUP BY x.a, x.b, x.kt
+        ) e
+        WHERE s.a = e.a AND s.b = e.b AND s.kt = e.kt
+        """
+    )
+
+
 def build_edges(
     con: duckdb.DuckDBPyConnection, config: Config, kernel: Kernel = duckdb_kernel
 ) -> int:
@@ -174,6 +249,7 @@ def build_edges(
     con.execute("DELETE FROM edge_evidence")
     con.execute("DELETE FROM edges")
     kernel(con, config)
+    _explain_engagement(con)
     families = sorted(set(FAMILIES.values()))
     fam = " ".join(
         f"WHEN '{k}' THEN {families.index(v) + 1}" for k, v in FAMILIES.items()
@@ -280,6 +356,13 @@ def build_edges(
         """
     )
     con.execute(
+        """
+        DELETE FROM edge_pairs_ev e WHERE EXISTS (
+            SELECT 1 FROM engage_explained x
+            WHERE x.a = e.a AND x.b = e.b AND x.kid = e.kid)
+        """
+    )
+    con.execute(
         f"""
         INSERT INTO edge_evidence
         SELECT d.platform, d.a, d.b, d.key_type, d.key,
@@ -292,7 +375,7 @@ def build_edges(
           ON u.platform = d.platform AND u.key_type = d.key_type
         """
     )
-    for name in ("edge_pairs_ev", "edge_pairs", "key_pairs", "key_uses", "key_ids",
-                 "key_kinds", "key_accounts"):
+    for name in ("engage_explained", "edge_pairs_ev", "edge_pairs", "key_pairs",
+                 "key_uses", "key_ids", "key_kinds", "key_accounts"):
         con.execute(f"DROP TABLE {name}")
     return int(con.execute("SELECT count(*) FROM edges").fetchall()[0][0])

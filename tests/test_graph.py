@@ -152,3 +152,49 @@ def test_every_pair_is_a_test_but_only_possible_edges_are_scored(tmp_path):
         "SELECT c, lam FROM pair_stats WHERE days >= 2").fetchall(), strict=True))
     q = benjamini_hochberg(poisson.sf(c - 1, lam), n_tests)
     assert np.allclose(q_edges, np.sort(q[q <= cfg.graph.fdr]), rtol=1e-9)
+
+
+def test_one_comment_is_one_co_use_not_a_comment_and_an_engagement(tmp_path):
+    """Two assets comment on the same post of X within minutes: that gives a co-used
+    reply key and a co-used engage key of X, one event, counted once. Their
+    engagement of Y on different posts is a separate fact and still counts."""
+    from cibwatch.signals.engagement import extract_engagement_keys
+
+    ws = Workspace(tmp_path / "g.duckdb")
+    con = ws.con
+    con.execute(
+        """
+        INSERT INTO posts (platform, post_id, account_id, created_at, kind, parent_id)
+        VALUES ('x', 'px1', 'X', TIMESTAMP '2024-03-01 10:00', 'post', NULL),
+               ('x', 'py1', 'Y', TIMESTAMP '2024-03-01 11:00', 'post', NULL),
+               ('x', 'py2', 'Y', TIMESTAMP '2024-03-04 11:00', 'post', NULL),
+               ('x', 'c1', 'u1', TIMESTAMP '2024-03-01 10:05', 'comment', 'px1'),
+               ('x', 'c2', 'u2', TIMESTAMP '2024-03-01 10:07', 'comment', 'px1'),
+               ('x', 'c3', 'u1', TIMESTAMP '2024-03-01 12:00', 'comment', 'py1'),
+               ('x', 'c4', 'u2', TIMESTAMP '2024-03-04 12:00', 'comment', 'py2')
+        """
+    )
+    cfg = Config()
+    extract_engagement_keys(con, cfg.signals)
+    everything = cfg.with_overrides(["graph.fdr=1.0", "graph.min_shared_keys=1"])
+    build_edges(con, everything)
+    rows = con.execute(
+        "SELECT n_keys, signals FROM edges WHERE a = 'u1' AND b = 'u2'"
+    ).fetchall()
+    assert len(rows) == 1
+    n_keys, signals = rows[0][0], json.loads(rows[0][1])
+    assert signals["reply"]["count"] == 1
+    # X's engage key is explained by the co-comment; Y's is not
+    assert signals["engage"]["count"] == 1
+    assert signals["engage"]["expected"] > 0  # the null keeps its expectation
+    assert n_keys == 2  # one reply + one engagement (was 3: X's engage counted again)
+    ev = con.execute(
+        "SELECT key FROM edge_evidence WHERE a = 'u1' AND b = 'u2' "
+        "AND key_type = 'engage'"
+    ).fetchall()
+    assert [k for (k,) in ev] == ["Y"]
+    # an asset's engagement of the author itself is not a co-use of a post: untouched
+    u1_x = con.execute(
+        "SELECT signals FROM edges WHERE a = 'X' AND b = 'u1'"
+    ).fetchall()
+    assert json.loads(u1_x[0][0])["engage"]["count"] == 1
