@@ -541,8 +541,9 @@ def _signal_names(raw: Any) -> list[str]:
         value = json.loads(raw) if isinstance(raw, str) else raw
     except ValueError:
         return [str(raw)]
-    if isinstance(value, dict):
-        return sorted(str(k) for k in value)
+    if isinstance(value, dict):  # a signal with no co-use left (count 0) did not tie them
+        return sorted(str(k) for k, v in value.items()
+                      if not isinstance(v, dict) or v.get("count", 1))
     if isinstance(value, list):
         return sorted({str(v.get("signal", v)) if isinstance(v, dict) else str(v) for v in value})
     return [str(value)]
