@@ -18,7 +18,9 @@ Figures (printed as JSON, recorded in benchmarks/RESULTS.md):
   again. attributed = second-half operators (first active after the cut) in an
   operation attributed to the right saved operation; organic_attributed = non-operators
   attributed to any saved operation. `fresh` repeats it in a new workspace holding only
-  the second half plus the exported signature files (matching by signature alone).
+  a realistic second export (`half2-export`, see `second_export`: the second half's
+  posts, the account rows of everyone active in it, the follow graph among them) plus
+  the exported signature files (matching by signature alone).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import shutil
 import time
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from sklearn.metrics import adjusted_rand_score
@@ -108,6 +111,46 @@ def split_world(src: Path, out: Path) -> tuple[Path, Path, str]:
     ws.close()
     (out / "cut.txt").write_text(str(cut))
     return (*halves, str(cut))
+
+
+def second_export(split: Path, out: Path) -> Path:
+    """The second half as a real second export would carry it (the `fresh` case):
+    `half2`'s posts, the account rows of every account active in the second half (it
+    posted then, was created then, or is first active then), and the follow graph among
+    those accounts as the platform shows it at the export's end: every follow between
+    two exported accounts created by then (all of them in the synthetic worlds; a
+    follow's `created_at` is optional in the contract, so none is required)."""
+    if (out / "posts.parquet").exists():
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    with cibwatch.open(split / "split.duckdb") as ws:
+        con = ws.con
+        cut = (split / "cut.txt").read_text()
+        con.execute(
+            f"""
+            CREATE TEMP TABLE exported AS
+            SELECT DISTINCT platform, account_id FROM posts WHERE created_at >= '{cut}'
+            UNION SELECT platform, account_id FROM accounts WHERE created_at >= '{cut}'
+            UNION SELECT platform, account_id
+                  FROM read_parquet('{split}/half2/accounts.parquet')
+            """
+        )
+        con.execute(f"COPY (SELECT * FROM read_parquet('{split}/half2/posts.parquet')) "
+                    f"TO '{out}/posts.parquet' (FORMAT parquet)")
+        con.execute(
+            f"""COPY (SELECT a.* EXCLUDE (extra) FROM accounts a
+                      SEMI JOIN exported USING (platform, account_id))
+                TO '{out}/accounts.parquet' (FORMAT parquet)""")
+        con.execute(
+            f"""COPY (SELECT fo.* FROM follows fo
+                      SEMI JOIN exported e1 ON e1.platform = fo.platform
+                       AND e1.account_id = fo.follower_id
+                      SEMI JOIN exported e2 ON e2.platform = fo.platform
+                       AND e2.account_id = fo.followee_id
+                      WHERE fo.created_at IS NULL OR fo.created_at <= (
+                            SELECT max(created_at) FROM posts))
+                TO '{out}/follows.parquet' (FORMAT parquet)""")
+    return out
 
 
 def decoy_clusters(ws, negatives: Path, suffix: str) -> None:
@@ -373,11 +416,15 @@ def main() -> None:
         report["same_workspace"] = attribution_scores(second, labels, active, new_accounts)
         report["same_workspace"]["linking"] = linking_scores(second, labels)
 
-    # 3. A new workspace with only the second half and the exported signatures.
+    # 3. A new workspace with only a realistic second export and the signature files.
+    export = second_export(half1.parent, half1.parent / "half2-export")
+    report["second_export"] = {
+        t: duckdb.sql(f"SELECT count(*) FROM read_parquet('{export}/{t}.parquet')").fetchall()[0][0]
+        for t in ("posts", "accounts", "follows")}
     with cibwatch.open(work / "fresh.duckdb") as ws:
         for f in sorted(sigdir.glob("*.json")):
             import_known(ws.con, f)
-        ws.ingest(half2, progress=False)
+        ws.ingest(export, progress=False)
         run_stage(ws, args.mode, labels, cfg, "-fresh", args.fragment, decoys)
         report["fresh_workspace"] = attribution_scores(assignments(ws.con), labels,
                                                        active, new_accounts)
