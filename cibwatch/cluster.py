@@ -240,28 +240,40 @@ def _uncorroborated(con: duckdb.DuckDBPyConnection, config: Config) -> list[str]
 
 
 def _key_users(con: duckdb.DuckDBPyConnection, config: Config) -> None:
-    """`_ku`: the distinct (key, asset) uses for the group-level key test, built once for
-    every attach round. Keys above the popular-key cap are left out (they say nothing and
-    cost the most). `target` is the account a use engages: the author engaged or followed
-    (`engage`, `follow`) or the author of the post re-shared, commented on or reacted to
-    (`share`, `reply`, `react`); NULL for other key types."""
+    """`_ku`: the distinct (key, asset) uses for the group-level key test, and `_kdeg`,
+    their count per asset and key type, built once for every attach round. Keys above
+    the popular-key cap are left out (they say nothing and cost the most). `target` is
+    the account a use engages: the author engaged or followed (`engage`, `follow`) or
+    the author of the post re-shared, commented on or reacted to (`share`, `reply`,
+    `react`); NULL for other key types."""
     cap = int(config.signals.max_key_accounts)
     types = ", ".join(f"'{t}'" for t in POST_KEY_TYPES)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _ku AS
-        SELECT k.platform, k.key_type, k.key, k.account_id,
-               CASE WHEN k.key_type IN ('engage', 'follow') THEN k.key
-                    ELSE t.account_id END AS target
-        FROM (
-            SELECT platform, key_type, key, account_id FROM (
-                SELECT DISTINCT platform, key_type, key, account_id FROM keys
-            ) QUALIFY count(*) OVER (PARTITION BY platform, key_type, key) <= {cap}
-        ) k
-        LEFT JOIN (SELECT platform, post_id, any_value(account_id) AS account_id
-                   FROM posts GROUP BY ALL) t
-          ON k.key_type IN ({types}) AND t.platform = k.platform AND t.post_id = k.key
+        WITH d AS MATERIALIZED (
+            SELECT DISTINCT platform, key_type, key, account_id FROM keys
+        ),
+        k AS MATERIALIZED (
+            SELECT d.* FROM d SEMI JOIN (
+                SELECT platform, key_type, key FROM d GROUP BY ALL HAVING count(*) <= {cap}
+            ) USING (platform, key_type, key)
+        )
+        SELECT platform, key_type, key, account_id,
+               CASE WHEN key_type IN ('engage', 'follow') THEN key END AS target
+        FROM k WHERE key_type NOT IN ({types})
+        UNION ALL
+        SELECT k.platform, k.key_type, k.key, k.account_id, t.account_id
+        FROM k LEFT JOIN (SELECT platform, post_id, any_value(account_id) AS account_id
+                          FROM posts GROUP BY ALL) t
+          ON t.platform = k.platform AND t.post_id = k.key
+        WHERE k.key_type IN ({types})
         """
+    )
+    # per asset and key type: its d for the key test (outsiders' rows taken per round)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _kdeg AS SELECT platform, account_id, key_type, "
+        "count(*) AS d FROM _ku GROUP BY platform, account_id, key_type"
     )
 
 
@@ -308,20 +320,16 @@ def _key_ties(con: duckdb.DuckDBPyConnection, members: str = "_m") -> pa.Table:
     on C's keys (Poisson). An operation's drops put 6-18 of 150 accounts on each key,
     so one pair shares little but each asset shares most of its keys with the cluster.
     Reads `_ku` (see `_key_users`); `members` maps C to its members (`_m` for clusters,
-    `_mg` for cluster groups); outsiders are assets outside every cluster (`_m`)."""
+    `_mg` for cluster groups); outsiders are assets outside every cluster (`_m`), their
+    counts of uses per key type `_otot` and per asset and key type `_odeg`, both built
+    once per attach round by `_attach`. Only uses of C's keys are read, so `_ku` is
+    joined to C's keys first and outsiders kept after."""
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _ck AS
         SELECT DISTINCT m.cluster_id, k.platform, k.key_type, k.key
         FROM _ku k JOIN {members} m
           ON m.platform = k.platform AND m.account_id = k.account_id
-        """
-    )
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _ou AS
-        SELECT k.* FROM _ku k
-        ANTI JOIN _m m ON m.platform = k.platform AND m.account_id = k.account_id
         """
     )
     # `own`: the use is not the outsider's engagement of one of C's members (a re-share,
@@ -332,10 +340,12 @@ def _key_ties(con: duckdb.DuckDBPyConnection, members: str = "_m") -> pa.Table:
         CREATE OR REPLACE TEMP TABLE _hit AS
         SELECT c.cluster_id, o.platform, o.key_type, o.account_id, o.target,
                t.account_id IS NULL AS own
-        FROM _ou o JOIN _ck c
+        FROM _ku o JOIN _ck c
           ON c.platform = o.platform AND c.key_type = o.key_type AND c.key = o.key
         LEFT JOIN {members} t ON t.cluster_id = c.cluster_id AND t.platform = o.platform
                             AND t.account_id = o.target AND o.target <> o.account_id
+        WHERE NOT EXISTS (SELECT 1 FROM _m x
+                          WHERE x.platform = o.platform AND x.account_id = o.account_id)
         """
     )
     # One reaction, comment or re-share gives a post key and an `engage` key of its
@@ -352,34 +362,27 @@ def _key_ties(con: duckdb.DuckDBPyConnection, members: str = "_m") -> pa.Table:
     )
     out = con.sql(
         """
-        WITH tot AS (SELECT platform, key_type, count(*) AS n FROM _ou
-                     GROUP BY platform, key_type),
-        pi AS (
+        WITH pi AS (
             SELECT h.cluster_id, h.platform, h.key_type, count(*) / any_value(t.n) AS pi,
                    count(*) FILTER (WHERE h.own) / any_value(t.n) AS pi_own
-            FROM _hit h JOIN tot t ON t.platform = h.platform AND t.key_type = h.key_type
+            FROM _hit h JOIN _otot t ON t.platform = h.platform AND t.key_type = h.key_type
             GROUP BY h.cluster_id, h.platform, h.key_type
         ),
-        deg AS (SELECT o.platform, o.account_id, o.key_type, count(*) AS d FROM _ou o
-                SEMI JOIN (SELECT DISTINCT platform, account_id FROM _hit) h
-                  ON h.platform = o.platform AND h.account_id = o.account_id
-                GROUP BY o.platform, o.account_id, o.key_type),
         y AS (SELECT cluster_id, platform, account_id, count(*) AS y,
-                     count(*) FILTER (WHERE own) AS y_own,
-                     list(DISTINCT key_type ORDER BY key_type) AS kt
+                     count(*) FILTER (WHERE own) AS y_own
               FROM _hit GROUP BY cluster_id, platform, account_id)
         SELECT y.platform, y.account_id, y.cluster_id, y.y, any_value(y.y_own) AS y_own,
-               any_value(y.kt) AS kt, CAST(sum(g.d) AS BIGINT) AS d,
+               CAST(sum(g.d) AS BIGINT) AS d,
                CAST(coalesce(sum(g.d * pi.pi), 0) AS DOUBLE) AS mu,
                CAST(coalesce(sum(g.d * pi.pi_own), 0) AS DOUBLE) AS mu_own
         FROM y
-        JOIN deg g ON g.platform = y.platform AND g.account_id = y.account_id
+        JOIN _odeg g ON g.platform = y.platform AND g.account_id = y.account_id
         LEFT JOIN pi ON pi.cluster_id = y.cluster_id AND pi.platform = g.platform
                     AND pi.key_type = g.key_type
         GROUP BY y.platform, y.account_id, y.cluster_id, y.y
         """
     ).to_arrow_table()
-    for t in ("_ck", "_ou", "_hit"):
+    for t in ("_ck", "_hit"):
         con.execute(f"DROP TABLE {t}")
     return out
 
@@ -406,9 +409,9 @@ def _key_p(keyed: pa.Table, cc: ClusterConfig) -> pa.Table:
             .append_column("p", pa.array(p, pa.float64())))
 
 
-def _attach(con: duckdb.DuckDBPyConnection, config: Config) -> None:
-    """Attach unclustered assets with significant ties to a cluster (see module doc)."""
-    cc = config.cluster
+def _actions(con: duckdb.DuckDBPyConnection) -> None:
+    """`_actions` (platform, actor, target): every re-share, comment and follow of another
+    account, built once for every attach round (posts and follows do not change)."""
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE _actions AS
@@ -422,6 +425,12 @@ def _attach(con: duckdb.DuckDBPyConnection, config: Config) -> None:
         WHERE follower_id <> followee_id
         """
     )
+
+
+def _attach(con: duckdb.DuckDBPyConnection, config: Config) -> None:
+    """Attach unclustered assets with significant ties to a cluster (see module doc).
+    Reads `_actions` (see `_actions`) and `_ku` (see `_key_users`)."""
+    cc = config.cluster
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _m AS "
         "SELECT cluster_id, platform, account_id FROM cluster_members"
@@ -476,7 +485,6 @@ def _attach(con: duckdb.DuckDBPyConnection, config: Config) -> None:
         """
     ).to_arrow_table()
     con.execute("DROP TABLE _act")
-    con.execute("DROP TABLE _actions")
     types = ", ".join(f"'{t}'" for t in ACCOUNT_KEY_TYPES)
     shared = con.sql(
         f"""
@@ -507,11 +515,24 @@ def _attach(con: duckdb.DuckDBPyConnection, config: Config) -> None:
         HAVING count(DISTINCT h.key_type) >= {int(cc.attach_min_account_keys)}
         """
     ).to_arrow_table()
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _odeg AS
+        SELECT k.* FROM _kdeg k
+        ANTI JOIN _m m ON m.platform = k.platform AND m.account_id = k.account_id
+        """
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _otot AS SELECT platform, key_type, "
+        "CAST(sum(d) AS BIGINT) AS n FROM _odeg GROUP BY platform, key_type"
+    )
     keyed = _key_p(_key_ties(con), cc)
     con.register("_keyed", keyed)
     _groups(con, config)
     grouped = _key_p(_key_ties(con, "_mg"), cc)
     con.execute("DROP TABLE _mg")
+    for t in ("_otot", "_odeg"):
+        con.execute(f"DROP TABLE {t}")
     con.register("_grouped_raw", grouped)
     # a group's test names the group's cluster with which the asset shares most keys
     con.execute(
@@ -627,15 +648,12 @@ def _cross_platform(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     through their significant clusters (connected components) make a new cluster when
     they are at least `min_cluster_size`."""
     cc = config.cluster
-    cap = int(config.signals.max_key_accounts)
     types = ", ".join(f"'{t}'" for t in CROSS_KEY_TYPES)
+    # `_ku` already holds the distinct uses under the popular-key cap, per key
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _xku AS
-        SELECT platform, key_type, key, account_id FROM (
-            SELECT DISTINCT platform, key_type, key, account_id FROM keys
-            WHERE key_type IN ({types})
-        ) QUALIFY count(*) OVER (PARTITION BY platform, key_type, key) <= {cap}
+        SELECT platform, key_type, key, account_id FROM _ku WHERE key_type IN ({types})
         """
     )
     con.execute(
@@ -893,11 +911,14 @@ def find_clusters(con: duckdb.DuckDBPyConnection, config: Config) -> int:
     con.execute("DELETE FROM clusters")
     _write_core(con, config)
     _key_users(con, config)
+    _actions(con)
     for _ in range(config.cluster.attach_rounds):
         _attach(con, config)
-    con.execute("DROP TABLE _ku")
+    con.execute("DROP TABLE _actions")
     if config.cluster.cross_platform:
         _cross_platform(con, config)
+    con.execute("DROP TABLE _ku")
+    con.execute("DROP TABLE _kdeg")
     _evidence(con, config)
     return int(con.execute("SELECT count(*) FROM clusters").fetchall()[0][0])
 
