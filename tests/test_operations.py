@@ -301,3 +301,24 @@ def test_chance_model_sums_equal_plain_fsums_to_the_last_bit():
         want = max(plain(row[0], b, (users, w), n_a), plain(b, row[0], (users, w), n_b))
         assert result == want and result[0] > 0
     assert got[2] == (0.0, 0.0)  # node x has no keys of this family
+
+
+def test_batched_normalising_and_chance_model_give_the_same_tables(tmp_path, monkeypatch):
+    """Texts are normalised, and chance terms computed, in bounded batches (memory at
+    10M posts): batches of a few items must give the tables one batch gives."""
+    from cibwatch.operations import features, linking
+
+    snapshots = []
+    for name, batch, terms in (("one", 10**6, 10**6), ("tiny", 3, 1)):
+        monkeypatch.setattr(features, "_NORMALISE_BATCH", batch)
+        monkeypatch.setattr(linking, "_EXPECTED_TERMS", terms)
+        with cibwatch.open(tmp_path / f"{name}.duckdb") as w:
+            world.build(w)
+            n_strings = w.con.execute(
+                "SELECT count(*) FROM (SELECT text FROM posts UNION SELECT title FROM posts)"
+            ).fetchall()[0][0]
+            link_operations(w.con, Config())
+            snapshots.append(snapshot(w.con))
+    assert n_strings > 3
+    assert snapshots[0] == snapshots[1]
+    assert snapshots[0]["operation_links"]

@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from cibwatch.config import OperationsConfig
 from cibwatch.signals.text import normalise
+from cibwatch.workspace import scalar
 
 KEYS_TABLE = "_op_keys"
 
@@ -40,6 +41,10 @@ _NOT_AN_ASSET = (
 
 # Platform-scoped families: their keys are post ids, unique within a platform only.
 PLATFORM_SCOPED = ("engagement",)
+
+# Distinct post texts and titles normalised per batch: bounds the Arrow copies held at
+# once (about 1 GB at a few hundred bytes a text) whatever the number of posts.
+_NORMALISE_BATCH = 1_000_000
 
 
 def _sql_list(items: tuple[str, ...]) -> str:
@@ -125,13 +130,44 @@ def _add_content(
     sentences alone, fingerprinted like detection's exact-text key (md5 of
     `signals.text.normalise`), so equal pieces meet equal keys. Each distinct text or
     title is normalised and split once, however many posts repeat it."""
-    strings = con.sql(
+    # The distinct strings are numbered in a temp table and read back in batches, so at
+    # 10M posts they are never all held in Python at once, nor their normalised copies.
+    con.execute(
         f"""
-        SELECT coalesce(text, '') AS s FROM posts WHERE {in_scope}
-        UNION SELECT coalesce(title, '') FROM posts WHERE {in_scope}
+        CREATE OR REPLACE TEMP TABLE _op_strings AS
+        SELECT s, row_number() OVER () AS i
+        FROM (SELECT coalesce(text, '') AS s FROM posts WHERE {in_scope}
+              UNION SELECT coalesce(title, '') FROM posts WHERE {in_scope})
         """
-    ).to_arrow_table().column("s")
-    if len(strings) == 0:
+    )
+    n_strings = scalar(con, "SELECT count(*) FROM _op_strings")
+    min_chars = int(cfg.content_min_chars)
+    con.execute("CREATE OR REPLACE TEMP TABLE _op_pieces (s VARCHAR, whole BOOLEAN, key VARCHAR)")
+    for lo in range(0, n_strings, _NORMALISE_BATCH):
+        strings = con.sql(
+            f"SELECT s FROM _op_strings WHERE i > {lo} AND i <= {lo + _NORMALISE_BATCH}"
+        ).to_arrow_table().column("s").combine_chunks()
+        con.register("_op_norm", pa.table({"s": strings, "n": _normalised(strings)}))
+        # Per distinct string: its whole normalised form (a title's only piece) and, as
+        # a post's text, its sentences too (a sentence that is the whole text is that key).
+        con.execute(
+            f"""
+            INSERT INTO _op_pieces
+            SELECT s, true AS whole, md5(trim(n)) AS key FROM _op_norm
+            WHERE length(trim(n)) >= {min_chars}
+            UNION ALL
+            SELECT s, false, md5(piece)
+            FROM (SELECT s, n,
+                         trim(unnest(regexp_split_to_array(n, '[.!?;。！？；\\n]+'))) AS piece
+                  FROM _op_norm WHERE length(n) >= {min_chars})
+            WHERE length(piece) >= {min_chars} AND piece <> trim(n)
+            """
+        )
+        con.unregister("_op_norm")
+        del strings
+    con.execute("DROP TABLE _op_strings")
+    if n_strings == 0:
+        con.execute("DROP TABLE _op_pieces")
         con.execute(
             f"""
             INSERT INTO {KEYS_TABLE}
@@ -143,25 +179,6 @@ def _add_content(
             """
         )
         return
-    strings = strings.combine_chunks()
-    con.register("_op_norm", pa.table({"s": strings, "n": _normalised(strings)}))
-    # Per distinct string: its whole normalised form (a title's only piece) and, as a
-    # post's text, its sentences too (a sentence that is the whole text is that key).
-    min_chars = int(cfg.content_min_chars)
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _op_pieces AS
-        SELECT s, true AS whole, md5(trim(n)) AS key FROM _op_norm
-        WHERE length(trim(n)) >= {min_chars}
-        UNION ALL
-        SELECT s, false, md5(piece)
-        FROM (SELECT s, n,
-                     trim(unnest(regexp_split_to_array(n, '[.!?;。！？；\\n]+'))) AS piece
-              FROM _op_norm WHERE length(n) >= {min_chars})
-        WHERE length(piece) >= {min_chars} AND piece <> trim(n)
-        """
-    )
-    con.unregister("_op_norm")
     con.execute(
         f"""
         INSERT INTO {KEYS_TABLE}

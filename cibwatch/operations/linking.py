@@ -337,35 +337,65 @@ def _expected(rows: list[tuple], profile: dict, totals: dict) -> list[tuple[floa
     out = [(0.0, 0.0)] * len(rows)
     if not row_of:
         return out
-    m_call, total_call = m_of[a_of], np.asarray(total_of)
-    # b's whole key profile: each distinct (users, weight) once, with its key count.
-    count = length[b_of]
-    which = np.repeat(np.arange(len(a_of)), count)
-    src = np.repeat(first[b_of] - _starts(count), count) + np.arange(count.sum())
-    users_b, w_b, times_b = (f[src] for f in flat)
-    hit = 1.0 - np.exp(-m_call[which] * users_b / total_call[which])
-    b_mean = _exact_terms(w_b * hit, times_b, count)
-    b_var = _exact_terms(w_b**2 * hit * (1 - hit), times_b, count)
-    # The keys they share (the rows' lists users, n_a, n_b, w), once per call.
-    users, n_a, n_b, w = (
-        np.concatenate([np.asarray(rows[i][c], dtype=float) for i in row_of])
-        for c in (5, 6, 7, 8)
-    )
-    sizes = np.array([len(rows[i][5]) for i in row_of], dtype=np.int64)
-    pick = np.repeat(np.arange(len(a_of)), sizes)
-    own = np.where(np.repeat(np.arange(len(a_of)) % 2 == 0, sizes), n_a, n_b)
-    m, total = m_call[pick], total_call[pick]
-    full = 1.0 - np.exp(-m * users / total)
-    alone = 1.0 - np.exp(-m * np.maximum(users - own, 0.0) / total)
-    s_mean = (w * (full - alone)).tolist()
-    s_var = (w**2 * (full * (1 - full) - alone * (1 - alone))).tolist()
-    bounds = _starts(np.append(sizes, 0)).tolist()
-    for c, i in enumerate(row_of):
-        lo, hi = bounds[c], bounds[c + 1]
-        mean = math.fsum(b_mean[c]) - math.fsum(s_mean[lo:hi])
-        var = math.fsum(b_var[c]) - math.fsum(s_var[lo:hi])
-        here = (max(mean, 0.0), max(var, 0.0))
-        out[i] = here if c % 2 == 0 else max(out[i], here)
+    m_all, total_all = m_of[a_of], np.asarray(total_of)
+    count_all = length[b_of]
+    sizes_all = np.array([len(rows[i][5]) for i in row_of], dtype=np.int64)
+    # Calls are taken in slices of bounded work: every term of b's whole profile is
+    # array elements and Python floats until summed, and all calls at once held over
+    # 6 GB of them at 10M posts. Each call's exact sums are the same either way.
+    for lo, hi in _slices((count_all + sizes_all).tolist(), _EXPECTED_TERMS):
+        calls = np.arange(lo, hi)
+        m_call, total_call = m_all[lo:hi], total_all[lo:hi]
+        # b's whole key profile: each distinct (users, weight) once, with its key count.
+        b_at = np.asarray(b_of[lo:hi], dtype=np.int64)
+        count = count_all[lo:hi]
+        which = np.repeat(np.arange(hi - lo), count)
+        src = np.repeat(first[b_at] - _starts(count), count) + np.arange(count.sum())
+        users_b, w_b, times_b = (f[src] for f in flat)
+        hit = 1.0 - np.exp(-m_call[which] * users_b / total_call[which])
+        b_mean = _exact_terms(w_b * hit, times_b, count)
+        b_var = _exact_terms(w_b**2 * hit * (1 - hit), times_b, count)
+        del which, src, users_b, w_b, times_b, hit
+        # The keys they share (the rows' lists users, n_a, n_b, w), once per call.
+        here_rows = row_of[lo:hi]
+        users, n_a, n_b, w = (
+            np.concatenate([np.asarray(rows[i][c], dtype=float) for i in here_rows])
+            for c in (5, 6, 7, 8)
+        )
+        sizes = sizes_all[lo:hi]
+        pick = np.repeat(np.arange(hi - lo), sizes)
+        own = np.where(np.repeat(calls % 2 == 0, sizes), n_a, n_b)
+        m, total = m_call[pick], total_call[pick]
+        full = 1.0 - np.exp(-m * users / total)
+        alone = 1.0 - np.exp(-m * np.maximum(users - own, 0.0) / total)
+        s_mean = (w * (full - alone)).tolist()
+        s_var = (w**2 * (full * (1 - full) - alone * (1 - alone))).tolist()
+        bounds = _starts(np.append(sizes, 0)).tolist()
+        for j, i in enumerate(here_rows):
+            c = lo + j
+            a, b = bounds[j], bounds[j + 1]
+            mean = math.fsum(b_mean[j]) - math.fsum(s_mean[a:b])
+            var = math.fsum(b_var[j]) - math.fsum(s_var[a:b])
+            here = (max(mean, 0.0), max(var, 0.0))
+            out[i] = here if c % 2 == 0 else max(out[i], here)
+    return out
+
+
+# Terms (profile keys plus shared keys) of the chance model computed at once: a few
+# hundred MB of arrays and Python floats at most, whatever the number of pairs.
+_EXPECTED_TERMS = 1_000_000
+
+
+def _slices(work: list[int], limit: int) -> list[tuple[int, int]]:
+    """Consecutive (lo, hi) ranges of items whose work adds up to at most `limit`
+    (an item over the limit alone)."""
+    out, lo, acc = [], 0, 0
+    for i, n in enumerate(work):
+        if acc and acc + n > limit:
+            out.append((lo, i))
+            lo, acc = i, 0
+        acc += n
+    out.append((lo, len(work)))
     return out
 
 

@@ -23,6 +23,8 @@ from cibwatch.config import SignalConfig
 _URL = r"(?i)(https?://|www\.)\S+"
 _MENTION = r"@[\w.]+"
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+# Band-colliding pairs whose signatures are compared per chunk (bounds the copies).
+_CHECK_ROWS = 1 << 18
 
 
 def normalise(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -197,8 +199,13 @@ def near_duplicate_groups(
     dst: list[np.ndarray] = []
     coef = _mix(np.arange(1, rows + 1, dtype=np.uint64))
     for b in range(bands):
-        block = sig[:, b * rows : (b + 1) * rows].astype(np.uint64)
-        bv = _mix((block * coef).sum(axis=1, dtype=np.uint64) + np.uint64(b))
+        # the band's hash column by column (uint64 sums wrap the same in any order), not
+        # as an n x rows uint64 copy of the band
+        acc = np.full(n, np.uint64(b), dtype=np.uint64)
+        for r in range(rows):
+            acc += sig[:, b * rows + r].astype(np.uint64) * coef[r]
+        bv = _mix(acc)
+        del acc
         # an unstable sort (3x faster than a stable one); a bucket's head is still its
         # smallest row, its minimum over the run
         order = np.argsort(bv)
@@ -211,8 +218,14 @@ def near_duplicate_groups(
         a, h = order[cand], head[cand]
         if len(a) == 0:
             continue
-        agree = (sig[a] == sig[h]).mean(axis=1)
-        ok = agree >= min_similarity
+        del order, sv, new, starts, head, cand, bv
+        # a chunk of pairs at a time: the two copies of their signature rows stay small
+        # however many pairs collide
+        ok = np.concatenate([
+            (sig[a[i : i + _CHECK_ROWS]] == sig[h[i : i + _CHECK_ROWS]]).mean(axis=1)
+            >= min_similarity
+            for i in range(0, len(a), _CHECK_ROWS)
+        ])
         src.append(a[ok])
         dst.append(h[ok])
     if not src:
@@ -223,49 +236,91 @@ def near_duplicate_groups(
     return connected_components(graph, directed=False)[1]
 
 
-def extract_text_keys(con: duckdb.DuckDBPyConnection, cfg: SignalConfig) -> None:
-    """Insert `text` (exact fingerprint) and `neardup` (MinHash group) keys."""
-    rel = con.sql(
-        """
+def _fingerprint_table(con: duckdb.DuckDBPyConnection, cfg: SignalConfig) -> None:
+    """Temp table `text_fp` (one row per post with a long enough normalised text),
+    filled a batch of posts at a time: the posts are read on a second cursor (the main
+    connection is busy inserting), so no more than one batch of texts is in Python."""
+    query = """
         SELECT platform, post_id, account_id, created_at AS ts,
                coalesce(text, '') || CASE WHEN title IS NULL THEN '' ELSE ' ' || title END
                    AS text
         FROM posts
         WHERE (text IS NOT NULL AND length(text) > 0) OR title IS NOT NULL
         """
-    ).to_arrow_table()
-    norm = rel.set_column(
-        4, "norm", normalise_parallel(rel.column("text"), min(os.cpu_count() or 1, 4))
-    )
-    con.register("_text_norm", norm)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE text_fp AS
-        SELECT platform, post_id, account_id, ts, md5(norm) AS fp, norm
-        FROM _text_norm WHERE length(norm) >= {int(cfg.min_text_chars)}
+        SELECT platform, post_id, account_id, ts, md5(text) AS fp, text AS norm
+        FROM ({query}) LIMIT 0
         """
     )
-    con.unregister("_text_norm")
-    del norm, rel
-    con.execute(
-        "INSERT INTO keys SELECT platform, account_id, 'text', fp, ts, post_id FROM text_fp"
-    )
-    distinct = con.sql(
+    threads = min(os.cpu_count() or 1, 4)
+    cur = con.cursor()
+    try:
+        reader = cur.sql(query).to_arrow_reader(int(cfg.text_batch_rows))
+        for batch in reader:
+            if batch.num_rows == 0:
+                continue
+            norm = batch.set_column(4, "norm", normalise_parallel(batch.column("text"), threads))
+            con.register("_text_norm", norm)
+            con.execute(
+                f"""
+                INSERT INTO text_fp
+                SELECT platform, post_id, account_id, ts, md5(norm) AS fp, norm
+                FROM _text_norm WHERE length(norm) >= {int(cfg.min_text_chars)}
+                """
+            )
+            con.unregister("_text_norm")
+            del norm, batch
+    finally:
+        cur.close()
+
+
+def _distinct_signatures(
+    con: duckdb.DuckDBPyConnection, cfg: SignalConfig
+) -> tuple[pa.ChunkedArray, np.ndarray]:
+    """Distinct fingerprints long enough for MinHash (in fp order) and their signatures,
+    streamed a batch at a time so only one batch of texts is held in Python."""
+    reader = con.sql(
         f"""
         SELECT fp, any_value(norm) AS norm FROM text_fp
         WHERE length(norm) >= {int(cfg.minhash_min_chars)}
         GROUP BY fp ORDER BY fp
         """
-    ).to_arrow_table()
-    if distinct.num_rows < 2:
+    ).to_arrow_reader(int(cfg.text_batch_rows))
+    fps: list[pa.Array] = []
+    sigs: list[np.ndarray] = []
+    for batch in reader:
+        if batch.num_rows == 0:
+            continue
+        fps.append(batch.column("fp"))
+        sigs.append(minhash_signatures(
+            batch.column("norm"), cfg.shingle_chars, cfg.minhash_perms, cfg.minhash_seed
+        ))
+        del batch
+    del reader
+    sig = (np.concatenate(sigs) if sigs
+           else np.zeros((0, int(cfg.minhash_perms)), dtype=np.uint32))
+    del sigs
+    return pa.chunked_array(fps, type=pa.string()), sig
+
+
+def extract_text_keys(con: duckdb.DuckDBPyConnection, cfg: SignalConfig) -> None:
+    """Insert `text` (exact fingerprint) and `neardup` (MinHash group) keys."""
+    _fingerprint_table(con, cfg)
+    pa.default_memory_pool().release_unused()
+    con.execute(
+        "INSERT INTO keys SELECT platform, account_id, 'text', fp, ts, post_id FROM text_fp"
+    )
+    fps, sig = _distinct_signatures(con, cfg)
+    pa.default_memory_pool().release_unused()
+    if len(fps) < 2:
         con.execute("DROP TABLE text_fp")
         return
-    sig = minhash_signatures(
-        distinct.column("norm"), cfg.shingle_chars, cfg.minhash_perms, cfg.minhash_seed
-    )
     groups = near_duplicate_groups(sig, cfg.minhash_bands, cfg.minhash_min_similarity)
-    fps = distinct.column("fp")
+    del sig
     mapping = pa.table({"fp": fps, "grp": pa.array(groups.astype(np.int64))})
+    del groups
     con.register("_fp_group", mapping)
     # A group key is its smallest fingerprint: stable for unchanged data. Groups of one
     # distinct text are left to the exact `text` key.
@@ -280,4 +335,6 @@ def extract_text_keys(con: duckdb.DuckDBPyConnection, cfg: SignalConfig) -> None
         """
     )
     con.unregister("_fp_group")
+    del mapping
+    pa.default_memory_pool().release_unused()
     con.execute("DROP TABLE text_fp")
