@@ -19,13 +19,12 @@ Everything is SQL over whole tables (plus Arrow compute for text normalisation).
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 
 import duckdb
 import pyarrow as pa
 
 from cibwatch.config import OperationsConfig
-from cibwatch.signals.text import normalise
+from cibwatch.signals.text import normalise_parallel
 from cibwatch.workspace import scalar
 
 KEYS_TABLE = "_op_keys"
@@ -110,19 +109,6 @@ def build_asset_keys(
         )
 
 
-def _normalised(strings: pa.Array) -> pa.ChunkedArray:
-    """`signals.text.normalise` over slices in parallel threads (Arrow's kernels release
-    the GIL; normalising is the costliest step of building the keys)."""
-    parts = max(1, min(os.cpu_count() or 1, 8, len(strings) // 50_000))
-    if parts == 1:
-        return pa.chunked_array([normalise(strings)])
-    step = -(-len(strings) // parts)
-    with ThreadPoolExecutor(parts) as pool:
-        chunks = list(pool.map(normalise, [strings.slice(i, step)
-                                           for i in range(0, len(strings), step)]))
-    return pa.chunked_array(chunks)
-
-
 def _add_content(
     con: duckdb.DuckDBPyConnection, cfg: OperationsConfig, in_scope: str, families: str
 ) -> None:
@@ -147,7 +133,8 @@ def _add_content(
         strings = con.sql(
             f"SELECT s FROM _op_strings WHERE i > {lo} AND i <= {lo + _NORMALISE_BATCH}"
         ).to_arrow_table().column("s").combine_chunks()
-        con.register("_op_norm", pa.table({"s": strings, "n": _normalised(strings)}))
+        normalised = normalise_parallel(strings, min(os.cpu_count() or 1, 8))
+        con.register("_op_norm", pa.table({"s": strings, "n": normalised}))
         # Per distinct string: its whole normalised form (a title's only piece) and, as
         # a post's text, its sentences too (a sentence that is the whole text is that key).
         con.execute(
