@@ -248,14 +248,27 @@ class CharacteriseConfig:
     # correct bins it moved Spamouflage half an hour east in 4 of 7 scale-1 seeds, flat
     # blocks none (benchmarks/RESULTS.md).
     office_ramp_hours: float = 0.0
+    # Office templates have each edge spread evenly over these hours around its time (a
+    # moving average; several values: each its own set of templates): an operation's
+    # offices and staff start, eat and leave minutes apart, and sharp edges made
+    # Spamouflage's staggered offices (08:30-09:30) read half an hour east at confidence
+    # 1.00 (scale-1 seed 13). 0.5 h, 1 h, and 0 h + 1 h each fixed it on seeds 0-15 with
+    # no new miss; 0.5 h alone costs no extra templates (benchmarks/RESULTS.md).
+    office_edge_spread_hours: tuple[float, ...] = (0.5,)
     # Off-day activity relative to workdays: near-empty, light, or a third of workdays.
     office_off_day_factors: tuple[float, ...] = (0.03, 0.1, 0.35)
     # Ordinary users post about as much, or a bit more, on weekends.
     human_weekend_factors: tuple[float, ...] = (0.8, 1.0, 1.25)
     # People keep earlier or later hours than the average curve (chronotype): the human
     # template is also tried shifted by up to an hour, with a prior of sd half an hour,
-    # and the offset's posterior sums over them, so its confidence stays honest.
-    human_chronotype_hours: tuple[float, ...] = (-1.0, -0.5, 0.0, 0.5, 1.0)
+    # and the offset's posterior sums over them, so its confidence stays honest. In
+    # quarter-hour steps: with half-hour steps a group fitting best at +1:15 (unshifted
+    # curve) reached +1:30 from +1 and from +2 with one half-hour shift each, the same
+    # prior price, a coin flip; in quarter hours the nearer offset needs the smaller shift
+    # (a finer sum over the same prior: exact offsets 60/64 -> 62/64 on scale-1 seeds
+    # 0-15, but 322 -> 321/400 on the human-group simulation; benchmarks/RESULTS.md).
+    human_chronotype_hours: tuple[float, ...] = (-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5,
+                                                 0.75, 1.0)
     human_chronotype_sd: float = 0.5
     # Share of activity following the template; the rest is flat noise (late posts,
     # scheduled posts, automation mixed in).

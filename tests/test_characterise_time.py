@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import holidays
@@ -327,3 +328,88 @@ def test_holiday_calendar_is_the_holidays_package_calendar():
     epoch = dt.date(1970, 1, 1)
     assert cal == {(d - epoch).days: expected.get(d) for d in expected}
     assert T._calendar("XX", (2024,)) is None
+
+
+def _drawn(local_day: np.ndarray, offset: float, seed: int, off_day: float = 0.03,
+           weeks: int = 8) -> T.Activity:
+    """Poisson counts of a local workday rate profile (posts per quarter hour), weekends at
+    `off_day` of it, seen in UTC."""
+    week = np.concatenate([local_day] * 5 + [local_day * off_day] * 2)
+    counts = np.random.default_rng(seed).poisson(np.tile(np.roll(week, -int(offset * 4)),
+                                                          weeks))
+    q = np.flatnonzero(counts) + T.MONDAY_Q + 2800 * T.BINS
+    n = counts[counts > 0].astype(float)
+    hist = np.bincount((q - T.MONDAY_Q) % T.BINS, weights=n, minlength=T.BINS)
+    return T.Activity(hist, q, n, int(n.sum()), ["post"])
+
+
+def _office_day(start: float) -> np.ndarray:
+    """Posts per quarter hour of an office opening at `start`: 3 h, lunch, 4 h, supper,
+    an evening of 2.5 h."""
+    return _rates((start, start + 3, 1.5), (start + 4.5, start + 8.5, 1.5),
+                  (start + 10, start + 12.5, 1.5))
+
+
+def test_spread_edges_stay_in_place():
+    week = T._week([(9.0, 12.0)], (0, 1, 2, 3, 4), 0.0)
+    for hours in (0.5, 1.0):
+        spread = T._spread(week, hours)
+        assert spread.sum() == pytest.approx(week.sum())
+        # Symmetric about each edge: as much of the block leaks before 09:00 as is
+        # missing after it, and the edge's quarter hours straddle half the level.
+        assert spread[36 - 4:36].sum() == pytest.approx(4 - spread[36:36 + 4].sum())
+        assert spread[35] + spread[36] == pytest.approx(1.0)
+        assert spread[35] > 0 and spread[47] < 1
+    assert np.array_equal(T._spread(week, 0.0), week)
+
+
+def test_dispersion_counts_a_misfit_not_poisson_scatter():
+    """Counts drawn from a template's own shape leave Poisson scatter (dispersion 1);
+    four offices opening 08:30-09:30, which no single office template is, leave several
+    times more, and the offset's confidence is then divided down by it."""
+    logp = T.templates(CFG)[0]
+
+    def dispersion(act: T.Activity) -> float:
+        ll = T._local(act.hist, CFG) @ logp.T
+        o, r = divmod(int(np.argmax(ll)), ll.shape[1])
+        return T._dispersion(act.hist, float(T.offsets(CFG)[o]), logp[r], 1.0)
+
+    one = _drawn(_office_day(9.0), 8.0, seed=1)
+    staggered = _drawn((_office_day(8.5) + 2 * _office_day(9.0) + _office_day(9.5)) / 2,
+                       8.0, seed=2)
+    human = _drawn(np.repeat(T.HUMAN_HOURLY, 4) * 0.3, 1.0, seed=3, off_day=1.0)
+    assert dispersion(one) == 1.0 and dispersion(human) == 1.0
+    assert dispersion(staggered) > 3.0
+    fit = T.fit(staggered, CFG)
+    assert fit.offset == 8.0 and fit.schedule == "office"
+
+
+def test_folded_product_is_the_full_week_product():
+    """`loglik` folds the week into four day types before its product; every template
+    row must get the log-likelihood the full 672-bin product gives (night shifts that run
+    into the next day and Sunday-Thursday weeks included)."""
+    key = T._template_key(CFG)
+    assert T._folded(key) is not None
+    logp = T._templates(key)[0]
+    rng = np.random.default_rng(2)
+    for hist in (rng.poisson(3.0, T.BINS).astype(float),
+                 _drawn(_office_day(8.0), 3.5, seed=4).hist):
+        full = T._local(hist, CFG) @ logp.T
+        assert np.allclose(T.loglik(hist, CFG), full, rtol=1e-12, atol=1e-9)
+
+
+def test_chronotype_steps_let_the_nearer_offset_win():
+    """A group that fits the human curve best a quarter hour past +1 (+1:30 is nobody's
+    time) is +1 with a quarter-hour chronotype shift or +2 with three quarters: quarter-
+    hour steps say +1 at about e:1 odds. Half-hour steps priced both at one half-hour
+    shift, and the answer was a coin flip."""
+    coarse = dataclasses.replace(CFG, human_chronotype_hours=(-1.0, -0.5, 0.0, 0.5, 1.0))
+    fine, flips = [], []
+    for seed in range(4):
+        act = _drawn(np.repeat(T.HUMAN_HOURLY, 4) * 0.3, 1.25, seed=seed, off_day=1.0)
+        fit = T.fit(act, CFG)
+        assert fit.schedule == "human" and fit.offset == 1.0 and fit.runner_up[0] == 2.0
+        fine.append(fit.confidence)
+        flips.append(T.fit(act, coarse).confidence)
+    assert min(fine) > 0.65
+    assert np.mean(flips) < np.mean(fine) - 0.05

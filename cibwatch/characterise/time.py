@@ -5,7 +5,9 @@ candidate schedule (office shifts with a lunch break starting at noon, ordinary 
 diurnal use, flat 24/7 automation) is a 672-bin template in local time; one matrix product
 gives the multinomial log-likelihood of the histogram under every template, mixing weight
 and UTC offset (half-hour steps) at once. The lunch break at noon and the night's sleep
-are what pin the offset. Work hours and breaks are then read off the local day profile:
+are what pin the offset; the offset's confidence is tempered by how many posts are
+independent and by how badly even the best template fits (quasi-likelihood dispersion).
+Work hours and breaks are then read off the local day profile:
 cut where its rate changes (piecewise-constant Poisson, BIC), each piece judged at work or
 away by likelihood, each boundary with the range it could take.
 """
@@ -25,6 +27,7 @@ import duckdb
 import holidays
 import numpy as np
 from scipy.stats import chi2_contingency
+from threadpoolctl import ThreadpoolController
 
 from cibwatch.config import CharacteriseConfig
 
@@ -191,6 +194,20 @@ def _week(blocks: list[tuple[float, float]], workdays: tuple[int, ...], off: flo
     return week[:BINS]
 
 
+def _spread(week: np.ndarray, hours: float) -> np.ndarray:
+    """A week template whose every edge is spread evenly over `hours` around its time
+    (a moving average): staff or teams that do not all arrive, eat and leave on the
+    same minute. Symmetric, so an edge's middle stays where the schedule puts it (the
+    width is rounded to whole half hours, an even number of quarter hours, for that)."""
+    width = 2 * int(round(hours * 2))
+    if width < 1:
+        return week
+    kernel = np.r_[0.5, np.ones(width - 1), 0.5] / width
+    half = width // 2
+    padded = np.r_[week[-half:], week, week[:half]]
+    return np.convolve(padded, kernel, "valid")[: BINS]
+
+
 def templates(cfg: CharacteriseConfig) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
     """Log-probabilities of every (template, mixing weight) in local time, the family of
     each row (0 office, 1 human) and what each row assumes. Built once per config."""
@@ -210,9 +227,11 @@ def _templates(key: str) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
             cfg.office_extra_blocks, cfg.office_off_day_factors,
         ):
             blocks = [(start, lunch), (lunch + lunch_len, end), *extra]
-            rows.append(_week(blocks, workdays, off, cfg.office_ramp_hours))
-            meta.append({"family": "office", "workweek": week_name, "blocks": blocks,
-                         "prior": -0.5 * ((start - usual) / cfg.office_start_sd) ** 2})
+            week = _week(blocks, workdays, off, cfg.office_ramp_hours)
+            for spread in cfg.office_edge_spread_hours:
+                rows.append(_spread(week, spread))
+                meta.append({"family": "office", "workweek": week_name, "blocks": blocks,
+                             "prior": -0.5 * ((start - usual) / cfg.office_start_sd) ** 2})
     for chrono in cfg.human_chronotype_hours:
         day = np.roll(np.repeat(HUMAN_HOURLY, 4), int(round(chrono * 4)))
         for off in cfg.human_weekend_factors:
@@ -224,8 +243,9 @@ def _templates(key: str) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
     mix = np.asarray(cfg.template_mix)
     probs = mix[:, None, None] * shapes[None] + (1 - mix[:, None, None]) / BINS
     family = np.array([m["family"] == "human" for m in meta], dtype=int)
-    # float32: the product below is the hot spot, and 7 digits are plenty for a log-lik.
-    return (np.log(probs.reshape(-1, BINS)).astype(np.float32), np.tile(family, len(mix)),
+    # float64: the product below costs about what float32 did, and its sums do not
+    # change in the 4th digit of a confidence with the BLAS library's thread count.
+    return (np.log(probs.reshape(-1, BINS)), np.tile(family, len(mix)),
             meta * len(mix))
 
 
@@ -253,7 +273,8 @@ def _families(key: str) -> dict[str, _Family]:
 def _template_key(cfg: CharacteriseConfig) -> str:
     names = ("office_starts", "office_starts_other_weeks", "office_start_usual",
              "office_start_usual_other_weeks", "office_start_sd", "office_lunch_starts",
-             "office_ramp_hours", "office_lunch_lengths", "office_ends", "office_extra_blocks",
+             "office_ramp_hours", "office_edge_spread_hours", "office_lunch_lengths",
+             "office_ends", "office_extra_blocks",
              "office_off_day_factors", "human_weekend_factors", "human_chronotype_hours",
              "human_chronotype_sd", "template_mix")
     return json.dumps({n: getattr(cfg, n) for n in names})
@@ -307,18 +328,65 @@ def fit(act: Activity, cfg: CharacteriseConfig) -> Fit:
     """Most likely offset and schedule by template likelihood over all offsets at once."""
     if act.hist.sum() < cfg.time_min_posts:
         return Fit(None, None, None, None, {}, None)
-    # One matrix product per group: every hypothesis at once. Its float32 sums are what
-    # the confidences' last digits rest on, so the product's shape stays as it is (a
-    # product over several groups' rows runs faster but rounds differently).
-    logp = templates(cfg)[0]
-    return _decide(act, (_local(act.hist, cfg) @ logp.T).astype(float), cfg)
+    return _decide(act, loglik(act.hist, cfg), cfg)
+
+
+def loglik(hist: np.ndarray, cfg: CharacteriseConfig) -> np.ndarray:
+    """Log-likelihood of a UTC week histogram under every (offset, template row): one
+    matrix product per working week, every hypothesis at once. A template's day depends
+    only on whether that day and the day before are workdays (a night shift runs into
+    the next day), so the histogram is folded into those four day types first."""
+    key = _template_key(cfg)
+    local = _local(hist, cfg)
+    folded = _folded(key)
+    # One BLAS thread: a product this small gains nothing from more on a busy machine
+    # (twice the CPU time), and the sums then round the same way everywhere.
+    with _blas().limit(limits=1, user_api="blas"):
+        if folded is None:
+            return local @ _templates(key)[0].T
+        days = local.reshape(len(local), 7, DAY)
+        ll = np.empty((len(local), len(_templates(key)[2])))
+        for rows, day_type, logp in folded:
+            types = np.stack([days[:, day_type == t].sum(axis=1) for t in range(4)], axis=1)
+            ll[:, rows] = types.reshape(len(local), 4 * DAY) @ logp.T
+        return ll
+
+
+@lru_cache(maxsize=1)
+def _blas() -> ThreadpoolController:
+    return ThreadpoolController()
+
+
+@lru_cache(maxsize=4)
+def _folded(key: str) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None:
+    """Per working week: its template rows, each weekday's type (2 x the day before is a
+    workday + the day is one) and the rows' log-probabilities per type (4 x 96). None
+    when some template is not made of such days: `loglik` then takes the full week."""
+    logp, _, meta = _templates(key)
+    out, covered = [], 0
+    for name, workdays in WORKWEEKS.items():
+        rows = np.array([i for i, m in enumerate(meta) if m["workweek"] == name], dtype=int)
+        if len(rows) == 0:
+            continue
+        work = np.isin(np.arange(7), workdays).astype(int)
+        day_type = 2 * np.roll(work, 1) + work
+        if len(set(day_type.tolist())) < 4:
+            return None
+        first = [int(np.flatnonzero(day_type == t)[0]) for t in range(4)]
+        week = logp[rows].reshape(len(rows), 7, DAY)
+        per_type = week[:, first]
+        if not np.array_equal(per_type[:, day_type], week):
+            return None
+        out.append((rows, day_type, np.ascontiguousarray(per_type.reshape(len(rows), -1))))
+        covered += len(rows)
+    return out if covered == len(meta) else None
 
 
 def _local(hist: np.ndarray, cfg: CharacteriseConfig) -> np.ndarray:
     """local[o, b] = hist[(b - 4*o) % 672]: the histogram in each candidate local time."""
     shifts = np.rint(offsets(cfg) * 4).astype(int)
     idx = (np.arange(BINS)[None, :] - shifts[:, None]) % BINS
-    return hist[idx].astype(np.float32)
+    return hist[idx].astype(float)
 
 
 def _decide(act: Activity, ll: np.ndarray, cfg: CharacteriseConfig) -> Fit:
@@ -338,8 +406,12 @@ def _decide(act: Activity, ll: np.ndarray, cfg: CharacteriseConfig) -> Fit:
     best_row = int(families[name].rows[np.argmax(sub[name]) % sub[name].shape[1]])
     # Posterior over offsets, summed over the family's templates (a night owl's curve at
     # one offset is an early bird's at the next, so that uncertainty shows) and tempered:
-    # only n_eff of the n posts are independent observations.
-    tempered = sub[name] * (min(act.n_eff, n) / n) + families[name].prior[None, :]
+    # only n_eff of the n posts are independent observations, and a template's misfit is
+    # scatter, not evidence (`_dispersion`).
+    weight = min(act.n_eff, n) / n
+    best_off = int(np.argmax(sub[name]) // sub[name].shape[1])
+    weight /= _dispersion(act.hist, offs[best_off], _templates(key)[0][best_row], weight)
+    tempered = sub[name] * weight + families[name].prior[None, :]
     marginal = _logsumexp_rows(tempered) + offset_prior(act, offs, cfg)
     post = np.exp(marginal - marginal.max())
     post /= post.sum()
@@ -347,6 +419,17 @@ def _decide(act: Activity, ll: np.ndarray, cfg: CharacteriseConfig) -> Fit:
     runner = (float(offs[order[1]]), float(post[order[1]]))
     return Fit(float(offs[order[0]]), float(post[order[0]]), runner, name, gain,
                meta[best_row]["workweek"])
+
+
+def _dispersion(hist: np.ndarray, offset: float, logp: np.ndarray, weight: float) -> float:
+    """Quasi-likelihood dispersion of the best template: Pearson chi-square per degree of
+    freedom of the (tempered) counts, at least 1. A template that misfits (offices
+    whose edges are staggered, a curve that is not the group's) leaves more than Poisson
+    scatter, and the log-likelihood differences between offsets are then divided by it,
+    as a quasi-Poisson model does: otherwise thousands of posts make a misfit certain."""
+    expected = np.exp(logp) * hist.sum()
+    x2 = float((((local_hist(hist, offset) - expected) ** 2) / expected).sum())
+    return max(1.0, weight * x2 / (BINS - 1))
 
 
 def _logsumexp_rows(a: np.ndarray) -> np.ndarray:
