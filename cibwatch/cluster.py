@@ -18,12 +18,19 @@ cluster attaches it alone only when it is a practice (`attach_min_out_ties`).
 
 Cluster ids are `PLATFORM-c` + a hash of the sorted core member set: stable for
 unchanged data, whatever the order rows were loaded in.
+
+The attach tests run on integer ids (`_key_users`): hashed assets and keys, a small id
+per platform and key type and per cluster, so their joins and GROUP BYs over millions of
+key uses and actions never compare strings; names come back only for the assets
+attached. The key test's Poisson mean is computed only where p can be below 1 or a
+reason quotes it. DuckDB builds these tables while Leiden runs.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import duckdb
 import igraph as ig
@@ -34,6 +41,7 @@ from scipy.stats import binom, poisson
 
 from cibwatch.config import ClusterConfig, Config
 from cibwatch.graph import ADDITIVE, FAMILIES, benjamini_hochberg
+from cibwatch.workspace import scalar
 
 ACCOUNT_KEY_TYPES = ("avatar", "batch", "handle", "name")
 CONTENT_FAMILIES = {"content", "link"}
@@ -114,19 +122,49 @@ def _leiden(platform: str, edges: pa.Table, config: Config) -> dict[str, list[st
     return out
 
 
-def _write_core(con: duckdb.DuckDBPyConnection, config: Config) -> None:
-    platforms = [r[0] for r in con.execute("SELECT DISTINCT platform FROM edges ORDER BY 1")
-                 .fetchall()]
-    rows: dict[str, list] = {"cluster_id": [], "platform": [], "account_id": []}
-    for platform in platforms:
-        edges = con.sql(
+def _leiden_tasks(con: duckdb.DuckDBPyConnection) -> list[tuple[str, pa.Table]]:
+    """Each platform's edges for Leiden, the platform with most edges first."""
+    platforms = [r[0] for r in con.execute(
+        "SELECT platform FROM edges GROUP BY ALL ORDER BY count(*) DESC, platform"
+    ).fetchall()]
+    return [
+        (platform, con.sql(
             # rounded: the weights are parallel float sums whose last bits vary from run
             # to run, and Leiden's moves (and so the cluster ids) must not
             "SELECT a, b, round(weight, 9) AS weight FROM edges WHERE platform = ? "
             "ORDER BY a, b",
             params=[platform],
-        ).to_arrow_table()
-        for cid, members in _leiden(platform, edges, config).items():
+        ).to_arrow_table())
+        for platform in platforms
+    ]
+
+
+def _leiden_and_tables(con: duckdb.DuckDBPyConnection,
+                       config: Config) -> list[tuple[str, dict[str, list[str]]]]:
+    """Leiden on every platform's edges, and meanwhile, in another thread, the attach
+    rounds' tables (they need no clusters: `_key_users`, `_actions`). leidenalg holds
+    Python's GIL but runs on one core; DuckDB releases it while a statement runs, on
+    its own threads."""
+    tasks = _leiden_tasks(con)
+    with ThreadPoolExecutor(1) as pool:
+        tables = pool.submit(_tables, con, config)
+        found = [_leiden(platform, edges, config) for platform, edges in tasks]
+        tables.result()
+    return sorted(zip([t[0] for t in tasks], found, strict=True))
+
+
+def _tables(con: duckdb.DuckDBPyConnection, config: Config) -> None:
+    _key_users(con, config)
+    _actions(con)
+
+
+def _write_core(con: duckdb.DuckDBPyConnection, config: Config,
+                found: list[tuple[str, dict[str, list[str]]]]) -> None:
+    """Leiden's clusters (`found`: per platform, cluster id -> members) that pass
+    corroboration, into cluster_members with their member scores."""
+    rows: dict[str, list] = {"cluster_id": [], "platform": [], "account_id": []}
+    for platform, clusters in found:
+        for cid, members in clusters.items():
             rows["cluster_id"] += [cid] * len(members)
             rows["platform"] += [platform] * len(members)
             rows["account_id"] += members
@@ -135,7 +173,34 @@ def _write_core(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     )))
     con.execute("CREATE OR REPLACE TEMP TABLE _core_t AS SELECT * FROM _core")
     con.unregister("_core")
+    # the signals of each cluster's internal edges (`_isig`) and their count (`_ien`),
+    # parsed once for corroboration and evidence
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _ie AS
+        SELECT x.cluster_id, e.a, e.b, e.signals FROM edges e
+        JOIN _core_t x ON x.platform = e.platform AND x.account_id = e.a
+        JOIN _core_t y ON y.platform = e.platform AND y.account_id = e.b
+                      AND y.cluster_id = x.cluster_id
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _isig AS
+        SELECT cluster_id, a, b, s.key AS key_type,
+               CAST(s.value->>'count' AS DOUBLE) AS c,
+               CAST(s.value->>'expected' AS DOUBLE) AS lam
+        FROM _ie, json_each(_ie.signals) s
+        """
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _ien AS SELECT cluster_id, count(*) AS n FROM _ie "
+        "GROUP BY ALL"
+    )
+    con.execute("DROP TABLE _ie")
     dropped = _uncorroborated(con, config) if config.cluster.require_corroboration else []
+    for t in ("_isig", "_ien"):
+        con.execute(f"DELETE FROM {t} WHERE list_contains(?, cluster_id)", [dropped])
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _core AS SELECT * FROM _core_t "
         "WHERE NOT list_contains(?, cluster_id)",
@@ -181,17 +246,9 @@ def _uncorroborated(con: duckdb.DuckDBPyConnection, config: Config) -> list[str]
     additive = ", ".join(f"'{f}'" for f in ADDITIVE)
     rows = con.sql(
         f"""
-        WITH inner_e AS (
-            SELECT x.cluster_id, e.a, e.b, e.signals FROM edges e
-            JOIN _core_t x ON x.platform = e.platform AND x.account_id = e.a
-            JOIN _core_t y ON y.platform = e.platform AND y.account_id = e.b
-                          AND y.cluster_id = x.cluster_id
-        ),
-        sig AS (
-            SELECT cluster_id, a, b, CASE s.key {fam} ELSE s.key END AS family,
-                   CAST(s.value->>'count' AS DOUBLE) AS c,
-                   CAST(s.value->>'expected' AS DOUBLE) AS lam
-            FROM inner_e, json_each(inner_e.signals) s
+        WITH sig AS (
+            SELECT cluster_id, a, b, CASE key_type {fam} ELSE key_type END AS family, c, lam
+            FROM _isig
         )
         SELECT cluster_id, a, b, family,
                CASE WHEN family IN ({additive}) THEN sum(c) ELSE max(c) END AS c,
@@ -199,17 +256,7 @@ def _uncorroborated(con: duckdb.DuckDBPyConnection, config: Config) -> list[str]
         FROM sig GROUP BY cluster_id, a, b, family
         """
     ).to_arrow_table()
-    n_edges = dict(
-        con.execute(
-            """
-            SELECT x.cluster_id, count(*) FROM edges e
-            JOIN _core_t x ON x.platform = e.platform AND x.account_id = e.a
-            JOIN _core_t y ON y.platform = e.platform AND y.account_id = e.b
-                          AND y.cluster_id = x.cluster_id
-            GROUP BY ALL
-            """
-        ).fetchall()
-    )
+    n_edges = dict(con.execute("SELECT cluster_id, n FROM _ien").fetchall())
     c = rows.column("c").to_numpy()
     lam = np.maximum(rows.column("lam").to_numpy(zero_copy_only=False), 1e-12)
     present = poisson.sf(c - 1, lam) <= 0.01
@@ -240,57 +287,149 @@ def _uncorroborated(con: duckdb.DuckDBPyConnection, config: Config) -> list[str]
 
 
 def _key_users(con: duckdb.DuckDBPyConnection, config: Config) -> None:
-    """`_ku`: the distinct (key, asset) uses for the group-level key test, and `_kdeg`,
-    their count per asset and key type, built once for every attach round. Keys above
-    the popular-key cap are left out (they say nothing and cost the most). `target` is
-    the account a use engages: the author engaged or followed (`engage`, `follow`) or
-    the author of the post re-shared, commented on or reacted to (`share`, `reply`,
-    `react`); NULL for other key types."""
+    """Integer ids for the attach rounds, built once, so that every later join and GROUP
+    BY runs on integers, not on string ids. An asset's aid is a 64-bit hash of (platform,
+    account_id) and a key's kid one of (key_type, key) (the same key on every platform:
+    the cross-platform test joins on it); among the 2 million keys of a 1M-post world two
+    share a hash about once in 10 million runs, and would count as one key.
+
+    - `_kk` (kt, platform, key_type): one kt per platform and key type;
+    - `_pa` (ph, aid): a post's author, ph the hash of (platform, post_id);
+    - `_ku` (kt, kid, aid, target): the distinct (key, asset) uses for the key tests.
+      Keys above the popular-key cap are left out (they say nothing and cost the most).
+      `target` is the aid of the account a use engages: the author engaged or followed
+      (`engage`, `follow`) or the author of the post re-shared, commented on or reacted
+      to (`share`, `reply`, `react`); NULL for other key types;
+    - `_ak` (kt, aid, kid): account-level key uses, uncapped;
+    - `_kdeg` (kt, aid, d): the count of `_ku` uses per asset and kt (the key test's d)."""
     cap = int(config.signals.max_key_accounts)
-    types = ", ".join(f"'{t}'" for t in POST_KEY_TYPES)
+    posts_t = ", ".join(f"'{t}'" for t in POST_KEY_TYPES)
+    account_t = ", ".join(f"'{t}'" for t in ACCOUNT_KEY_TYPES)
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _kk AS
+        SELECT CAST(row_number() OVER (ORDER BY platform, key_type) AS INT) AS kt,
+               platform, key_type
+        FROM (SELECT DISTINCT platform, key_type FROM keys)
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _pa AS
+        SELECT hash(platform, post_id) AS ph, any_value(hash(platform, account_id)) AS aid
+        FROM posts GROUP BY ALL
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _kall AS
+        SELECT DISTINCT t.kt, hash(k.key_type, k.key) AS kid,
+               hash(k.platform, k.account_id) AS aid,
+               CASE WHEN k.key_type IN ('engage', 'follow') THEN hash(k.platform, k.key)
+                    END AS target
+        FROM keys k JOIN _kk t USING (platform, key_type)
+        WHERE k.key_type NOT IN ({posts_t})
+        UNION ALL
+        SELECT DISTINCT t.kt, hash(k.key_type, k.key), hash(k.platform, k.account_id), p.aid
+        FROM keys k JOIN _kk t USING (platform, key_type)
+        LEFT JOIN _pa p ON p.ph = hash(k.platform, k.key)
+        WHERE k.key_type IN ({posts_t})
+        """
+    )
+    # the popular keys are few: leaving them out is cheaper than keeping the others
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _ku AS
-        WITH d AS MATERIALIZED (
-            SELECT DISTINCT platform, key_type, key, account_id FROM keys
-        ),
-        k AS MATERIALIZED (
-            SELECT d.* FROM d SEMI JOIN (
-                SELECT platform, key_type, key FROM d GROUP BY ALL HAVING count(*) <= {cap}
-            ) USING (platform, key_type, key)
-        )
-        SELECT platform, key_type, key, account_id,
-               CASE WHEN key_type IN ('engage', 'follow') THEN key END AS target
-        FROM k WHERE key_type NOT IN ({types})
-        UNION ALL
-        SELECT k.platform, k.key_type, k.key, k.account_id, t.account_id
-        FROM k LEFT JOIN (SELECT platform, post_id, any_value(account_id) AS account_id
-                          FROM posts GROUP BY ALL) t
-          ON t.platform = k.platform AND t.post_id = k.key
-        WHERE k.key_type IN ({types})
+        SELECT u.* FROM _kall u ANTI JOIN (
+            SELECT kt, kid FROM _kall GROUP BY ALL HAVING count(*) > {cap}
+        ) USING (kt, kid)
         """
     )
-    # per asset and key type: its d for the key test (outsiders' rows taken per round)
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _kdeg AS SELECT platform, account_id, key_type, "
-        "count(*) AS d FROM _ku GROUP BY platform, account_id, key_type"
+        f"""
+        CREATE OR REPLACE TEMP TABLE _ak AS
+        SELECT kt, aid, kid FROM _kall
+        WHERE kt IN (SELECT kt FROM _kk WHERE key_type IN ({account_t}))
+        """
+    )
+    con.execute("DROP TABLE _kall")
+    # per asset and kt: its d for the key test (outsiders' rows taken per round)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _kdeg AS SELECT kt, aid, count(*) AS d FROM _ku "
+        "GROUP BY ALL"
+    )
+
+
+def _kts(types: tuple[str, ...] | str) -> str:
+    """The kts of these key types, as an SQL subquery for `IN`."""
+    types = (types,) if isinstance(types, str) else types
+    listed = ", ".join(f"'{t}'" for t in types)
+    return f"(SELECT kt FROM _kk WHERE key_type IN ({listed}))"
+
+
+def _drop(con: duckdb.DuckDBPyConnection, *tables: str) -> None:
+    """Drop these temp tables (one call)."""
+    con.execute("; ".join(f"DROP TABLE IF EXISTS {t}" for t in tables))
+
+
+def _names(con: duckdb.DuckDBPyConnection, aids: str) -> None:
+    """`_nm` (aid, platform, account_id): the names of the aids in table `aids`, from
+    accounts, or for an asset not there (an unknown author, a followee) from keys,
+    posts and follows. Only the few assets attached are named, not every asset."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _nm AS
+        SELECT DISTINCT * FROM (
+            SELECT hash(platform, account_id) AS aid, platform, account_id FROM accounts
+        ) SEMI JOIN {aids} USING (aid)
+        """
+    )
+    if scalar(con, f"SELECT count(*) FROM (SELECT aid FROM {aids} ANTI JOIN _nm USING (aid))"):
+        con.execute(
+            f"""
+            INSERT INTO _nm
+            SELECT DISTINCT * FROM (
+                SELECT hash(platform, account_id) AS aid, platform, account_id FROM (
+                    SELECT platform, account_id FROM keys
+                    UNION ALL SELECT platform, account_id FROM posts
+                    UNION ALL SELECT platform, follower_id FROM follows
+                    UNION ALL SELECT platform, followee_id FROM follows)
+            ) SEMI JOIN (SELECT aid FROM {aids} ANTI JOIN _nm USING (aid)) USING (aid)
+            """
+        )
+
+
+def _members(con: duckdb.DuckDBPyConnection) -> None:
+    """`_cl` (cid, cluster_id), cid in cluster_id order, and `_m` (cid, platform, aid):
+    the clusters and members so far, on integer ids."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _cl AS SELECT CAST(row_number() OVER "
+        "(ORDER BY cluster_id) AS INT) AS cid, cluster_id "
+        "FROM (SELECT DISTINCT cluster_id FROM cluster_members)"
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _m AS
+        SELECT c.cid, m.platform, hash(m.platform, m.account_id) AS aid
+        FROM cluster_members m JOIN _cl c USING (cluster_id)
+        """
     )
 
 
 def _groups(con: duckdb.DuckDBPyConnection, config: Config) -> None:
-    """`_grp` (group_id, cluster_id) and `_mg` (its members): cluster groups are the
-    connected components of one platform's clusters joined by at least
-    `attach_group_min_edges` significant edges between their members (group id: its
-    smallest cluster id + '+'). A large operation splits into many dense clusters
-    (offices, teams, shifts); an asset on its fringe shares a few keys with each, too few
-    with any one of them, but most of its keys with the group. Only groups of two or more
-    clusters are listed (a lone cluster is tested already)."""
+    """`_grp` (gid, cid, n_c) and `_mg` (its members): cluster groups are the connected
+    components of one platform's clusters joined by at least `attach_group_min_edges`
+    significant edges between their members (gid: its smallest cid, n_c: its clusters).
+    A large operation splits into many dense clusters (offices, teams, shifts); an asset
+    on its fringe shares a few keys with each, too few with any one of them, but most of
+    its keys with the group. Only groups of two or more clusters are listed (a lone
+    cluster is tested already)."""
     links = con.execute(
         f"""
-        SELECT x.cluster_id, y.cluster_id FROM edges e
-        JOIN _m x ON x.platform = e.platform AND x.account_id = e.a
-        JOIN _m y ON y.platform = e.platform AND y.account_id = e.b
-        WHERE x.cluster_id <> y.cluster_id
+        SELECT x.cid, y.cid FROM _eid e
+        JOIN _m x ON x.aid = e.a
+        JOIN _m y ON y.aid = e.b
+        WHERE x.cid <> y.cid
         GROUP BY ALL HAVING count(*) >= {int(config.cluster.attach_group_min_edges)}
         ORDER BY 1, 2
         """
@@ -298,22 +437,24 @@ def _groups(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     names = sorted({c for pair in links for c in pair})
     index = {n: i for i, n in enumerate(names)}
     g = ig.Graph(n=len(names), edges=[(index[x], index[y]) for x, y in links])
-    rows: dict[str, list[str]] = {"group_id": [], "cluster_id": []}
+    rows: dict[str, list[int]] = {"gid": [], "cid": [], "n_c": []}
     for comp in g.connected_components():
         ids = sorted(names[i] for i in comp)
-        rows["group_id"] += [ids[0] + "+"] * len(ids)
-        rows["cluster_id"] += ids
+        rows["gid"] += [ids[0]] * len(ids)
+        rows["cid"] += ids
+        rows["n_c"] += [len(ids)] * len(ids)
     con.register("_grp_a", pa.table(rows, schema=pa.schema(
-        [("group_id", pa.string()), ("cluster_id", pa.string())])))
+        [("gid", pa.int32()), ("cid", pa.int32()), ("n_c", pa.int64())])))
     con.execute("CREATE OR REPLACE TEMP TABLE _grp AS SELECT * FROM _grp_a")
     con.unregister("_grp_a")
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _mg AS SELECT g.group_id AS cluster_id, m.platform, "
-        "m.account_id FROM _m m JOIN _grp g USING (cluster_id)"
+        "CREATE OR REPLACE TEMP TABLE _mg AS SELECT g.gid AS cid, m.platform, m.aid "
+        "FROM _m m JOIN _grp g USING (cid)"
     )
 
 
-def _key_ties(con: duckdb.DuckDBPyConnection, members: str = "_m") -> pa.Table:
+def _key_ties(con: duckdb.DuckDBPyConnection, members: str, name: str,
+              cc: ClusterConfig) -> None:
     """Group-level key test for assets outside clusters: of the d keys an asset used,
     y are keys that members of cluster C used too, against mu = sum over key types of
     d_t * pi_C,t, where pi_C,t is the share of all outsiders' uses of type t that fall
@@ -321,15 +462,25 @@ def _key_ties(con: duckdb.DuckDBPyConnection, members: str = "_m") -> pa.Table:
     so one pair shares little but each asset shares most of its keys with the cluster.
     Reads `_ku` (see `_key_users`); `members` maps C to its members (`_m` for clusters,
     `_mg` for cluster groups); outsiders are assets outside every cluster (`_m`), their
-    counts of uses per key type `_otot` and per asset and key type `_odeg`, both built
-    once per attach round by `_attach`. Only uses of C's keys are read, so `_ku` is
-    joined to C's keys first and outsiders kept after."""
+    counts of uses per key type `_otot`, per asset and key type `_odeg` and per asset
+    `_odt`, built once per attach round by `_attach`. Only uses of C's keys are read, so
+    `_ku` is joined to C's keys first and outsiders kept after.
+
+    The asset's engagement of C's members (co-reactions, co-comments, co-re-shares on
+    their posts, engaging or following them) is what C's real audience does: its keys
+    count only when all the keys it shares with C make at least
+    `attach_audience_key_share` of the d keys it used (most of what it does is C's);
+    otherwise only its other keys count (`own`). Either way p is 1 below
+    `attach_min_keys` shared keys or `attach_min_key_share` d.
+
+    Writes `name` (aid, cid, y, d, own, mu, p) and `name`_pi (cid, kt, pi, pi_own). mu
+    is computed only where p can be below 1 (most of the tests are 1 or 2 shared keys
+    out of many); `_fill_mu` adds it where a reason quotes it."""
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _ck AS
-        SELECT DISTINCT m.cluster_id, k.platform, k.key_type, k.key
-        FROM _ku k JOIN {members} m
-          ON m.platform = k.platform AND m.account_id = k.account_id
+        SELECT DISTINCT m.cid, k.kt, k.kid
+        FROM _ku k JOIN {members} m USING (aid)
         """
     )
     # `own`: the use is not the outsider's engagement of one of C's members (a re-share,
@@ -338,298 +489,337 @@ def _key_ties(con: duckdb.DuckDBPyConnection, members: str = "_m") -> pa.Table:
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _hit AS
-        SELECT c.cluster_id, o.platform, o.key_type, o.account_id, o.target,
-               t.account_id IS NULL AS own
-        FROM _ku o JOIN _ck c
-          ON c.platform = o.platform AND c.key_type = o.key_type AND c.key = o.key
-        LEFT JOIN {members} t ON t.cluster_id = c.cluster_id AND t.platform = o.platform
-                            AND t.account_id = o.target AND o.target <> o.account_id
-        WHERE NOT EXISTS (SELECT 1 FROM _m x
-                          WHERE x.platform = o.platform AND x.account_id = o.account_id)
+        SELECT c.cid, o.kt, o.aid, o.target, t.aid IS NULL AS own
+        FROM _ku o JOIN _ck c ON c.kt = o.kt AND c.kid = o.kid
+        LEFT JOIN {members} t ON t.cid = c.cid AND t.aid = o.target AND o.target <> o.aid
+        WHERE NOT EXISTS (SELECT 1 FROM _m x WHERE x.aid = o.aid)
         """
     )
     # One reaction, comment or re-share gives a post key and an `engage` key of its
     # author: when both match C they are one coincidence, counted once (the post's).
-    types = ", ".join(f"'{t}'" for t in POST_KEY_TYPES)
     con.execute(
         f"""
-        DELETE FROM _hit h WHERE h.key_type = 'engage' AND EXISTS (
+        DELETE FROM _hit h WHERE h.kt IN {_kts('engage')} AND EXISTS (
             SELECT 1 FROM _hit x
-            WHERE x.cluster_id = h.cluster_id AND x.platform = h.platform
-              AND x.account_id = h.account_id AND x.key_type IN ({types})
+            WHERE x.cid = h.cid AND x.aid = h.aid AND x.kt IN {_kts(POST_KEY_TYPES)}
               AND x.target = h.target)
         """
     )
-    out = con.sql(
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {name}_pi AS
+        SELECT h.cid, h.kt, count(*) / any_value(t.n) AS pi,
+               count(*) FILTER (WHERE h.own) / any_value(t.n) AS pi_own
+        FROM _hit h JOIN _otot t USING (kt)
+        GROUP BY h.cid, h.kt
         """
-        WITH pi AS (
-            SELECT h.cluster_id, h.platform, h.key_type, count(*) / any_value(t.n) AS pi,
-                   count(*) FILTER (WHERE h.own) / any_value(t.n) AS pi_own
-            FROM _hit h JOIN _otot t ON t.platform = h.platform AND t.key_type = h.key_type
-            GROUP BY h.cluster_id, h.platform, h.key_type
-        ),
-        y AS (SELECT cluster_id, platform, account_id, count(*) AS y,
-                     count(*) FILTER (WHERE own) AS y_own
-              FROM _hit GROUP BY cluster_id, platform, account_id)
-        SELECT y.platform, y.account_id, y.cluster_id, y.y, any_value(y.y_own) AS y_own,
-               CAST(sum(g.d) AS BIGINT) AS d,
-               CAST(coalesce(sum(g.d * pi.pi), 0) AS DOUBLE) AS mu,
-               CAST(coalesce(sum(g.d * pi.pi_own), 0) AS DOUBLE) AS mu_own
-        FROM y
-        JOIN _odeg g ON g.platform = y.platform AND g.account_id = y.account_id
-        LEFT JOIN pi ON pi.cluster_id = y.cluster_id AND pi.platform = g.platform
-                    AND pi.key_type = g.key_type
-        GROUP BY y.platform, y.account_id, y.cluster_id, y.y
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {name} AS
+        WITH y AS (SELECT cid, aid, count(*) AS y, count(*) FILTER (WHERE own) AS y_own
+                   FROM _hit GROUP BY cid, aid),
+        o AS (SELECT y.*, g.d, y.y < {_dbl(cc.attach_audience_key_share)} * g.d AS own
+              FROM y JOIN _odt g USING (aid))
+        SELECT aid, cid, CASE WHEN own THEN y_own ELSE y END AS y, d, own,
+               CAST(NULL AS DOUBLE) AS mu, CAST(1.0 AS DOUBLE) AS p
+        FROM o
         """
-    ).to_arrow_table()
-    for t in ("_ck", "_hit"):
-        con.execute(f"DROP TABLE {t}")
-    return out
+    )
+    _drop(con, "_ck", "_hit")
+    ok = (f"x.y >= {int(cc.attach_min_keys)} "
+          f"AND x.y >= {_dbl(cc.attach_min_key_share)} * x.d")
+    _fill_mu(con, name, ok)
+    rows = con.sql(f"SELECT aid, cid, y, mu FROM {name} x WHERE {ok}").to_arrow_table()
+    p = poisson.sf(rows.column("y").to_numpy() - 1,
+                   np.maximum(rows.column("mu").to_numpy(zero_copy_only=False), 1e-300))
+    _set_p(con, name, rows.select(["aid", "cid"]), p)
 
 
-def _key_p(keyed: pa.Table, cc: ClusterConfig) -> pa.Table:
-    """The key test's p, with the y and mu its reason quotes. The asset's engagement of
-    C's members (co-reactions, co-comments, co-re-shares on their posts, engaging or
-    following them) is what C's real audience does: its keys count only when all the
-    keys it shares with C make at least `attach_audience_key_share` of the d keys it
-    used (most of what it does is C's); otherwise only its other keys count (`own`).
-    Either way p is 1 below `attach_min_keys` shared keys or `attach_min_key_share` d."""
-    d = keyed.column("d").to_numpy()
-    y_all = keyed.column("y").to_numpy()
-    own = y_all < cc.attach_audience_key_share * d
-    y = np.where(own, keyed.column("y_own").to_numpy(), y_all)
-    mu = np.where(own, keyed.column("mu_own").to_numpy(zero_copy_only=False),
-                  keyed.column("mu").to_numpy(zero_copy_only=False))
-    ok = (y >= cc.attach_min_keys) & (y >= cc.attach_min_key_share * d)
-    p = np.where(ok, poisson.sf(y - 1, np.maximum(mu, 1e-300)), 1.0)
-    return (keyed.drop_columns(["y", "mu"])
-            .append_column("y", pa.array(y))
-            .append_column("mu", pa.array(mu, pa.float64()))
-            .append_column("own", pa.array(own))
-            .append_column("p", pa.array(p, pa.float64())))
+def _dbl(x: float) -> str:
+    """A config share as an SQL DOUBLE (compared as NumPy would: no DECIMAL)."""
+    return f"CAST({float(x)!r} AS DOUBLE)"
+
+
+def _fill_mu(con: duckdb.DuckDBPyConnection, name: str, where: str) -> None:
+    """Set mu (see `_key_ties`) on the rows x of key test `name` that match `where`."""
+    con.execute(
+        f"""
+        UPDATE {name} t SET mu = f.mu FROM (
+            SELECT x.aid, x.cid,
+                   CAST(coalesce(sum(g.d * CASE WHEN x.own THEN pi.pi_own ELSE pi.pi END), 0)
+                        AS DOUBLE) AS mu
+            FROM {name} x JOIN _odeg g USING (aid)
+            LEFT JOIN {name}_pi pi ON pi.cid = x.cid AND pi.kt = g.kt
+            WHERE {where}
+            GROUP BY x.aid, x.cid
+        ) f
+        WHERE t.aid = f.aid AND t.cid = f.cid
+        """
+    )
+
+
+def _set_p(con: duckdb.DuckDBPyConnection, name: str, keys: pa.Table, p: np.ndarray) -> None:
+    """Set p on the rows of test table `name` that match `keys` (the others keep 1)."""
+    if len(p) == 0:
+        return
+    con.register("_p_a", keys.append_column("p_new", pa.array(p, pa.float64())))
+    on = " AND ".join(f"t.{c} = s.{c}" for c in keys.column_names)
+    con.execute(f"UPDATE {name} t SET p = s.p_new FROM _p_a s WHERE {on}")
+    con.unregister("_p_a")
 
 
 def _actions(con: duckdb.DuckDBPyConnection) -> None:
     """`_actions` (platform, actor, target): every re-share, comment and follow of another
-    account, built once for every attach round (posts and follows do not change)."""
+    account (aids), built once for every attach round (posts and follows do not change);
+    and `_eid` (a, b): the edges on aids."""
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE _actions AS
-        SELECT p.platform, p.account_id AS actor, t.account_id AS target
-        FROM posts p
-        JOIN posts t ON t.platform = p.platform
-                    AND t.post_id = coalesce(p.shared_id, p.parent_id)
-        WHERE coalesce(p.shared_id, p.parent_id) IS NOT NULL AND p.account_id <> t.account_id
+        SELECT p.platform, p.aid AS actor, t.aid AS target
+        FROM (SELECT platform, hash(platform, account_id) AS aid,
+                     hash(platform, coalesce(shared_id, parent_id)) AS ph
+              FROM posts WHERE coalesce(shared_id, parent_id) IS NOT NULL) p
+        JOIN _pa t USING (ph)
+        WHERE p.aid <> t.aid
         UNION ALL
-        SELECT platform, follower_id, followee_id FROM follows
-        WHERE follower_id <> followee_id
+        SELECT platform, hash(platform, follower_id), hash(platform, followee_id)
+        FROM follows WHERE follower_id <> followee_id
         """
     )
+    # per asset the actions it made and received, and per platform all actions: each
+    # round reads only the actions of and on cluster members
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _aout AS SELECT actor AS aid, count(*) AS x "
+        "FROM _actions GROUP BY actor"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _ain AS SELECT target AS aid, count(*) AS x "
+        "FROM _actions GROUP BY target"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _atot AS SELECT platform, count(*) AS n "
+        "FROM _actions GROUP BY platform"
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _eid AS
+        SELECT hash(platform, a) AS a, hash(platform, b) AS b FROM edges
+        """
+    )
+
 
 
 def _attach(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     """Attach unclustered assets with significant ties to a cluster (see module doc).
-    Reads `_actions` (see `_actions`) and `_ku` (see `_key_users`)."""
+    Reads `_actions` (see `_actions`) and `_ku`, `_ak`, `_kdeg` (see `_key_users`)."""
     cc = config.cluster
+    _members(con)
+    _action_ties(con, cc)
+    _shared_keys(con, cc)
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _m AS "
-        "SELECT cluster_id, platform, account_id FROM cluster_members"
-    )
-    # actions annotated with the cluster of actor and of target (NULL = none)
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _act AS
-        SELECT a.platform, a.actor, a.target, ma.cluster_id AS c_actor, mt.cluster_id AS c_target
-        FROM _actions a
-        LEFT JOIN _m ma ON ma.platform = a.platform AND ma.account_id = a.actor
-        LEFT JOIN _m mt ON mt.platform = a.platform AND mt.account_id = a.target
-        """
-    )
-    # Outgoing: of the x actions an outside asset made, y went to cluster C, whose share
-    # of all outside actions is pi. Incoming: of the x actions an outside asset received,
-    # y came from C, whose share of all actions is pi.
-    ties = con.sql(
-        """
-        WITH out_tot AS (SELECT platform, count(*) AS n FROM _act WHERE c_actor IS NULL
-                         GROUP BY platform),
-        out_base AS (
-            SELECT a.platform, a.c_target AS cluster_id, count(*) / any_value(t.n) AS pi
-            FROM _act a JOIN out_tot t ON t.platform = a.platform
-            WHERE a.c_actor IS NULL AND a.c_target IS NOT NULL
-            GROUP BY a.platform, a.c_target
-        ),
-        out_x AS (SELECT platform, actor, count(*) AS x FROM _act WHERE c_actor IS NULL
-                  GROUP BY platform, actor),
-        out_y AS (SELECT platform, actor, c_target AS cluster_id, count(*) AS y FROM _act
-                  WHERE c_actor IS NULL AND c_target IS NOT NULL
-                  GROUP BY platform, actor, c_target),
-        in_tot AS (SELECT platform, count(*) AS n FROM _act GROUP BY platform),
-        in_base AS (
-            SELECT a.platform, a.c_actor AS cluster_id, count(*) / any_value(t.n) AS pi
-            FROM _act a JOIN in_tot t ON t.platform = a.platform
-            WHERE a.c_actor IS NOT NULL GROUP BY a.platform, a.c_actor
-        ),
-        in_x AS (SELECT platform, target, count(*) AS x FROM _act WHERE c_target IS NULL
-                 GROUP BY platform, target),
-        in_y AS (SELECT platform, target, c_actor AS cluster_id, count(*) AS y FROM _act
-                 WHERE c_target IS NULL AND c_actor IS NOT NULL
-                 GROUP BY platform, target, c_actor)
-        SELECT y.platform, y.actor AS account_id, y.cluster_id, y.y, x.x, b.pi,
-               'out' AS direction
-        FROM out_y y JOIN out_x x ON x.platform = y.platform AND x.actor = y.actor
-        JOIN out_base b ON b.platform = y.platform AND b.cluster_id = y.cluster_id
-        UNION ALL
-        SELECT y.platform, y.target, y.cluster_id, y.y, x.x, b.pi, 'in'
-        FROM in_y y JOIN in_x x ON x.platform = y.platform AND x.target = y.target
-        JOIN in_base b ON b.platform = y.platform AND b.cluster_id = y.cluster_id
-        """
-    ).to_arrow_table()
-    con.execute("DROP TABLE _act")
-    types = ", ".join(f"'{t}'" for t in ACCOUNT_KEY_TYPES)
-    shared = con.sql(
-        f"""
-        WITH ak AS (SELECT DISTINCT platform, account_id, key_type, key FROM keys
-                    WHERE key_type IN ({types})),
-        m AS (SELECT cluster_id, platform, account_id FROM cluster_members),
-        cvals AS (
-            SELECT DISTINCT m.cluster_id, ak.platform, ak.key_type, ak.key
-            FROM ak JOIN m USING (platform, account_id)
-        ),
-        outside AS (SELECT ak.* FROM ak ANTI JOIN m USING (platform, account_id)),
-        typed AS (SELECT platform, key_type, count(DISTINCT account_id) AS n
-                  FROM outside GROUP BY ALL),
-        holders AS (
-            SELECT c.cluster_id, o.platform, o.key_type, o.account_id
-            FROM cvals c JOIN outside o USING (platform, key_type, key)
-        ),
-        q AS (
-            SELECT h.cluster_id, h.platform, h.key_type,
-                   count(DISTINCT h.account_id) / any_value(t.n) AS q
-            FROM holders h JOIN typed t USING (platform, key_type) GROUP BY ALL
-        )
-        SELECT h.platform, h.account_id, h.cluster_id, count(DISTINCT h.key_type) AS k,
-               exp(sum(ln(q.q))) AS p, list(DISTINCT h.key_type ORDER BY h.key_type) AS kt
-        FROM (SELECT DISTINCT * FROM holders) h
-        JOIN q USING (cluster_id, platform, key_type)
-        GROUP BY ALL
-        HAVING count(DISTINCT h.key_type) >= {int(cc.attach_min_account_keys)}
-        """
-    ).to_arrow_table()
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _odeg AS
-        SELECT k.* FROM _kdeg k
-        ANTI JOIN _m m ON m.platform = k.platform AND m.account_id = k.account_id
-        """
+        "CREATE OR REPLACE TEMP TABLE _odeg AS SELECT k.* FROM _kdeg k ANTI JOIN _m m USING (aid)"
     )
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _otot AS SELECT platform, key_type, "
-        "CAST(sum(d) AS BIGINT) AS n FROM _odeg GROUP BY platform, key_type"
+        "CREATE OR REPLACE TEMP TABLE _odt AS SELECT aid, CAST(sum(d) AS BIGINT) AS d "
+        "FROM _odeg GROUP BY aid"
     )
-    keyed = _key_p(_key_ties(con), cc)
-    con.register("_keyed", keyed)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _otot AS SELECT kt, CAST(sum(d) AS BIGINT) AS n "
+        "FROM _odeg GROUP BY kt"
+    )
+    _key_ties(con, "_m", "_keyed", cc)
     _groups(con, config)
-    grouped = _key_p(_key_ties(con, "_mg"), cc)
+    _key_ties(con, "_mg", "_gk", cc)
     con.execute("DROP TABLE _mg")
-    for t in ("_otot", "_odeg"):
-        con.execute(f"DROP TABLE {t}")
-    con.register("_grouped_raw", grouped)
     # a group's test names the group's cluster with which the asset shares most keys
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE _grouped AS
-        SELECT g.platform, g.account_id, k.cluster_id, g.y, g.d, g.mu, g.own, g.p,
-               (SELECT count(*) FROM _grp n WHERE n.group_id = g.cluster_id) AS n_c
-        FROM _grouped_raw g
-        JOIN _grp gr ON gr.group_id = g.cluster_id
-        JOIN _keyed k ON k.platform = g.platform AND k.account_id = g.account_id
-                     AND k.cluster_id = gr.cluster_id
-        QUALIFY row_number() OVER (PARTITION BY g.platform, g.account_id, g.cluster_id
-                                   ORDER BY k.y DESC, k.cluster_id) = 1
+        SELECT g.aid, k.cid, g.cid AS gid, gr.n_c, g.p
+        FROM _gk g
+        JOIN _grp gr ON gr.gid = g.cid
+        JOIN _keyed k ON k.aid = g.aid AND k.cid = gr.cid
+        QUALIFY row_number() OVER (PARTITION BY g.aid, g.cid ORDER BY k.y DESC, k.cid) = 1
         """
     )
-    con.unregister("_grouped_raw")
     con.execute("DROP TABLE _grp")
-    y = ties.column("y").to_numpy()
-    x = ties.column("x").to_numpy()
-    pi = ties.column("pi").to_numpy()
-    # the asset's own engagement of the cluster needs `attach_min_out_ties`: a reader who
-    # found an operation's posts engages it a few times, and mostly it
-    out = (ties.column("direction").to_numpy(zero_copy_only=False) == "out")
-    least = np.where(out, max(cc.attach_min_ties, cc.attach_min_out_ties), cc.attach_min_ties)
-    p_ties = np.where((y >= least) & (y >= cc.attach_min_share * x), binom.sf(y - 1, x, pi), 1.0)
-    con.register("_ties", ties.append_column("p", pa.array(p_ties, pa.float64())))
-    con.register("_shared", shared)
     # Every (asset, cluster) candidate is a test (Bonferroni over its four: min p x 4),
     # but only those with 4 * min(p) < 1 can pass: only they get reason texts (the slow
     # part); the others count in BH's m.
-    tests = """
-        SELECT platform, account_id, cluster_id, p FROM _ties
-        UNION ALL SELECT platform, account_id, cluster_id, p FROM _shared
-        UNION ALL SELECT platform, account_id, cluster_id, p FROM _keyed
-        UNION ALL SELECT platform, account_id, cluster_id, p FROM _grouped
-    """
     con.execute(
-        f"""
+        """
         CREATE OR REPLACE TEMP TABLE _cand_keep AS
-        SELECT platform, account_id, cluster_id, 4 * min(p) < 1.0 AS open
-        FROM ({tests}) GROUP BY ALL
+        SELECT aid, cid, 4 * min(p) < 1.0 AS open
+        FROM (SELECT aid, cid, p FROM _ties
+              UNION ALL SELECT aid, cid, p FROM _shared
+              UNION ALL SELECT aid, cid, p FROM _keyed
+              UNION ALL SELECT aid, cid, p FROM _grouped)
+        GROUP BY ALL
         """
     )
-    n_tests = int(con.execute("SELECT count(*) FROM _cand_keep").fetchall()[0][0])
+    n_tests = int(scalar(con, "SELECT count(*) FROM _cand_keep"))
     con.execute("DELETE FROM _cand_keep WHERE NOT open")
+    # the key tests' mu where a reason quotes it
+    _fill_mu(con, "_keyed", "x.mu IS NULL AND EXISTS (SELECT 1 FROM _cand_keep c "
+             "WHERE c.aid = x.aid AND c.cid = x.cid)")
+    _fill_mu(con, "_gk", "x.mu IS NULL AND EXISTS (SELECT 1 FROM _grouped g "
+             "JOIN _cand_keep c USING (aid, cid) WHERE g.aid = x.aid AND g.gid = x.cid)")
     cand = con.sql(
         """
-        SELECT platform, account_id, cluster_id,
-               least(4 * min(p), 1.0) AS p,
+        SELECT aid, cid, least(4 * min(p), 1.0) AS p,
                string_agg(DISTINCT reason, '; ' ORDER BY reason) AS reason
         FROM (
-            SELECT platform, account_id, cluster_id, p,
+            SELECT aid, cid, p,
                    CASE WHEN direction = 'out'
                         THEN y || ' of its ' || x || ' engagements/follows go to the cluster'
                         ELSE y || ' of the ' || x || ' engagements/follows it received come '
                              || 'from the cluster' END AS reason
             FROM _ties
             UNION ALL
-            SELECT platform, account_id, cluster_id, p,
+            SELECT aid, cid, p,
                    'shares ' || array_to_string(kt, ', ') || ' with members' AS reason
             FROM _shared
             UNION ALL
-            SELECT platform, account_id, cluster_id, p,
+            SELECT aid, cid, p,
                    y || ' of its ' || d || ' keys are the cluster''s'
                    || CASE WHEN own THEN ' besides its engagement of it' ELSE '' END
                    || ' (' || round(mu, 2) || ' expected)' AS reason
             FROM _keyed
             UNION ALL
-            SELECT platform, account_id, cluster_id, p,
-                   y || ' of its ' || d || ' keys are keys of this cluster and the ' || n_c - 1
-                   || ' clusters linked to it'
-                   || CASE WHEN own THEN ' besides its engagement of them' ELSE '' END
-                   || ' (' || round(mu, 2) || ' expected)' AS reason
-            FROM _grouped
-        ) SEMI JOIN _cand_keep USING (platform, account_id, cluster_id)
-        GROUP BY ALL ORDER BY platform, account_id, cluster_id
+            SELECT g.aid, g.cid, x.p,
+                   x.y || ' of its ' || x.d || ' keys are keys of this cluster and the '
+                   || g.n_c - 1 || ' clusters linked to it'
+                   || CASE WHEN x.own THEN ' besides its engagement of them' ELSE '' END
+                   || ' (' || round(x.mu, 2) || ' expected)' AS reason
+            FROM _grouped g JOIN _gk x ON x.aid = g.aid AND x.cid = g.gid
+        ) SEMI JOIN _cand_keep USING (aid, cid)
+        GROUP BY ALL ORDER BY aid, cid
         """
     ).to_arrow_table()
-    con.unregister("_ties")
-    con.unregister("_shared")
-    con.unregister("_keyed")
-    con.execute("DROP TABLE _grouped")
-    con.execute("DROP TABLE _cand_keep")
+    _drop(con, "_ties", "_shared", "_keyed", "_keyed_pi", "_gk", "_gk_pi", "_grouped",
+          "_cand_keep", "_odeg", "_odt", "_otot")
     q = benjamini_hochberg(cand.column("p").to_numpy(), n_tests)
     con.register("_cand", cand.append_column("q", pa.array(q, pa.float64())))
     con.execute(
         f"""
-        INSERT INTO cluster_members
-        SELECT cluster_id, platform, account_id, 1 - q, 'attached: ' || reason
-        FROM (
-            SELECT *, row_number() OVER (PARTITION BY platform, account_id
-                                         ORDER BY q, cluster_id) AS rk
-            FROM _cand WHERE q <= {float(cc.attach_fdr)}
-        ) WHERE rk = 1
+        CREATE OR REPLACE TEMP TABLE _win AS
+        SELECT aid, cid, q, reason FROM _cand WHERE q <= {float(cc.attach_fdr)}
+        QUALIFY row_number() OVER (PARTITION BY aid ORDER BY q, cid) = 1
         """
     )
     con.unregister("_cand")
+    _names(con, "_win")
+    con.execute(
+        """
+        INSERT INTO cluster_members
+        SELECT c.cluster_id, a.platform, a.account_id, 1 - x.q, 'attached: ' || x.reason
+        FROM _win x JOIN _nm a USING (aid) JOIN _cl c USING (cid)
+        """
+    )
+    con.execute("DROP TABLE _win")
+
+
+def _action_ties(con: duckdb.DuckDBPyConnection, cc: ClusterConfig) -> None:
+    """`_ties` (aid, cid, y, x, pi, direction, p): the binomial test of an outside asset's
+    actions. Outgoing: of the x actions an outside asset made, y went to cluster C, whose
+    share of all outside actions is pi. Incoming: of the x actions an outside asset
+    received, y came from C, whose share of all actions is pi. The asset's own
+    engagement of the cluster needs `attach_min_out_ties`: a reader who found an
+    operation's posts engages it a few times, and mostly it."""
+    # actions annotated with the cluster of actor and of target (NULL = none)
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _act AS
+        SELECT a.platform, a.actor, a.target, ma.cid AS c_actor, mt.cid AS c_target
+        FROM _actions a
+        LEFT JOIN _m ma ON ma.aid = a.actor
+        LEFT JOIN _m mt ON mt.aid = a.target
+        WHERE ma.cid IS NOT NULL OR mt.cid IS NOT NULL
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _ties AS
+        WITH out_tot AS (
+            SELECT t.platform, CAST(any_value(t.n) - coalesce(sum(o.x), 0) AS BIGINT) AS n
+            FROM _atot t LEFT JOIN (SELECT m.platform, o.x FROM _m m JOIN _aout o USING (aid)) o
+              USING (platform)
+            GROUP BY t.platform
+        ),
+        out_base AS (
+            SELECT a.c_target AS cid, count(*) / any_value(t.n) AS pi
+            FROM _act a JOIN out_tot t ON t.platform = a.platform
+            WHERE a.c_actor IS NULL AND a.c_target IS NOT NULL
+            GROUP BY a.c_target
+        ),
+        out_x AS (SELECT aid AS actor, x FROM _aout),
+        out_y AS (SELECT actor, c_target AS cid, count(*) AS y FROM _act
+                  WHERE c_actor IS NULL AND c_target IS NOT NULL
+                  GROUP BY actor, c_target),
+        in_tot AS (SELECT platform, n FROM _atot),
+        in_base AS (
+            SELECT a.c_actor AS cid, count(*) / any_value(t.n) AS pi
+            FROM _act a JOIN in_tot t ON t.platform = a.platform
+            WHERE a.c_actor IS NOT NULL GROUP BY a.c_actor
+        ),
+        in_x AS (SELECT aid AS target, x FROM _ain),
+        in_y AS (SELECT target, c_actor AS cid, count(*) AS y FROM _act
+                 WHERE c_target IS NULL AND c_actor IS NOT NULL
+                 GROUP BY target, c_actor)
+        SELECT y.actor AS aid, y.cid, y.y, x.x, b.pi, 'out' AS direction,
+               CAST(1.0 AS DOUBLE) AS p
+        FROM out_y y JOIN out_x x USING (actor)
+        JOIN out_base b USING (cid)
+        UNION ALL
+        SELECT y.target, y.cid, y.y, x.x, b.pi, 'in', 1.0
+        FROM in_y y JOIN in_x x USING (target)
+        JOIN in_base b USING (cid)
+        """
+    )
+    con.execute("DROP TABLE _act")
+    least_out = max(cc.attach_min_ties, cc.attach_min_out_ties)
+    rows = con.sql(
+        f"""
+        SELECT aid, cid, direction, y, x, pi FROM _ties
+        WHERE y >= CASE WHEN direction = 'out' THEN {int(least_out)}
+                        ELSE {int(cc.attach_min_ties)} END
+          AND y >= {_dbl(cc.attach_min_share)} * x
+        """
+    ).to_arrow_table()
+    p = binom.sf(rows.column("y").to_numpy() - 1, rows.column("x").to_numpy(),
+                 rows.column("pi").to_numpy())
+    _set_p(con, "_ties", rows.select(["aid", "cid", "direction"]), p)
+
+
+def _shared_keys(con: duckdb.DuckDBPyConnection, cc: ClusterConfig) -> None:
+    """`_shared` (aid, cid, k, p, kt): outside assets sharing at least
+    `attach_min_account_keys` account-level key types with a cluster's members; p is
+    the product over those types of the share of outside assets holding one of the
+    cluster's values (independent coincidences)."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _shared AS
+        WITH cvals AS (
+            SELECT DISTINCT m.cid, ak.kt, ak.kid FROM _ak ak JOIN _m m USING (aid)
+        ),
+        outside AS (SELECT ak.* FROM _ak ak ANTI JOIN _m m USING (aid)),
+        typed AS (SELECT kt, count(DISTINCT aid) AS n FROM outside GROUP BY ALL),
+        holders AS (
+            SELECT c.cid, o.kt, o.aid FROM cvals c JOIN outside o USING (kt, kid)
+        ),
+        q AS (
+            SELECT h.cid, h.kt, count(DISTINCT h.aid) / any_value(t.n) AS q
+            FROM holders h JOIN typed t USING (kt) GROUP BY ALL
+        )
+        SELECT h.aid, h.cid, count(DISTINCT h.kt) AS k,
+               exp(sum(ln(q.q))) AS p, list(DISTINCT kk.key_type ORDER BY kk.key_type) AS kt
+        FROM (SELECT DISTINCT * FROM holders) h
+        JOIN q USING (cid, kt) JOIN _kk kk USING (kt)
+        GROUP BY h.aid, h.cid
+        HAVING count(DISTINCT h.kt) >= {int(cc.attach_min_account_keys)}
+        """
+    )
 
 
 def _cross_platform(con: duckdb.DuckDBPyConnection, config: Config) -> None:
@@ -649,91 +839,90 @@ def _cross_platform(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     they are at least `min_cluster_size`."""
     cc = config.cluster
     types = ", ".join(f"'{t}'" for t in CROSS_KEY_TYPES)
+    _members(con)
     # `_ku` already holds the distinct uses under the popular-key cap, per key
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _xku AS
-        SELECT platform, key_type, key, account_id FROM _ku WHERE key_type IN ({types})
+        SELECT kk.platform, k.kt, k.kid, k.aid FROM _ku k JOIN _kk kk USING (kt)
+        WHERE kk.key_type IN ({types})
         """
     )
     con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _xou AS
-        SELECT k.* FROM _xku k
-        ANTI JOIN cluster_members m ON m.platform = k.platform AND m.account_id = k.account_id
-        """
+        "CREATE OR REPLACE TEMP TABLE _xou AS SELECT k.* FROM _xku k ANTI JOIN _m m USING (aid)"
     )
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE _xhit AS
         WITH ck AS (
-            SELECT DISTINCT m.cluster_id, m.platform AS c_platform, k.key_type, k.key
-            FROM _xku k
-            JOIN cluster_members m ON m.platform = k.platform AND m.account_id = k.account_id
+            SELECT DISTINCT m.cid, m.platform AS c_platform, k.kid
+            FROM _xku k JOIN _m m USING (aid)
         )
-        SELECT c.cluster_id, o.platform, o.key_type, o.account_id
-        FROM _xou o JOIN ck c ON c.key_type = o.key_type AND c.key = o.key
+        SELECT c.cid, o.platform, o.kt, o.aid
+        FROM _xou o JOIN ck c ON c.kid = o.kid
         WHERE c.c_platform <> o.platform
         """
     )
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _xdeg AS SELECT platform, account_id, key_type, "
-        "count(*) AS d FROM _xou GROUP BY ALL"
+        "CREATE OR REPLACE TEMP TABLE _xdeg AS SELECT platform, aid, kt, count(*) AS d "
+        "FROM _xou GROUP BY ALL"
     )
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _xy AS
-        SELECT h.cluster_id, h.platform, h.account_id, count(*) AS y, any_value(g.d) AS d,
+        SELECT h.cid, h.platform, h.aid, count(*) AS y, any_value(g.d) AS d,
                count(*) >= {int(cc.attach_min_keys)}
                  AND count(*) >= {float(cc.attach_min_key_share)} * any_value(g.d) AS cand
         FROM _xhit h
-        JOIN (SELECT platform, account_id, sum(d) AS d FROM _xdeg GROUP BY ALL) g
-          USING (platform, account_id)
-        GROUP BY h.cluster_id, h.platform, h.account_id
+        JOIN (SELECT aid, sum(d) AS d FROM _xdeg GROUP BY ALL) g USING (aid)
+        GROUP BY h.cid, h.platform, h.aid
         """
     )
     min_uses = int(cc.cross_min_type_uses)
+    _names(con, "_xy")
     tests = con.sql(
         f"""
-        WITH cand AS (SELECT cluster_id, platform, account_id FROM _xy WHERE cand),
-        tot AS (SELECT platform, key_type, count(*) AS n FROM _xou GROUP BY ALL),
+        WITH cand AS (SELECT cid, aid FROM _xy WHERE cand),
+        tot AS (SELECT platform, kt, count(*) AS n FROM _xou GROUP BY ALL),
         -- per cluster: outsider uses and hits on its keys, its candidates left out
         hits AS (
-            SELECT h.cluster_id, h.platform, h.key_type, count(*) AS k FROM _xhit h
-            ANTI JOIN cand USING (cluster_id, platform, account_id)
+            SELECT h.cid, h.platform, h.kt, count(*) AS k FROM _xhit h
+            ANTI JOIN cand USING (cid, aid)
             GROUP BY ALL
         ),
         own AS (
-            SELECT c.cluster_id, g.platform, g.key_type, sum(g.d) AS d
-            FROM cand c JOIN _xdeg g USING (platform, account_id) GROUP BY ALL
+            SELECT c.cid, g.platform, g.kt, sum(g.d) AS d
+            FROM cand c JOIN _xdeg g USING (aid) GROUP BY ALL
         ),
         base AS (
-            SELECT c.cluster_id, t.platform, t.key_type, coalesce(h.k, 0) AS k,
+            SELECT c.cid, t.platform, t.kt, coalesce(h.k, 0) AS k,
                    greatest(t.n - coalesce(o.d, 0), 0) AS m
-            FROM (SELECT DISTINCT cluster_id, platform FROM _xy) c
+            FROM (SELECT DISTINCT cid, platform FROM _xy) c
             JOIN tot t USING (platform)
-            LEFT JOIN hits h USING (cluster_id, platform, key_type)
-            LEFT JOIN own o USING (cluster_id, platform, key_type)
+            LEFT JOIN hits h USING (cid, platform, kt)
+            LEFT JOIN own o USING (cid, platform, kt)
         ),
         -- a type with too few uses outside the candidates has no rate of its own: it
         -- takes the cluster's rate over all these key types on that platform
         pi AS (
-            SELECT cluster_id, platform, key_type,
+            SELECT cid, platform, kt,
                    CASE WHEN m >= {min_uses} THEN k / greatest(m, 1)
                         ELSE sum(k) OVER w / greatest(sum(m) OVER w, 1) END AS pi
-            FROM base WINDOW w AS (PARTITION BY cluster_id, platform)
+            FROM base WINDOW w AS (PARTITION BY cid, platform)
+        ),
+        t AS (
+            SELECT y.aid, y.cid, y.y, y.d, y.cand,
+                   CAST(coalesce(sum(g.d * pi.pi), 0) AS DOUBLE) AS mu
+            FROM _xy y JOIN _xdeg g USING (aid)
+            LEFT JOIN pi ON pi.cid = y.cid AND pi.platform = g.platform AND pi.kt = g.kt
+            GROUP BY y.aid, y.cid, y.y, y.d, y.cand
         )
-        SELECT y.platform, y.account_id, y.cluster_id, y.y, y.d, y.cand,
-               CAST(coalesce(sum(g.d * pi.pi), 0) AS DOUBLE) AS mu
-        FROM _xy y JOIN _xdeg g USING (platform, account_id)
-        LEFT JOIN pi ON pi.cluster_id = y.cluster_id AND pi.platform = g.platform
-                    AND pi.key_type = g.key_type
-        GROUP BY ALL
-        ORDER BY y.platform, y.account_id, y.cluster_id
+        SELECT a.platform, a.account_id, c.cluster_id, t.y, t.d, t.cand, t.mu
+        FROM t JOIN _nm a USING (aid) JOIN _cl c USING (cid)
+        ORDER BY a.platform, a.account_id, c.cluster_id
         """
     ).to_arrow_table()
-    for t in ("_xku", "_xou", "_xhit", "_xdeg", "_xy"):
-        con.execute(f"DROP TABLE {t}")
+    _drop(con, "_xku", "_xou", "_xhit", "_xdeg", "_xy")
     y = tests.column("y").to_numpy()
     mu = np.maximum(tests.column("mu").to_numpy(zero_copy_only=False), 1e-300)
     cand = tests.column("cand").to_numpy(zero_copy_only=False)
@@ -787,34 +976,10 @@ def _cross_platform(con: duckdb.DuckDBPyConnection, config: Config) -> None:
 
 def _evidence(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     """clusters rows: size, score, and the top signals as evidence JSON."""
-    sig = con.sql(
-        """
-        WITH m AS (SELECT cluster_id, platform, account_id FROM cluster_members
-                   WHERE reason = 'edges'),
-        inner_e AS (
-            SELECT x.cluster_id, e.* FROM edges e
-            JOIN m x ON x.platform = e.platform AND x.account_id = e.a
-            JOIN m y ON y.platform = e.platform AND y.account_id = e.b
-                    AND y.cluster_id = x.cluster_id
-        )
-        SELECT cluster_id, s.key AS key_type,
-               CAST(s.value->>'count' AS DOUBLE) AS c,
-               CAST(s.value->>'expected' AS DOUBLE) AS lam
-        FROM inner_e, json_each(inner_e.signals) s
-        """
-    ).df()
-    n_edges = dict(
-        con.execute(
-            """
-            SELECT x.cluster_id, count(*) FROM edges e
-            JOIN cluster_members x ON x.platform = e.platform AND x.account_id = e.a
-            JOIN cluster_members y ON y.platform = e.platform AND y.account_id = e.b
-                 AND y.cluster_id = x.cluster_id
-            WHERE x.reason = 'edges' AND y.reason = 'edges'
-            GROUP BY ALL
-            """
-        ).fetchall()
-    )
+    # `_isig`, `_ien`: the Leiden members' internal edges (see `_write_core`)
+    sig = con.sql("SELECT cluster_id, key_type, c, lam FROM _isig").df()
+    n_edges = dict(con.execute("SELECT cluster_id, n FROM _ien").fetchall())
+    _drop(con, "_isig", "_ien")
     # a signal is strong on an edge when its own Poisson tail is at most 1%
     sig["strong"] = poisson.sf(sig["c"] - 1, sig["lam"].clip(lower=1e-12)) <= 0.01
     agg = (
@@ -909,16 +1074,13 @@ def find_clusters(con: duckdb.DuckDBPyConnection, config: Config) -> int:
     """Replace `clusters` and `cluster_members`; returns the number of clusters."""
     con.execute("DELETE FROM cluster_members")
     con.execute("DELETE FROM clusters")
-    _write_core(con, config)
-    _key_users(con, config)
-    _actions(con)
+    _write_core(con, config, _leiden_and_tables(con, config))
     for _ in range(config.cluster.attach_rounds):
         _attach(con, config)
-    con.execute("DROP TABLE _actions")
     if config.cluster.cross_platform:
         _cross_platform(con, config)
-    con.execute("DROP TABLE _ku")
-    con.execute("DROP TABLE _kdeg")
+    _drop(con, "_actions", "_ku", "_kdeg", "_ak", "_kk", "_pa", "_eid", "_m", "_cl", "_nm",
+          "_aout", "_ain", "_atot")
     _evidence(con, config)
     return int(con.execute("SELECT count(*) FROM clusters").fetchall()[0][0])
 
