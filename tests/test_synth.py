@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pytest
 
 from cibwatch.synth import generate
@@ -529,3 +530,34 @@ def test_operation_breaks_are_the_hours_most_offices_break(truth):
     supper = next(b for b in spam["breaks"] if b["name"] == "supper")
     # Variants A-D sup 17:30, 17:00, 18:00 and 17:00: half of them are off from 17:00.
     assert (supper["start"], supper["end"]) == ("17:00", "19:00")
+
+
+def test_office_blocks_work_up_to_their_breaks_with_bursts_on_top():
+    """Staff post until a scheduled break (a working level over the whole block), with the
+    bursts on top: the hour before each break keeps at least half of its block's mean
+    pace (a burst alone: 0.1-0.5), the hour around the peak is still busier by a third or
+    more (a flat block: no more), and nothing falls in a break."""
+    from cibwatch.synth.rhythms import (
+        DAY,
+        HOUR,
+        OFFICE_VARIANTS,
+        PERSONA_SHIFT,
+        SMALL_OFFICE_SHIFT,
+        Calendar,
+        office_times,
+    )
+
+    cal = Calendar(start=1_710_115_200, days=70)  # Monday 2024-03-11, the world's start
+    rng = np.random.default_rng(0)
+    for shift in (*OFFICE_VARIANTS, PERSONA_SHIFT, SMALL_OFFICE_SHIFT):
+        hour = ((office_times(rng, cal, shift, 0.0, 60_000) - cal.start) % DAY) / HOUR
+        for block in shift.blocks:
+            start, end = block.start % 24, block.start % 24 + block.end - block.start
+            inside = (hour - start) % 24 < end - start
+            mean = inside.sum() / (end - start)
+            last = ((hour - (end - 1)) % 24 < 1).sum()
+            peak = ((hour - (block.peak - 0.5)) % 24 < 1).sum()
+            assert last >= 0.5 * mean, (shift.name, block)
+            assert peak >= 1.3 * last, (shift.name, block)
+        for _, s, e in shift.breaks:
+            assert not ((hour - s % 24) % 24 < e - s).any(), (shift.name, s)

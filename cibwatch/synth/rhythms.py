@@ -98,18 +98,33 @@ def wrap(cal: Calendar, ts: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Block:
-    """A burst of work: local hours [start, end), peaking at `peak` (sd `spread` hours)."""
+    """A stretch of work: local hours [start, end). A share `plateau` of its posts is spread
+    evenly over the whole block, the rest is a burst peaking at `peak` (sd `spread` hours,
+    reflected into the block).
+
+    The plateau is the staff at their desks until the break, the burst the campaign push
+    on top: Meta's Spamouflage histograms show bursts over a working level with sharp drops
+    at lunch and supper, so a scheduled break is where posting visibly stops (a burst alone
+    thins out 1-2 hours before its block ends, and nothing in the data shows the schedule).
+    """
 
     start: float
     end: float
     peak: float
     spread: float
     weight: float
+    # Half plateau, half burst: the bursts still peak at 2.5-2.8 times the working level,
+    # and the last hour before a break keeps 0.55-0.85 of the block's mean pace (0.1-0.7
+    # with the burst alone).
+    plateau: float = 0.5
 
 
 @dataclass(frozen=True)
 class Shift:
-    """An office-shift variant: work blocks and named breaks, in local time."""
+    """An office-shift variant: work blocks and named breaks, in local time. Staff post
+    from the start to the end of each block (each block's `plateau`), with bursts on top;
+    the breaks (truth) are the schedule's, and `office_times` puts nothing in them (an
+    operation's own delays, such as a drop's last accounts, can run a few minutes in)."""
 
     name: str
     blocks: tuple[Block, ...]
@@ -192,8 +207,9 @@ def working_days(cal: Calendar, shift: Shift) -> tuple[np.ndarray, np.ndarray]:
 def office_times(
     rng: np.random.Generator, cal: Calendar, shift: Shift, offset_h: float, n: int
 ) -> np.ndarray:
-    """n UTC times on an office shift: bursts inside work blocks, nothing in breaks, a
-    trickle on weekends and holidays."""
+    """n UTC times on an office shift: inside work blocks a working level from start to end
+    (each block's `plateau` share) with a burst on top, nothing in breaks, a trickle on
+    weekends and holidays."""
     work, off = working_days(cal, shift)
     on_off = rng.random(n) < shift.off_day_share
     day = np.where(on_off, rng.choice(off, n), rng.choice(work, n)) if len(off) else rng.choice(
@@ -205,10 +221,14 @@ def office_times(
     end = np.array([b.end for b in shift.blocks])[k]
     peak = np.array([b.peak for b in shift.blocks])[k]
     spread = np.array([b.spread for b in shift.blocks])[k]
+    plateau = np.array([b.plateau for b in shift.blocks])[k]
     hour = peak + rng.normal(0.0, 1.0, n) * spread
     # Reflect draws that leave the block back inside it (no posts in breaks).
     hour = np.where(hour < start, start + (start - hour) % (end - start), hour)
     hour = np.where(hour >= end, end - (hour - end) % (end - start) - 1e-3, hour)
+    # The working level: a `plateau` share of the posts anywhere in the block.
+    level = rng.random(n) < plateau
+    hour = np.where(level, start + rng.random(n) * (end - start), hour)
     local = cal.start + day * DAY + (hour * HOUR).astype(np.int64)
     return wrap(cal, local - int(offset_h * HOUR))
 
@@ -219,7 +239,8 @@ def uniform_times(rng: np.random.Generator, cal: Calendar, n: int) -> np.ndarray
 
 
 # Spamouflage-like office variants (Beijing time): mid-morning and early-afternoon
-# bursts, lunch and supper breaks, an evening burst; each office shifts them a little.
+# bursts over a working level, lunch and supper breaks, an evening burst; each office
+# shifts them a little.
 OFFICE_VARIANTS = (
     Shift(
         "A",
