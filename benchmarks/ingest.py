@@ -1,6 +1,7 @@
-"""Ingest throughput and peak memory at 1M and 10M generated posts.
+"""Ingest throughput and peak memory at 1M and 10M generated posts, or of a dataset folder.
 
     nice .venv/bin/python benchmarks/ingest.py --posts 1000000 10000000 --format csv parquet
+    nice .venv/bin/python benchmarks/ingest.py --dataset benchmarks/work/world-s10-seed1
 
 (`--format jsonl` measures the JSON-lines reader too.)
 
@@ -8,7 +9,7 @@ For each size and format this writes a dataset folder (posts + 100k accounts) wi
 DuckDB under benchmarks/work/ingest/, runs `cibwatch ingest` on it in a child process
 into a fresh workspace (first load), then again into the same workspace (re-load: every
 row matched by key and found unchanged), and reports wall time, posts/s and each child's
-own peak RSS (`os.wait4` rusage). The generated posts carry URL and hashtag lists,
+own CPU seconds and peak RSS (`os.wait4` rusage). The generated posts carry URL and hashtag lists,
 ISO timestamps with an offset, ids with leading zeros, and 0.1% bad rows (unparseable
 timestamps) so the quarantine path is exercised too.
 """
@@ -68,8 +69,9 @@ def generate(folder: Path, posts: int, fmt: str) -> None:
     con.close()
 
 
-def run(folder: Path, ws: Path) -> tuple[float, float]:
-    """Seconds and peak RSS (MiB) of `cibwatch ingest folder` in a child process."""
+def run(folder: Path, ws: Path) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds and peak RSS (MiB) of `cibwatch ingest folder` in a
+    child process."""
     cli = Path(sys.executable).parent / "cibwatch"
     start = time.perf_counter()
     child = subprocess.Popen([str(cli), "ingest", str(folder), "--workspace", str(ws), "-q"],
@@ -79,7 +81,7 @@ def run(folder: Path, ws: Path) -> tuple[float, float]:
     seconds = time.perf_counter() - start
     if child.returncode:
         raise SystemExit(f"cibwatch ingest failed with exit code {child.returncode}")
-    return seconds, usage.ru_maxrss / 1024
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def main() -> None:
@@ -88,9 +90,26 @@ def main() -> None:
     ap.add_argument("--format", nargs="+", default=["csv", "parquet"],
                     choices=["csv", "parquet", "jsonl"])
     ap.add_argument("--keep", action="store_true", help="keep the generated data")
+    ap.add_argument("--dataset", type=Path, help="time this dataset folder instead")
     args = ap.parse_args()
-    print("| posts | format | run | seconds | posts/s | peak RSS (MiB) |")
-    print("| ---: | --- | --- | ---: | ---: | ---: |")
+    print("| posts | format | run | seconds | CPU s | posts/s | peak RSS (MiB) |")
+    print("| ---: | --- | --- | ---: | ---: | ---: | ---: |")
+    if args.dataset:
+        WORK.mkdir(parents=True, exist_ok=True)
+        ws = WORK / "dataset.duckdb"
+        for label in ("first load", "re-load"):
+            if label == "first load":
+                for leftover in (ws, ws.with_suffix(".duckdb.wal")):
+                    leftover.unlink(missing_ok=True)
+            seconds, cpu, peak = run(args.dataset, ws)
+            con = duckdb.connect(str(ws), read_only=True)
+            n = con.execute("SELECT count(*) FROM posts").fetchall()[0][0]
+            con.close()
+            print(f"| {n:,} | {args.dataset.name} | {label} | {seconds:.1f} | {cpu:.1f} "
+                  f"| {n / seconds:,.0f} | {peak:,.0f} |", flush=True)
+        for leftover in (ws, ws.with_suffix(".duckdb.wal")):
+            leftover.unlink(missing_ok=True)
+        return
     for n in sorted(args.posts):
         for fmt in args.format:
             folder = WORK / f"{fmt}-{n}"
@@ -99,9 +118,9 @@ def main() -> None:
             for leftover in (ws, ws.with_suffix(".duckdb.wal")):
                 leftover.unlink(missing_ok=True)
             for label in ("first load", "re-load"):
-                seconds, peak = run(folder, ws)
-                print(f"| {n:,} | {fmt} | {label} | {seconds:.1f} | {n / seconds:,.0f} "
-                      f"| {peak:,.0f} |", flush=True)
+                seconds, cpu, peak = run(folder, ws)
+                print(f"| {n:,} | {fmt} | {label} | {seconds:.1f} | {cpu:.1f} "
+                      f"| {n / seconds:,.0f} | {peak:,.0f} |", flush=True)
             if not args.keep:
                 shutil.rmtree(folder)
 

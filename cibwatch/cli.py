@@ -123,8 +123,11 @@ def detect(
     """Find coordinated operations; write accounts.csv and operations.json to --out."""
     import cibwatch
     from cibwatch.ingest import print_summary
+    from cibwatch.pipeline import preload
 
     cfg = load_config(config, set_)
+    if dataset_dir is not None:
+        preload()  # the detection stages' imports overlap the ingest
     with cibwatch.open(workspace) as ws:
         if dataset_dir is not None:
             summary = ws.ingest(dataset_dir, progress=not quiet, config=cfg)

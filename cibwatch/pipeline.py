@@ -7,6 +7,7 @@ records the run and reports progress.
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -31,6 +32,19 @@ class DetectResult:
     operations: int
     seconds: dict[str, float] = field(default_factory=dict)
     out: Path | None = None
+
+
+def _import_stages() -> None:
+    from cibwatch import characterise, cluster, operations, results  # noqa: F401
+    from cibwatch.engines import get_engine  # noqa: F401
+
+
+def preload() -> threading.Thread:
+    """Import the stage modules (SciPy, scikit-learn, igraph: ~2 s) on a background thread,
+    e.g. while DuckDB ingests, which leaves the GIL free most of the time."""
+    thread = threading.Thread(target=_import_stages, name="cibwatch-preload")
+    thread.start()
+    return thread
 
 
 def _duckdb_settings(ws: Workspace, cfg: Config) -> None:

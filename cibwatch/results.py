@@ -39,29 +39,29 @@ def operation_documents(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
         FROM operations o LEFT JOIN operation_profiles p USING (operation_id)
         """
     ).fetchall()
+    # Clusters and assets of all operations in one query each, not one per operation
+    # (each asset query joins the accounts table).
+    clusters_of: dict[str, list[str]] = {}
+    for op_id, cluster_id in con.execute(
+        "SELECT operation_id, cluster_id FROM operation_clusters ORDER BY 1, 2"
+    ).fetchall():
+        clusters_of.setdefault(op_id, []).append(cluster_id)
+    assets_of: dict[str, dict[str, dict[str, int]]] = {}
+    for op_id, platform, asset_type, n in con.execute(
+        """
+        SELECT oc.operation_id, m.platform, coalesce(a.asset_type, 'account'), count(*)
+        FROM cluster_members m
+        JOIN operation_clusters oc USING (cluster_id)
+        LEFT JOIN accounts a ON a.platform = m.platform AND a.account_id = m.account_id
+        GROUP BY ALL ORDER BY 1, 2, 4 DESC, 3
+        """
+    ).fetchall():
+        assets_of.setdefault(op_id, {}).setdefault(platform, {})[asset_type] = int(n)
     docs = []
     for op_id, name, confidence, status, known, profile_json in ops:
         profile = json.loads(profile_json) if profile_json else {}
-        clusters = [
-            r[0]
-            for r in con.execute(
-                "SELECT cluster_id FROM operation_clusters WHERE operation_id = ? ORDER BY 1",
-                [op_id],
-            ).fetchall()
-        ]
-        assets: dict[str, dict[str, int]] = {}
-        for platform, asset_type, n in con.execute(
-            """
-            SELECT m.platform, coalesce(a.asset_type, 'account'), count(*)
-            FROM cluster_members m
-            JOIN operation_clusters oc USING (cluster_id)
-            LEFT JOIN accounts a ON a.platform = m.platform AND a.account_id = m.account_id
-            WHERE oc.operation_id = ?
-            GROUP BY ALL ORDER BY 1, 3 DESC
-            """,
-            [op_id],
-        ).fetchall():
-            assets.setdefault(platform, {})[asset_type] = int(n)
+        clusters = clusters_of.get(op_id, [])
+        assets = assets_of.get(op_id, {})
         evidence = [
             {"signal": s, "strength": float(st), "detail": d}
             for s, st, d in con.execute(

@@ -412,3 +412,52 @@ def test_generated_world_loads_without_loss(ws, small_world):
         ).fetchall()[0][0]
         assert summary.table(table).loaded == n > 0
         assert ws.sql(f"SELECT count(*) FROM {table}").fetchall()[0][0] == n
+
+
+def test_big_csv_rows_keep_file_order_and_row_numbers(ws, tmp_path):
+    """A CSV big enough for DuckDB to read in parallel chunks (rows are numbered by their
+    place in the scratch table): row numbers, last-row-wins and the stored order all
+    follow the file, across an unparseable line."""
+    folder = tmp_path / "big"
+    folder.mkdir()
+    write_csv(folder / "accounts.csv", ACCOUNTS)
+    n = 150_000  # ~12 MB: more than one 8 MB chunk of DuckDB's CSV reader
+    path = folder / "posts.csv"
+    con = duckdb.connect()
+    con.execute(
+        f"""
+        COPY (
+            SELECT 'x' AS platform,
+                   CASE WHEN i = {n - 10} THEN 'p000000005' ELSE 'p' || lpad(i::VARCHAR, 9, '0')
+                   END AS post_id,
+                   '00123' AS account_id,
+                   CASE WHEN i = {n - 100} THEN 'not a time' ELSE '2024-01-01T00:00:00Z' END
+                       AS created_at,
+                   'row ' || i || ' ' || repeat('x', 40) AS text
+            FROM range(1, {n + 1}) t(i)
+        ) TO '{path}' (FORMAT csv, HEADER true)
+        """
+    )
+    con.close()
+    lines = path.read_bytes().split(b"\n")
+    bad_row = n // 2  # data row of the unparseable line: after data row bad_row - 1
+    lines.insert(bad_row, b"x,too,many,fields,in,this,line")
+    path.write_bytes(b"\n".join(lines))
+
+    summary = ws.ingest(folder, progress=False)
+    p = summary.table("posts")
+    assert (p.read, p.loaded, p.quarantined, p.duplicates) == (n + 1, n - 2, 3, 1)
+
+    def file_row(i: int) -> int:  # data row in the file of generated row i
+        return i if i < bad_row else i + 1
+
+    rows = ws.sql("SELECT row_number, reason FROM quarantine ORDER BY 1").fetchall()
+    assert [r for r, _ in rows] == [5, bad_row, file_row(n - 100)]
+    assert rows[0][1] == f"duplicate key in file (superseded by row {file_row(n - 10)})"
+    assert rows[1][1].startswith("unparseable CSV line (Expected Number of Columns: 5")
+    assert rows[2][1] == "created_at: not a timestamp (not a time)"
+    assert ws.sql("SELECT text FROM posts WHERE post_id = 'p000000005'").fetchall() == [
+        (f"row {n - 10} " + "x" * 40,)]
+    stored = ws.sql("SELECT text FROM posts").fetchall()  # insertion order
+    expected = [i for i in range(1, n + 1) if i not in (5, n - 100)]
+    assert [int(t.split()[1]) for (t,) in stored] == expected

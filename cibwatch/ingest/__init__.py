@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -114,12 +115,22 @@ def _settings(con: duckdb.DuckDBPyConnection, cfg: IngestConfig) -> dict[str, st
     return previous
 
 
-def _load_part(con: duckdb.DuckDBPyConnection, part: Part, job: Job, digest: str) -> FileResult:
-    spec = TABLES[part.table]
-    started = datetime.now(UTC).replace(tzinfo=None)
-    result = FileResult(file=str(job.path), table=part.table, format=job.format)
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _stage(con: duckdb.DuckDBPyConnection, part: Part) -> None:
+    """Read, convert and check a part's rows into the scratch table `__checked`."""
     con.execute(f"DROP TABLE IF EXISTS {REJECTS_TABLE}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE __checked AS {checked_sql(con, part)}")
+
+
+def _load_part(
+    con: duckdb.DuckDBPyConnection, part: Part, job: Job, digest: str, started: datetime
+) -> FileResult:
+    """Quarantine and upsert the staged rows of `part`; log the file."""
+    spec = TABLES[part.table]
+    result = FileResult(file=str(job.path), table=part.table, format=job.format)
     rejected = (
         quarantine.from_csv_rejects(con, part.table, str(job.path)) if part.csv_rejects else 0
     )
@@ -137,10 +148,27 @@ def _load_part(con: duckdb.DuckDBPyConnection, part: Part, job: Job, digest: str
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """,
         [str(job.path), digest, part.table, job.format, result.read, result.loaded,
-         result.updated, result.unchanged, result.quarantined, started,
-         datetime.now(UTC).replace(tzinfo=None)],
+         result.updated, result.unchanged, result.quarantined, started, _now()],
     )
     return result
+
+
+class _Digests:
+    """SHA-256 of each file, computed on a background thread ahead of the loads
+    (hashlib releases the GIL): a file is hashed while DuckDB loads the ones before it."""
+
+    def __init__(self, paths: list[Path]):
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cibwatch-sha256")
+        self.futures = {p: self.pool.submit(sha256, p) for p in paths}
+
+    def get(self, path: Path) -> str:
+        try:
+            return self.futures[path].result()
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read: {exc.strerror}") from exc
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def ingest_dataset(
@@ -161,18 +189,28 @@ def ingest_dataset(
     summary = IngestSummary(path=str(path))
     clock = time.perf_counter()
     previous = _settings(con, cfg)
+    digests = _Digests([job.path for job in jobs])
     try:
         with _Progress(progress, len(jobs)) as bar:
             for job in jobs:
                 bar.start(job.path)
+                started = _now()
+                digest = digests.get(job.path)
                 try:
-                    digest = sha256(job.path)
-                except OSError as exc:
-                    raise InputError(f"{job.path}: cannot read: {exc.strerror}") from exc
-                try:
+                    parts = job.parts(con, job.path, cfg)
+                    # A file of one part is staged before its transaction: rows of a
+                    # committed scratch table are numbered 0.. in file order (rowid),
+                    # which an unnumbered part relies on (see `Part`).
+                    staged = len(parts) == 1
+                    if staged:
+                        _stage(con, parts[0])
+                    elif not all(part.numbered for part in parts):
+                        raise ValueError("an unnumbered part must be alone in its file")
                     with ws.transaction():
-                        for part in job.parts(con, job.path, cfg):
-                            result = _load_part(con, part, job, digest)
+                        for part in parts:
+                            if not staged:
+                                _stage(con, part)
+                            result = _load_part(con, part, job, digest, started)
                             summary.files.append(result)
                             for kind, n in result.reasons.items():
                                 key = (result.table, kind)
@@ -193,6 +231,7 @@ def ingest_dataset(
         ).fetchall()
         summary.unknown_author_posts, summary.unknown_authors = int(rows[0][0]), int(rows[0][1])
     finally:
+        digests.close()
         for name, value in previous.items():
             # RESET first: a default such as "80% of RAM" does not survive a round trip
             # through its display form ("18.8 GiB").

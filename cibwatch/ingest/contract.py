@@ -85,6 +85,9 @@ class Part:
     (accounts derived from posts) only fill empty fields of an existing row, never
     blank out what a richer file stored. `csv_rejects`: the source
     is a CSV read with DuckDB's rejects table, whose unparseable lines go to quarantine.
+    A source that is not `numbered` has neither `_row` nor `_ord`: its rows are numbered
+    by their place in the scratch table, which keeps file order, so DuckDB reads the file
+    on every thread (a `row_number()` window would read it on one).
     """
 
     table: str
@@ -95,3 +98,4 @@ class Part:
     invalid: str | None = None
     patch: bool = False
     csv_rejects: bool = False
+    numbered: bool = True

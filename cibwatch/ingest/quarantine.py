@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 
 from cibwatch.ingest.reader import REJECTS_TABLE
-from cibwatch.ingest.validate import literal
+from cibwatch.ingest.validate import ROW, literal
 from cibwatch.safety import csv_safe
 
 # SQL: a reason without its quoted values, e.g. "created_at: not a timestamp".
@@ -42,7 +42,7 @@ def from_checked(con: duckdb.DuckDBPyConnection, table: str, file: str) -> dict[
     number of rows per kind of reason."""
     _insert_new(
         con, table, file,
-        "SELECT _row AS row_number, _raw AS raw_row, reason FROM __checked "
+        f"SELECT {ROW} AS row_number, _raw AS raw_row, reason FROM __checked "
         "WHERE reason IS NOT NULL",
     )
     rows = con.execute(
@@ -84,10 +84,11 @@ def from_csv_rejects(con: duckdb.DuckDBPyConnection, table: str, file: str) -> i
             SELECT data_row - row_number() OVER (ORDER BY data_row) AS before FROM __rejected
             """
         )
+        row = "coalesce(__checked._row, __checked.rowid + 1)"
         con.execute(
-            """
-            UPDATE __checked SET _row = _row + (
-                SELECT count(*) FROM __rejected_rank WHERE before < __checked._row)
+            f"""
+            UPDATE __checked SET _row = {row} + (
+                SELECT count(*) FROM __rejected_rank WHERE before < {row})
             """
         )
     return n

@@ -96,11 +96,13 @@ def first_line(path: Path, limit: int = 1 << 24) -> str:
     return ""
 
 
-def csv_source(path: Path, names: list[str], max_line_size: int) -> str:
-    """All columns VARCHAR, rows numbered 1.. after the header; bad lines to rejects."""
+def csv_source(path: Path, names: list[str], max_line_size: int, numbered: bool = True) -> str:
+    """All columns VARCHAR, rows numbered 1.. after the header (unless not `numbered`:
+    see `Part`); bad lines to rejects."""
     cols = "{" + ", ".join(f"{literal(n)}: 'VARCHAR'" for n in names) + "}"
+    number = "row_number() OVER () AS _row, row_number() OVER () AS _ord, " if numbered else ""
     return f"""
-        SELECT row_number() OVER () AS _row, row_number() OVER () AS _ord, *
+        SELECT {number}*
         FROM read_csv({literal(str(path))}, columns = {cols}, header = true,
                       auto_detect = false, delim = ',', quote = '"', escape = '"',
                       max_line_size = {max_line_size}, store_rejects = true,
@@ -163,7 +165,7 @@ def contract_part(
         return _jsonl_part(table, path, max_line_size)
     if kind == "csv":
         names = csv_header(path)
-        source = csv_source(path, names, max_line_size)
+        source = csv_source(path, names, max_line_size, numbered=False)
     else:
         source = parquet_source(path)
         names = [n for n, _ in describe(con, path, source) if n not in ("_row", "_ord")]
@@ -185,6 +187,7 @@ def contract_part(
         raw=f"CAST({struct_json(names, drop_nulls=False)} AS VARCHAR)",
         extra=struct_json(unknown),
         csv_rejects=kind == "csv",
+        numbered=kind != "csv",
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import duckdb
 
 from cibwatch.ingest.contract import DEFAULTS, TableSpec
-from cibwatch.ingest.validate import ident, literal
+from cibwatch.ingest.validate import ORD, ROW, ident, literal
 
 
 def _on(spec: TableSpec, a: str, b: str) -> str:
@@ -25,7 +25,7 @@ def supersede_duplicates(con: duckdb.DuckDBPyConnection, spec: TableSpec, file: 
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE __dups AS
-        SELECT {keys}, max(_ord) AS keep_ord, arg_max(_row, _ord) AS keep_row
+        SELECT {keys}, max({ORD}) AS keep_ord, arg_max({ROW}, {ORD}) AS keep_row
         FROM __checked WHERE reason IS NULL GROUP BY ALL HAVING count(*) > 1
         """
     )
@@ -38,7 +38,8 @@ def supersede_duplicates(con: duckdb.DuckDBPyConnection, spec: TableSpec, file: 
             reason = 'duplicate key in file (superseded by row ' || d.keep_row || ')',
             _raw = CAST(to_json(struct_pack({cols})) AS VARCHAR)
         FROM __dups d
-        WHERE c.reason IS NULL AND {_on(spec, "c", "d")} AND c._ord <> d.keep_ord
+        WHERE c.reason IS NULL AND {_on(spec, "c", "d")}
+          AND coalesce(c._ord, c.rowid) <> d.keep_ord
         """
     )
     return int(

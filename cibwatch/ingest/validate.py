@@ -17,6 +17,13 @@ from cibwatch.ingest.contract import DEFAULTS, TABLES, Column, Part
 EXTRA_TIMESTAMP_FORMATS = ["%a %b %d %H:%M:%S %z %Y"]
 
 
+# SQL over the scratch table `__checked`: a row's number in its file (what a person looks
+# up) and its order. Rows of a source that is not `numbered` (see `Part`) take both from
+# their place in the table, which keeps file order.
+ROW = "coalesce(_row, rowid + 1)"
+ORD = "coalesce(_ord, rowid)"
+
+
 def ident(name: str) -> str:
     """A quoted SQL identifier."""
     return '"' + name.replace('"', '""') + '"'
@@ -92,7 +99,8 @@ _WHAT = {"timestamp": "not a timestamp", "integer": "not an integer", "list": "n
 
 
 def checked_sql(con: duckdb.DuckDBPyConnection, part: Part) -> str:
-    """SQL yielding `_row, _ord, <contract columns>, [extra], reason, _raw` for a part."""
+    """SQL yielding `_row, _ord, <contract columns>, [extra], reason, _raw` for a part
+    (`_row` and `_ord` null when its source is not `numbered`: see `ROW` and `ORD`)."""
     spec = TABLES[part.table]
     src_cols = [f"{expr} AS {ident('__c_' + name)}" for name, expr in part.columns.items()]
     extra = part.extra if (spec.has_extra and part.extra) else "NULL::JSON"
@@ -143,8 +151,9 @@ def checked_sql(con: duckdb.DuckDBPyConnection, part: Part) -> str:
     reason = f"NULLIF(concat_ws('; ', {', '.join(checks)}), '')" if checks else "NULL"
     if part.invalid:
         reason = f"coalesce({part.invalid}, {reason})"
+    number = "_row, _ord" if part.numbered else "NULL::BIGINT AS _row, NULL::BIGINT AS _ord"
     return f"""
-        SELECT _row, _ord, {', '.join(keep)}, __reason AS reason,
+        SELECT {number}, {', '.join(keep)}, __reason AS reason,
                CASE WHEN __reason IS NOT NULL THEN {part.raw} END AS _raw
         FROM (
             SELECT *, {reason} AS __reason FROM (
