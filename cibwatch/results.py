@@ -66,7 +66,7 @@ def operation_documents(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
             {"signal": s, "strength": float(st), "detail": d}
             for s, st, d in con.execute(
                 "SELECT signal, strength, detail FROM operation_evidence "
-                "WHERE operation_id = ? ORDER BY strength DESC",
+                "WHERE operation_id = ? ORDER BY strength DESC, signal, detail",
                 [op_id],
             ).fetchall()
         ]
