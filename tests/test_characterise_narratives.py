@@ -205,3 +205,39 @@ def test_most_frequent_value_breaks_ties_the_same_way_every_run():
            "(1, 'en'), (2, NULL), (3, 'b'), (3, 'a'), (3, 'b')) t(g, x) GROUP BY g ORDER BY g")
     for _ in range(5):
         assert con.execute(sql).fetchall() == [(1, "en"), (2, None), (3, "b")]
+
+
+def test_tfidf_and_row_norms_are_scikit_learns_to_the_last_bit():
+    """`_tfidf` and `_l2_rows` skip scikit-learn's per-call checks; the numbers must be
+    its own, or themes could move."""
+    from scipy import sparse
+    from sklearn.feature_extraction.text import TfidfTransformer
+    from sklearn.preprocessing import normalize
+
+    from cibwatch.characterise.narratives import _l2_rows, _tfidf
+
+    rng = np.random.default_rng(11)
+    dense = rng.integers(0, 4, (40, 30)) * (rng.random((40, 30)) < 0.3)
+    dense[3] = 0  # an empty row
+    counts = sparse.csr_matrix(dense.astype(float))
+    for got, want in (
+        (_tfidf(counts), TfidfTransformer(sublinear_tf=True).fit_transform(counts)),
+        (_l2_rows(counts * 0.7), normalize(counts * 0.7)),
+        (_l2_rows(counts.tocsc()), normalize(counts.tocsc())),
+    ):
+        for a in ("indptr", "indices", "data"):
+            assert np.array_equal(getattr(got, a), getattr(want, a)), a
+    assert counts.data.max() == 3  # the input is left as it was
+
+
+def test_char_ngrams_are_scikit_learns_char_wb_analyzer():
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    from cibwatch.characterise.narratives import _char_wb
+
+    sk = CountVectorizer(analyzer="char_wb", ngram_range=(2, 4)).build_analyzer()
+    words: dict[str, list[str]] = {}
+    for text in ("Hi  there\tWorld!! ok a bb ccc dddd", "中文 句子", "", " x ",
+                 "ÀÉ Straße İstanbul", "a\u00a0b\u2003c  d\n\ne", "World ok hi there"):
+        assert _char_wb(text, 2, 4) == sk(text)
+        assert _char_wb(text, 2, 4, words) == sk(text)  # words met before, from the cache

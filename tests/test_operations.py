@@ -322,3 +322,37 @@ def test_batched_normalising_and_chance_model_give_the_same_tables(tmp_path, mon
     assert n_strings > 3
     assert snapshots[0] == snapshots[1]
     assert snapshots[0]["operation_links"]
+
+
+def test_content_keys_read_from_detection_keys_are_the_keys_computed_afresh(ws):
+    """A title-less post's whole-text key is detection's own `text` key, and a text
+    without a sentence break is not normalised again: the keys must be the same as
+    when every text is normalised and fingerprinted here."""
+    from cibwatch.signals import extract_keys
+
+    con = ws.con
+    texts = [
+        ("Ｆｕｌｌｗｉｄｔｈ ｓｔｏｐｓ ｓｐｌｉｔ ｔｈｉｓ ｈｅａｄｌｉｎｅ．"
+         "Second part of the same post is long", None),
+        ("一个没有空格的中文句子也足够长可以成为一个内容键了吧。"
+         "第二句同样足够长可以成为键的", None),
+        ("no break at all in this long enough text https://example.com/a.b?c=d", None),
+        ("line one is long enough to be its own key\nline two is long enough as well", None),
+        ("Subscribe for more videos on this channel today", "A title long enough to be a key"),
+        ("short", "Title. With a break inside it that is long enough"),
+        ("ⅠⅡⅢ roman numerals and ligature ﬁne words make this long enough", None),
+    ]
+    con.executemany(
+        "INSERT INTO posts (platform, post_id, account_id, created_at, text, title) "
+        "VALUES ('facebook', ?, ?, TIMESTAMP '2024-01-01 10:00:00', ?, ?)",
+        [(f"odd{i}-{a}", a, t, h) for i, (t, h) in enumerate(texts) for a in ("fa0", "org1")],
+    )
+    cfg = Config()
+    extract_keys(con, cfg)
+    tables = []
+    for detection_min_chars in (None, cfg.signals.min_text_chars):
+        build_asset_keys(con, cfg.operations, detection_min_chars=detection_min_chars)
+        tables.append(con.execute("SELECT * FROM _op_keys ORDER BY ALL").fetchall())
+    assert tables[0] == tables[1]
+    content = [r for r in tables[0] if r[2] == "content"]
+    assert len({r[3] for r in content if r[4] and r[4].startswith("odd0-")}) == 3

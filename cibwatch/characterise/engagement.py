@@ -11,6 +11,7 @@ from collections import defaultdict
 from typing import Any
 
 import duckdb
+import numpy as np
 
 from cibwatch.config import CharacteriseConfig
 
@@ -112,7 +113,7 @@ def engagement_profiles(
     reached = defaultdict(dict)
     for gid, platform, n in con.execute(
         "SELECT gid, platform, count(*) FROM cw_engagements WHERE NOT own AND NOT flagged "
-        "GROUP BY 1, 2"
+        "GROUP BY 1, 2 ORDER BY 1, 2"
     ).fetchall():
         reached[gid][platform] = int(n)
     for gid in presence:
@@ -135,34 +136,42 @@ def _communities(con: duckdb.DuckDBPyConnection, cfg: CharacteriseConfig) -> dic
         return {}
     import igraph as ig
 
-    engagers = con.execute(
+    # Engagers numbered per (group, platform); follows among them are edges. One graph
+    # holds every group (no edge crosses groups), so one components call does them all.
+    con.execute(
         """
-        SELECT DISTINCT gid, platform, engager FROM cw_engagements
-        WHERE NOT own AND NOT flagged ORDER BY 1, 2, 3
+        CREATE OR REPLACE TEMP TABLE cw_engager_nodes AS
+        SELECT gid, platform, engager,
+               (row_number() OVER (ORDER BY gid, platform, engager) - 1)::BIGINT AS i,
+               (dense_rank() OVER (ORDER BY gid, platform) - 1)::BIGINT AS g
+        FROM (SELECT DISTINCT gid, platform, engager FROM cw_engagements
+              WHERE NOT own AND NOT flagged)
         """
+    )
+    groups = con.execute(
+        "SELECT gid, platform FROM cw_engager_nodes GROUP BY ALL ORDER BY any_value(g)"
     ).fetchall()
-    edges = con.execute(
+    group_of = con.sql("SELECT g FROM cw_engager_nodes ORDER BY i").fetchnumpy()["g"]
+    edges = con.sql(
         """
-        WITH e AS (SELECT DISTINCT gid, platform, engager FROM cw_engagements
-                   WHERE NOT own AND NOT flagged)
-        SELECT a.gid, a.platform, a.engager, b.engager
+        SELECT a.i AS a, b.i AS b
         FROM follows f
-        JOIN e a ON a.platform = f.platform AND a.engager = f.follower_id
-        JOIN e b ON b.gid = a.gid AND b.platform = f.platform AND b.engager = f.followee_id
+        JOIN cw_engager_nodes a ON a.platform = f.platform AND a.engager = f.follower_id
+        JOIN cw_engager_nodes b ON b.gid = a.gid AND b.platform = f.platform
+                               AND b.engager = f.followee_id
         """
-    ).fetchall()
-    nodes: dict[tuple, dict[str, int]] = defaultdict(dict)
-    for gid, platform, engager in engagers:
-        nodes[(gid, platform)][engager] = len(nodes[(gid, platform)])
-    links: dict[tuple, list[tuple[int, int]]] = defaultdict(list)
-    for gid, platform, a, b in edges:
-        index = nodes[(gid, platform)]
-        links[(gid, platform)].append((index[a], index[b]))
+    ).fetchnumpy()
+    con.execute("DROP TABLE cw_engager_nodes")
+    graph = ig.Graph(n=len(group_of),
+                     edges=np.column_stack((edges["a"], edges["b"])).tolist())
+    component = np.asarray(graph.connected_components(mode="weak").membership, np.int64)
+    big = np.bincount(component, minlength=1)[component] >= cfg.community_min_size
+    # Communities per group: distinct big components among its engagers.
+    pairs = np.unique(group_of[big] * (len(group_of) + 1) + component[big])
+    count = np.bincount(pairs // (len(group_of) + 1), minlength=len(groups))
     out: dict[str, dict[str, int]] = defaultdict(dict)
-    for (gid, platform), index in nodes.items():
-        graph = ig.Graph(n=len(index), edges=links.get((gid, platform), []))
-        sizes = [len(c) for c in graph.connected_components(mode="weak")]
-        out[gid][platform] = sum(1 for s in sizes if s >= cfg.community_min_size)
+    for (gid, platform), n in zip(groups, count.tolist(), strict=True):
+        out[gid][platform] = int(n)
     return out
 
 

@@ -16,23 +16,21 @@ from __future__ import annotations
 
 import json
 import re
-from array import array
-from collections import Counter, defaultdict
+from collections import defaultdict
 from functools import lru_cache
 from importlib import resources
+from itertools import chain
 from typing import Any
 
 import duckdb
 import numpy as np
+import pandas as pd
+import pyarrow as pa
 from scipy import sparse
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
-from sklearn.feature_extraction.text import (
-    ENGLISH_STOP_WORDS,
-    CountVectorizer,
-    TfidfTransformer,
-)
-from sklearn.preprocessing import normalize
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l2
 
 from cibwatch.config import CharacteriseConfig
 
@@ -65,6 +63,37 @@ def _stems(text: str, chars: int) -> list[str]:
     out = [w[:chars] for w in _WORD.findall(_CJK.sub(" ", text.lower())) if w not in _STOP]
     for run in _CJK.findall(text):
         out.extend(run[i:i + 2] for i in range(len(run) - 1))
+    return out
+
+
+_WHITE_SPACES = re.compile(r"\s\s+")
+
+
+def _char_wb(text: str, lo: int, hi: int, cache: dict[str, list[str]] | None = None
+             ) -> list[str]:
+    """scikit-learn's `char_wb` analyzer (lower case, n-grams inside space-padded words,
+    a word shorter than n once), the same terms in the same order. `cache`: each word's
+    n-grams, kept across texts (words repeat far more than texts do)."""
+    out: list[str] = []
+    for word in _WHITE_SPACES.sub(" ", text.lower()).split():
+        grams = cache.get(word) if cache is not None else None
+        if grams is None:
+            grams = _word_grams(word, lo, hi)
+            if cache is not None:
+                cache[word] = grams
+        out.extend(grams)
+    return out
+
+
+def _word_grams(word: str, lo: int, hi: int) -> list[str]:
+    padded = f" {word} "
+    size = len(padded)
+    out: list[str] = []
+    for n in range(lo, hi + 1):
+        if size <= n:
+            out.append(padded)
+            break
+        out.extend([padded[i:i + n] for i in range(size - n + 1)])
     return out
 
 
@@ -209,12 +238,11 @@ class TextFeatures:
 
     def __init__(self, texts: list[str], cfg: CharacteriseConfig):
         self.index = {t: i for i, t in enumerate(texts)}
-        chars = CountVectorizer(
-            analyzer="char_wb", ngram_range=(cfg.narrative_ngram_min, cfg.narrative_ngram_max)
-        ).build_analyzer()
+        lo, hi = cfg.narrative_ngram_min, cfg.narrative_ngram_max
         stem_chars = cfg.narrative_stem_chars
         self.stems = _TermCounts(texts, lambda t: _stems(t, stem_chars))
-        self.chars = _TermCounts(texts, chars)
+        words: dict[str, list[str]] = {}
+        self.chars = _TermCounts(texts, lambda t: _char_wb(t, lo, hi, words))
         self.tokens = _TermCounts(texts, _tokens)
 
     def rows(self, texts: list[str]) -> np.ndarray:
@@ -226,22 +254,29 @@ class _TermCounts:
     in the order the text first uses them, as `CountVectorizer._count_vocab` meets them."""
 
     def __init__(self, texts: list[str], analyzer):
-        vocab: dict[str, int] = {}
-        codes, values = array("q"), array("q")
-        indptr = [0]
-        for text in texts:
-            counter = Counter(analyzer(text))  # terms in first-use order
-            codes.extend([vocab.setdefault(term, len(vocab)) for term in counter])
-            values.extend(counter.values())
-            indptr.append(len(codes))
-        found = np.array(list(vocab), dtype=object)
+        # Every text's terms in one flat list, numbered by first use over all texts (as
+        # a growing vocabulary would), then per text each distinct term once with its
+        # count, in the order the text first uses it: all array work but the analyzer.
+        terms = [analyzer(text) for text in texts]
+        lengths = np.fromiter(map(len, terms), dtype=np.int64, count=len(texts))
+        codes, found = pd.factorize(np.fromiter(chain.from_iterable(terms), dtype=object,
+                                                count=int(lengths.sum())))
+        del terms
+        found = np.asarray(found, dtype=object)
+        width = max(len(found), 1)
+        key = np.repeat(np.arange(len(texts), dtype=np.int64), lengths) * width + codes
+        unique, first, counts = np.unique(key, return_index=True, return_counts=True)
+        by_use = np.argsort(first, kind="stable")
+        unique, counts = unique[by_use], counts[by_use]
+        indptr = np.zeros(len(texts) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(unique // width, minlength=len(texts)), out=indptr[1:])
         order = np.argsort(found)
         rank = np.empty(len(found), dtype=np.int64)
         rank[order] = np.arange(len(found))
         self.terms = found[order]
-        self.indptr = np.asarray(indptr, dtype=np.int64)
-        self.indices = rank[np.frombuffer(codes, dtype=np.int64)]
-        self.values = np.frombuffer(values, dtype=np.int64)
+        self.indptr = indptr
+        self.indices = rank[unique % width]
+        self.values = counts.astype(np.int64)
 
     def matrix(self, rows: np.ndarray, min_df: int = 1, max_features: int | None = None,
                dtype=np.float64, sort: bool = False) -> tuple[sparse.csr_matrix, np.ndarray]:
@@ -256,17 +291,19 @@ class _TermCounts:
         flat, data = self.indices[take], self.values[take]
         if flat.size == 0:
             raise ValueError("empty vocabulary")
-        present, first = np.unique(flat, return_index=True)
-        local = np.searchsorted(present, flat)
+        present, first, local = np.unique(flat, return_index=True, return_inverse=True)
         row_of = np.repeat(np.arange(n), lengths)
         if not sort:
             # The group's own vocabulary numbers terms as first met, and a row's columns
             # are sorted by that number before the terms are renumbered alphabetically.
             met = np.empty(len(present), dtype=np.int64)
             met[np.argsort(first, kind="stable")] = np.arange(len(present))
-            order = np.lexsort((met[local], row_of))
+            inside = met[local]
         else:
-            order = np.lexsort((local, row_of))
+            inside = local
+        # A row holds each term once, so (row, term) keys are distinct: one plain sort
+        # gives the order a two-key stable sort would.
+        order = np.argsort(row_of * len(present) + inside)
         local, data, row_of = local[order], data[order], row_of[order]
         df = np.bincount(local, minlength=len(present))
         mask = (df >= min_df) & (df <= n)
@@ -358,8 +395,35 @@ def _average_linkage(x: sparse.csr_matrix, threshold: float) -> np.ndarray:
 def _blend(blocks: list[tuple[float, sparse.spmatrix]]) -> sparse.csr_matrix:
     """Feature blocks side by side, each L2-normalised and weighted so that cosine
     similarity is the weighted sum of the blocks' similarities."""
-    parts = [normalize(b) * np.sqrt(w) for w, b in blocks if w > 0 and b.shape[1]]
-    return normalize(sparse.hstack(parts).tocsr())
+    parts = [_l2_rows(b) * np.sqrt(w) for w, b in blocks if w > 0 and b.shape[1]]
+    return _l2_rows(sparse.hstack(parts).tocsr())
+
+
+def _l2_rows(x: sparse.spmatrix) -> sparse.csr_matrix:
+    """`sklearn.preprocessing.normalize(x)` of a sparse matrix, the same arithmetic (its
+    own row kernel) without its input checks, which cost more than the work here."""
+    x = x.tocsr() if x.format != "csr" else x.copy()
+    if x.dtype not in (np.float64, np.float32):
+        x = x.astype(np.float64)
+    inplace_csr_row_normalize_l2(x)
+    return x
+
+
+def _tfidf(x: sparse.csr_matrix) -> sparse.csr_matrix:
+    """`TfidfTransformer(sublinear_tf=True).fit_transform(x)` of a float64 count matrix,
+    step for step (smoothed idf, 1 + log tf, L2 rows), without its per-call checks."""
+    df = np.bincount(x.indices, minlength=x.shape[1]).astype(np.float64)
+    df += 1.0
+    idf = np.full_like(df, fill_value=x.shape[0] + 1, dtype=np.float64)
+    idf /= df
+    np.log(idf, out=idf)
+    idf += 1.0
+    x = x.copy()
+    np.log(x.data, x.data)
+    x.data += 1.0
+    x.data *= idf[x.indices]
+    inplace_csr_row_normalize_l2(x)
+    return x
 
 
 def _cluster(features: TextFeatures, rows: np.ndarray, weights: np.ndarray,
@@ -380,7 +444,7 @@ def _cluster(features: TextFeatures, rows: np.ndarray, weights: np.ndarray,
             x, _ = counts.matrix(rows, min_df=min_df, max_features=max_features)
         except ValueError:  # nothing left after min_df / no words at all
             continue
-        blocks.append((weight, TfidfTransformer(sublinear_tf=True).fit_transform(x)))
+        blocks.append((weight, _tfidf(x)))
     if not blocks:
         return np.zeros(n, dtype=int)
     x = _blend(blocks)
@@ -403,7 +467,7 @@ def _cluster(features: TextFeatures, rows: np.ndarray, weights: np.ndarray,
     tag_counts = tag_counts[:, np.flatnonzero(spread <= cfg.narrative_tag_max_spread)].tocsr()
     tag_weight = cfg.narrative_tag_weight if tag_counts.nnz else 0.0
     if tag_weight:
-        tag_counts = TfidfTransformer(sublinear_tf=True).fit_transform(tag_counts)
+        tag_counts = _tfidf(tag_counts)
     theme = _average_linkage(_blend([(1.0 - tag_weight, words), (tag_weight, tag_counts)]),
                              cfg.narrative_theme_distance)
     return theme[message]
@@ -428,13 +492,20 @@ def _languages(con: duckdb.DuckDBPyConnection, members: str, out: dict) -> None:
 
 def _targets(con: duckdb.DuckDBPyConnection, out: dict, cfg: CharacteriseConfig) -> None:
     pattern, rows = _gazetteer_pattern()
-    con.execute("CREATE OR REPLACE TEMP TABLE cw_gazetteer (key VARCHAR, kind VARCHAR, "
-                "name VARCHAR)")
-    con.executemany("INSERT INTO cw_gazetteer VALUES (?, ?, ?)", rows)
+    con.register("_cw_gazetteer", pa.table(
+        {c: [r[i] for r in rows] for i, c in enumerate(("key", "kind", "name"))},
+        schema=pa.schema([(c, pa.string()) for c in ("key", "kind", "name")])))
+    con.execute("CREATE OR REPLACE TEMP TABLE cw_gazetteer AS SELECT * FROM _cw_gazetteer")
+    con.unregister("_cw_gazetteer")
+    # The expression runs once per distinct text (a text is in an operation and in its
+    # clusters), then the matches go back to every group holding the text.
     for gid, kind, name, posts, terms in con.execute(
         """
-        WITH m AS (
-            SELECT gid, txt, n, unnest(regexp_extract_all(txt, ?, 1)) AS term FROM cw_texts
+        WITH d AS (
+            SELECT txt, unnest(regexp_extract_all(txt, ?, 1)) AS term
+            FROM (SELECT DISTINCT txt FROM cw_texts)
+        ), m AS (
+            SELECT t.gid, t.txt, t.n, d.term FROM cw_texts t JOIN d USING (txt)
         ), hits AS (
             SELECT DISTINCT m.gid, m.txt, m.n, g.kind, g.name, lower(m.term) AS term
             FROM m JOIN cw_gazetteer g ON g.key = lower(m.term)

@@ -19,9 +19,11 @@ Everything is SQL over whole tables (plus Arrow compute for text normalisation).
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from cibwatch.config import OperationsConfig
 from cibwatch.signals.text import normalise_parallel
@@ -41,6 +43,9 @@ _NOT_AN_ASSET = (
 # Platform-scoped families: their keys are post ids, unique within a platform only.
 PLATFORM_SCOPED = ("engagement",)
 
+# Sentence breaks (`regexp_split_to_array` of a normalised text), as one character class.
+_BREAKS = "[.!?;。！？；\\n]"
+
 # Distinct post texts and titles normalised per batch: bounds the Arrow copies held at
 # once (about 1 GB at a few hundred bytes a text) whatever the number of posts.
 _NORMALISE_BATCH = 1_000_000
@@ -55,13 +60,15 @@ def build_asset_keys(
     cfg: OperationsConfig,
     scope: str | None = None,
     with_assets: bool = False,
+    detection_min_chars: int | None = None,
 ) -> None:
     """(Re)create temp table `_op_keys(platform, account_id, family, key, post_id)`.
 
     `scope` names a table of (platform, account_id) to restrict the work to (a signature
     needs only its operation's assets); None means every asset, which rarity needs.
     `with_assets` adds an `asset` key per asset (`platform:account_id`), matched against
-    the assets listed in saved signatures.
+    the assets listed in saved signatures. `detection_min_chars`: detection's
+    `SignalConfig.min_text_chars`, when its `text` keys are in `keys` (see `_content_pieces`).
     """
     in_scope = (
         f"(platform, account_id) IN (SELECT platform, account_id FROM {scope})"
@@ -72,21 +79,43 @@ def build_asset_keys(
         f"('{kt}', '{fam}')" for kt, fam in cfg.key_type_families
     ) or "(NULL, NULL)"
     scoped = _sql_list(PLATFORM_SCOPED)
-    # `content` keys are written with the title and sentence pieces (one GROUP BY for
-    # both, so a piece equal to detection's whole-text key is one key, not two).
+    whole_from_keys = (
+        detection_min_chars is not None
+        and 0 < detection_min_chars <= cfg.content_min_chars
+        and ("text", "content") in cfg.key_type_families
+    )
+    _content_pieces(con, cfg, in_scope, whole_from_keys)
+    # Detection's keys and the posts' content pieces in one GROUP BY (a piece equal to
+    # detection's whole-text key is one key, not two).
+    min_chars = int(cfg.content_min_chars)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {KEYS_TABLE} AS
-        WITH fam(key_type, family) AS (VALUES {families})
-        SELECT platform, account_id, family,
-               CASE WHEN family IN ({scoped}) THEN platform || '|' || key ELSE key END AS key,
-               min(post_id) AS post_id
-        FROM keys JOIN fam USING (key_type)
-        WHERE {in_scope} AND family <> 'content'
+        WITH fam(key_type, family) AS (VALUES {families}),
+        p AS (SELECT platform, account_id, post_id, coalesce(text, '') AS t,
+                     coalesce(title, '') AS h, text IS NULL AS no_text,
+                     title IS NULL AS no_title
+              FROM posts WHERE {in_scope})
+        SELECT platform, account_id, family, key, min(post_id) AS post_id
+        FROM (
+            SELECT platform, account_id, family,
+                   CASE WHEN family IN ({scoped}) THEN platform || '|' || key ELSE key END
+                       AS key,
+                   post_id
+            FROM keys JOIN fam USING (key_type) WHERE {in_scope}
+            UNION ALL
+            SELECT p.platform, p.account_id, 'content', x.key, p.post_id
+            FROM p JOIN _op_pieces x ON x.s = p.t
+            WHERE NOT p.no_text OR {min_chars} <= 0  -- '' has no piece of 1+ characters
+            UNION ALL
+            SELECT p.platform, p.account_id, 'content', x.key, p.post_id
+            FROM p JOIN _op_pieces x ON x.s = p.h AND x.whole
+            WHERE NOT p.no_title OR {min_chars} <= 0
+        )
         GROUP BY ALL
         """
     )
-    _add_content(con, cfg, in_scope, families)
+    con.execute("DROP TABLE _op_pieces")
     _add_xrefs(con, cfg, in_scope)
     con.execute(
         f"""
@@ -109,88 +138,89 @@ def build_asset_keys(
         )
 
 
-def _add_content(
-    con: duckdb.DuckDBPyConnection, cfg: OperationsConfig, in_scope: str, families: str
+def _content_pieces(
+    con: duckdb.DuckDBPyConnection, cfg: OperationsConfig, in_scope: str,
+    whole_from_keys: bool = False,
 ) -> None:
-    """`content` keys: detection's whole-text keys, plus titles alone, texts alone and
+    """Temp table `_op_pieces(s, whole, key)`: per distinct post text or title its
+    `content` keys beside detection's whole-text keys: titles alone, texts alone and
     sentences alone, fingerprinted like detection's exact-text key (md5 of
     `signals.text.normalise`), so equal pieces meet equal keys. Each distinct text or
-    title is normalised and split once, however many posts repeat it."""
+    title is normalised and split once, however many posts repeat it.
+
+    `whole_from_keys`: a title-less post's whole text is detection's own `text` key
+    (md5 of the same normalised text, kept from fewer characters), already read from
+    `keys`; such a text is then normalised only if it may hold a sentence break, which
+    normalising cannot create (NFKC can: "．" becomes "."), so most texts are not."""
     # The distinct strings are numbered in a temp table and read back in batches, so at
     # 10M posts they are never all held in Python at once, nor their normalised copies.
+    # `whole`: the string needs its own whole-text key (a title, or a post's text beside
+    # a title, whose detection key covers both).
+    whole = "title IS NOT NULL" if whole_from_keys else "true"
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _op_strings AS
-        SELECT s, row_number() OVER () AS i
-        FROM (SELECT coalesce(text, '') AS s FROM posts WHERE {in_scope}
-              UNION SELECT coalesce(title, '') FROM posts WHERE {in_scope})
+        SELECT s, bool_or(whole) AS whole, row_number() OVER () AS i
+        FROM (SELECT coalesce(text, '') AS s, {whole} AS whole FROM posts WHERE {in_scope}
+              UNION ALL SELECT coalesce(title, ''), true FROM posts WHERE {in_scope})
+        GROUP BY s
         """
     )
     n_strings = scalar(con, "SELECT count(*) FROM _op_strings")
     min_chars = int(cfg.content_min_chars)
-    con.execute("CREATE OR REPLACE TEMP TABLE _op_pieces (s VARCHAR, whole BOOLEAN, key VARCHAR)")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _op_pieces (s VARCHAR, whole BOOLEAN, key VARCHAR)"
+    )
     for lo in range(0, n_strings, _NORMALISE_BATCH):
-        strings = con.sql(
-            f"SELECT s FROM _op_strings WHERE i > {lo} AND i <= {lo + _NORMALISE_BATCH}"
-        ).to_arrow_table().column("s").combine_chunks()
-        normalised = normalise_parallel(strings, min(os.cpu_count() or 1, 8))
-        con.register("_op_norm", pa.table({"s": strings, "n": normalised}))
+        batch = con.sql(
+            f"SELECT s, whole FROM _op_strings WHERE i > {lo} AND i <= {lo + _NORMALISE_BATCH}"
+        ).to_arrow_table()
+        strings = batch.column("s").combine_chunks()
+        wholes = batch.column("whole").combine_chunks()
+        del batch
+        threads = min(os.cpu_count() or 1, 8)
+        if whole_from_keys:
+            keep = pc.or_(wholes, _may_break(strings, threads))
+            strings, wholes = strings.filter(keep), wholes.filter(keep)
+        normalised = normalise_parallel(strings, threads)
+        con.register("_op_norm", pa.table({"s": strings, "whole": wholes, "n": normalised}))
         # Per distinct string: its whole normalised form (a title's only piece) and, as
         # a post's text, its sentences too (a sentence that is the whole text is that key).
         con.execute(
             f"""
             INSERT INTO _op_pieces
             SELECT s, true AS whole, md5(trim(n)) AS key FROM _op_norm
-            WHERE length(trim(n)) >= {min_chars}
+            WHERE whole AND length(trim(n)) >= {min_chars}
             UNION ALL
             SELECT s, false, md5(piece)
-            FROM (SELECT s, n,
-                         trim(unnest(regexp_split_to_array(n, '[.!?;。！？；\\n]+'))) AS piece
+            FROM (SELECT s, n, trim(unnest(regexp_split_to_array(n, '{_BREAKS}+'))) AS piece
                   FROM _op_norm WHERE length(n) >= {min_chars})
             WHERE length(piece) >= {min_chars} AND piece <> trim(n)
             """
         )
         con.unregister("_op_norm")
-        del strings
+        del strings, wholes, normalised
     con.execute("DROP TABLE _op_strings")
-    if n_strings == 0:
-        con.execute("DROP TABLE _op_pieces")
-        con.execute(
-            f"""
-            INSERT INTO {KEYS_TABLE}
-            WITH fam(key_type, family) AS (VALUES {families})
-            SELECT platform, account_id, family, key, min(post_id)
-            FROM keys JOIN fam USING (key_type)
-            WHERE {in_scope} AND family = 'content'
-            GROUP BY ALL
-            """
-        )
-        return
-    con.execute(
-        f"""
-        INSERT INTO {KEYS_TABLE}
-        WITH fam(key_type, family) AS (VALUES {families}),
-        p AS (SELECT platform, account_id, post_id, coalesce(text, '') AS t,
-                     coalesce(title, '') AS h, text IS NULL AS no_text,
-                     title IS NULL AS no_title
-              FROM posts WHERE {in_scope})
-        SELECT platform, account_id, 'content', key, min(post_id)
-        FROM (
-            SELECT platform, account_id, key, post_id
-            FROM keys JOIN fam USING (key_type) WHERE {in_scope} AND family = 'content'
-            UNION ALL
-            SELECT p.platform, p.account_id, x.key, p.post_id
-            FROM p JOIN _op_pieces x ON x.s = p.t
-            WHERE NOT p.no_text OR {min_chars} <= 0  -- '' has no piece of 1+ characters
-            UNION ALL
-            SELECT p.platform, p.account_id, x.key, p.post_id
-            FROM p JOIN _op_pieces x ON x.s = p.h AND x.whole
-            WHERE NOT p.no_title OR {min_chars} <= 0
-        )
-        GROUP BY ALL
-        """
-    )
-    con.execute("DROP TABLE _op_pieces")
+
+
+def _may_break(strings: pa.Array, threads: int) -> pa.Array:
+    """Whether each string's normalised form may hold a sentence break: ASCII is its own
+    NFKC form; other strings are tested after NFKC, the only step that can make one.
+    In slices on `threads` threads, like `normalise_parallel` (Arrow releases the GIL)."""
+    parts = max(1, min(int(threads), len(strings) // 50_000))
+    if parts == 1:
+        return _may_break_slice(strings)
+    step = -(-len(strings) // parts)
+    with ThreadPoolExecutor(parts) as pool:
+        return pa.concat_arrays(list(pool.map(
+            _may_break_slice, [strings.slice(i, step) for i in range(0, len(strings), step)])))
+
+
+def _may_break_slice(strings: pa.Array) -> pa.Array:
+    ascii_ = pc.string_is_ascii(strings)
+    nfkc = pc.if_else(ascii_, strings, pc.utf8_normalize(
+        pc.if_else(ascii_, pa.scalar("", pa.string()), strings), form="NFKC"))
+    return pc.match_substring_regex(nfkc, _BREAKS)
 
 
 def _add_xrefs(con: duckdb.DuckDBPyConnection, cfg: OperationsConfig, in_scope: str) -> None:

@@ -32,10 +32,11 @@ from dataclasses import dataclass, field
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from cibwatch.config import Config, OperationsConfig
 from cibwatch.operations import history, signatures
-from cibwatch.operations.features import KEYS_TABLE, build_asset_keys, sample_texts, time_vectors
+from cibwatch.operations.features import KEYS_TABLE, build_asset_keys, sample_texts
 
 KNOWN_PREFIX = "known:"
 
@@ -75,6 +76,70 @@ def family_strengths(cfg: OperationsConfig) -> dict[str, float]:
 
 
 @dataclass
+class FamilyScore:
+    """One evidence family of a scored link; its examples are read when first needed."""
+
+    family: str
+    observed: float
+    n_keys: int
+    mean: float
+    var: float
+    units: float
+    strength: float
+    # The pairs query's `examples` column and this family's row in it.
+    column: pa.ChunkedArray | pa.Array = field(repr=False)
+    row: int = 0
+    _examples: list[dict] | None = field(default=None, repr=False)
+
+    @property
+    def examples(self) -> list[dict]:
+        if self._examples is None:
+            self._examples = self.column[self.row].as_py() or []
+        return self._examples
+
+
+def _load_examples(links: list[Link]) -> None:
+    """Read the examples of these links' families from the pairs queries' columns, one
+    `take` per column instead of one Arrow scalar per family."""
+    by_column: dict[int, list[FamilyScore]] = {}
+    for link in links:
+        for f in link.scores:
+            if f._examples is None:
+                by_column.setdefault(id(f.column), []).append(f)
+    for scores in by_column.values():
+        rows = pa.array([f.row for f in scores], pa.int64())
+        for f, examples in zip(scores, scores[0].column.take(rows).to_pylist(), strict=True):
+            f._examples = examples or []
+
+
+class _Samples:
+    """Verbatim texts quoted with text-family examples, read from `posts` only for the
+    links whose evidence is shown, in one query for all links announced with `want`."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self.con = con
+        self.texts: dict[tuple[str, str], str] = {}
+        self.read: set[tuple[str, str]] = set()
+        self.wanted: set[tuple[str, str]] = set()
+
+    def want(self, link: Link) -> None:
+        self.wanted.update(_sample_ids(link))
+
+    def get(self, ids: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        missing = (ids | self.wanted) - self.read
+        if missing:
+            self.texts.update(sample_texts(self.con, sorted(missing)))
+            self.read |= missing
+            self.wanted.clear()
+        return self.texts
+
+
+def _sample_ids(link: Link) -> set[tuple[str, str]]:
+    return {(ex["sp"], ex["spost"]) for f in link.scores if f.family in TEXT_FAMILIES
+            for ex in f.examples if ex["spost"] is not None}
+
+
+@dataclass
 class Link:
     a: str
     b: str
@@ -82,15 +147,29 @@ class Link:
     keys: float
     threshold: float
     kind: str
-    families: list[dict] = field(default_factory=list)
+    scores: list[FamilyScore] = field(default_factory=list)
     time_correlation: float | None = None
     # The clusters each side stood for (a node is an operation-so-far after round one).
     nodes_a: list[str] = field(default_factory=list)
     nodes_b: list[str] = field(default_factory=list)
+    samples: _Samples | None = field(default=None, repr=False)
+    _families: list[dict] | None = field(default=None, repr=False)
 
     @property
     def accepted(self) -> bool:
         return self.strength >= self.threshold
+
+    @property
+    def families(self) -> list[dict]:
+        """Per family: its figures and examples, strongest first (built when asked: most
+        scored links are never shown)."""
+        if self._families is None:
+            samples = self.samples.get(_sample_ids(self)) if self.samples else {}
+            self._families = sorted(
+                (_family_evidence(f, samples) for f in self.scores),
+                key=lambda f: (-f["strength"], f["family"]),
+            )
+        return self._families
 
     def evidence(self) -> dict:
         return {
@@ -105,6 +184,32 @@ class Link:
             if self.time_correlation is None
             else round(self.time_correlation, 3),
         }
+
+
+def _family_evidence(f: FamilyScore, samples: dict) -> dict:
+    return {
+        "family": f.family,
+        "label": FAMILY_LABELS.get(f.family, f.family),
+        "keys": int(f.n_keys),
+        "weighted_keys": round(float(f.observed), 3),
+        "expected_by_chance": round(f.mean, 3),
+        "chance_sd": round(math.sqrt(f.var), 3),
+        "units": round(f.units, 3),
+        "strength": round(f.strength, 4),
+        "examples": [
+            {
+                "key": ex["key"],
+                "sample": samples.get((ex["sp"], ex["spost"]), "")[:160]
+                if f.family in TEXT_FAMILIES
+                else None,
+                "assets_a": int(ex["n_a"]),
+                "assets_b": int(ex["n_b"]),
+                "others": int(ex["outside"]),
+                "weight": round(float(ex["w"]), 3),
+            }
+            for ex in f.examples
+        ],
+    }
 
 
 @dataclass
@@ -146,8 +251,10 @@ def link_operations(con: duckdb.DuckDBPyConnection, config: Config) -> LinkSumma
     known = signatures.load_known(con)
     groups_uf = _Groups(list(clusters))
     accepted: dict[tuple[str, str], Link] = {}
+    samples = _Samples(con)
     if clusters:
-        build_asset_keys(con, cfg, with_assets=bool(known))
+        build_asset_keys(con, cfg, with_assets=bool(known),
+                         detection_min_chars=config.signals.min_text_chars)
     con.execute("DROP TABLE IF EXISTS _op_key_users")
     for round_ in range(max(1, cfg.link_rounds) if clusters else 0):
         # Each round compares what is joined so far (an operation's clusters as one
@@ -159,7 +266,8 @@ def link_operations(con: duckdb.DuckDBPyConnection, config: Config) -> LinkSumma
             for rep, cs in nodes.items()
         }
         merged = False
-        scored = score_links(con, cfg, platform_of, known, reuse_key_users=round_ > 0)
+        scored = score_links(con, cfg, platform_of, known, reuse_key_users=round_ > 0,
+                             samples=samples)
         for link in _ordered(scored):
             if not link.accepted:
                 continue
@@ -174,12 +282,16 @@ def link_operations(con: duckdb.DuckDBPyConnection, config: Config) -> LinkSumma
             break
     groups = groups_uf.groups()
     links = list(accepted.values())
+    _load_examples(links)
+    for link in links:
+        samples.want(link)
     members = _group_members(con, groups)
     ids = history.assign_ids(con, cfg, [members[i] for i in range(len(groups))])
     summary = _write(con, cfg, clusters, known, links, groups, members, ids)
     history.record(con, cfg)
     for table in ("_op_keys", "_op_node_keys", "_op_shared", "_op_key_users",
-                  "_op_group_members", "_op_current", "_op_members"):
+                  "_op_group_members", "_op_current", "_op_members", "_op_member_keys",
+                  "_op_member_hours", "_op_totals"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     return summary
 
@@ -190,12 +302,40 @@ def score_links(
     platform_of: dict[str, str | None],
     known: dict[str, dict],
     reuse_key_users: bool = False,
+    samples: _Samples | None = None,
 ) -> list[Link]:
     """Every candidate link between two nodes of `_op_members(node, platform,
     account_id)` or saved signatures, scored (accepted or not). Needs `_op_keys`
     (`features.build_asset_keys`). `platform_of`: a node's one platform, or None.
-    `reuse_key_users`: keep `_op_key_users` from the previous call, which is right when
-    only the grouping of the same clusters into nodes changed (a later linking round)."""
+    `reuse_key_users`: keep what depends only on which assets are clustered (their keys
+    and hours, each key's users) from the previous call, which is right when only the
+    grouping of the same clusters into nodes changed (a later linking round).
+    `samples`: where the quoted texts of the links' examples are read (one per run)."""
+    if not reuse_key_users:
+        # The clustered assets' keys and posting hours, read once from the whole tables.
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE _op_member_keys AS
+            SELECT k.* FROM {KEYS_TABLE} k
+            SEMI JOIN (SELECT DISTINCT platform, account_id FROM _op_members) m
+              ON m.platform = k.platform AND m.account_id = k.account_id
+            """
+        )
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE _op_member_hours AS
+            SELECT p.platform, p.account_id,
+                   (isodow(p.created_at) - 1) * 24 + hour(p.created_at) AS how, count(*) AS n
+            FROM posts p
+            SEMI JOIN (SELECT DISTINCT platform, account_id FROM _op_members) m
+              ON m.platform = p.platform AND m.account_id = p.account_id
+            GROUP BY ALL
+            """
+        )
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _op_totals AS "
+            f"SELECT family, count(*) AS n FROM {KEYS_TABLE} GROUP BY 1"
+        )
     _node_keys(con, known)
     con.execute(
         f"""
@@ -219,9 +359,7 @@ def score_links(
             GROUP BY ALL
             """
         )
-    totals = dict(
-        con.execute(f"SELECT family, count(*) FROM {KEYS_TABLE} GROUP BY 1").fetchall()
-    )
+    totals = dict(con.execute("SELECT family, n FROM _op_totals").fetchall())
     # Per node and family: its number of distinct keys m, and its keys' (users, weight)
     # pairs, each distinct pair once with the number of keys that have it.
     profile: dict[tuple[str, str], tuple[float, np.ndarray, np.ndarray, np.ndarray]] = {}
@@ -240,9 +378,12 @@ def score_links(
             np.asarray(times, dtype=float),
         )
     k = int(cfg.evidence_examples)
-    rows = con.execute(
+    table = con.sql(
         f"""
-        WITH pairs AS (
+        WITH nk AS (
+            SELECT * FROM _op_node_keys n
+            SEMI JOIN _op_shared s ON s.family = n.family AND s.key = n.key
+        ), pairs AS (
             SELECT a.node AS na, b.node AS nb, a.family, a.key,
                    a.n AS n_a, b.n AS n_b, coalesce(u.users, 0) AS users,
                    coalesce(u.users - u.clustered, 0) AS outside,
@@ -251,50 +392,77 @@ def score_links(
                                + CASE WHEN b.known THEN b.n ELSE 0 END)
                               / greatest(coalesce(u.users, 0), 1)) AS w,
                    coalesce(a.platform, b.platform) AS sp, coalesce(a.post_id, b.post_id) AS spost
-            FROM _op_node_keys a
-            JOIN _op_node_keys b ON a.family = b.family AND a.key = b.key AND a.node < b.node
-            JOIN _op_shared s ON s.family = a.family AND s.key = a.key
+            FROM nk a
+            JOIN nk b ON a.family = b.family AND a.key = b.key AND a.node < b.node
             LEFT JOIN _op_key_users u ON u.family = a.family AND u.key = a.key
             WHERE NOT (a.known AND b.known)
         )
-        SELECT na, nb, family, sum(w) AS units, count(*) AS n_keys,
-               list(users), list(n_a), list(n_b), list(w),
-               list(struct_pack(key, w, n_a, n_b, outside, sp, spost)
-                    ORDER BY w DESC, key)[1:{k}] AS examples
+        SELECT na, nb, family, count(*) AS n_keys,
+               list(users) AS users, list(n_a) AS n_a, list(n_b) AS n_b, list(w) AS w,
+               -- the k heaviest keys, ties by key (keys are distinct in a row)
+               min_by(struct_pack(key, w, n_a, n_b, outside, sp, spost),
+                      struct_pack(nw := -w, key := key), {k}) AS examples
         FROM pairs GROUP BY ALL ORDER BY na, nb, family
         """
-    ).fetchall()
-    pair_families: dict[tuple[str, str], list] = {}
-    chance = _expected(rows, profile, totals)
-    for (na, nb, family, _, n_keys, _, _, _, w, examples), expected in zip(
-        rows, chance, strict=True
-    ):
-        pair_families.setdefault((na, nb), []).append(
-            (family, math.fsum(w), n_keys, examples, expected)
-        )
-    samples = sample_texts(
-        con,
-        sorted(
-            {
-                (ex["sp"], ex["spost"])
-                for fams in pair_families.values()
-                for family, _, _, exs, _ in fams
-                if family in TEXT_FAMILIES
-                for ex in exs
-                if ex["spost"] is not None
-            }
-        ),
-    )
-    vectors = {node: _centred(v) for node, v in time_vectors(con, "_op_members").items()}
+    ).to_arrow_table()
+    shared = _Shared.from_arrow(table)
+    chance = _chance(shared, profile, totals)
+    vectors = {node: _centred(v) for node, v in _node_vectors(con).items()}
     for name, sig in known.items():
         vectors[KNOWN_PREFIX + name] = _centred(sig.get("time") or [0] * 168)
-    strengths = family_strengths(cfg)
-    out = []
-    for (na, nb), fams in sorted(pair_families.items()):
-        out.append(
-            _score_pair(cfg, na, nb, fams, vectors, platform_of, strengths, samples)
-        )
+    return _score_pairs(cfg, shared, table.column("examples"), chance, vectors, platform_of,
+                        samples)
+
+
+def _node_vectors(con: duckdb.DuckDBPyConnection) -> dict[str, list[int]]:
+    """`features.time_vectors` of `_op_members`, summed from `_op_member_hours`."""
+    rows = con.execute(
+        """
+        SELECT m.node, h.how, sum(h.n) AS n
+        FROM _op_member_hours h JOIN _op_members m USING (platform, account_id)
+        GROUP BY ALL
+        """
+    ).fetchall()
+    out: dict[str, list[int]] = {}
+    for node, how, n in rows:
+        out.setdefault(node, [0] * 168)[int(how)] = int(n)
     return out
+
+
+@dataclass
+class _Shared:
+    """The pairs query's rows (one per pair of nodes and family), with the keys they
+    share as flat arrays: row i's keys are `starts[i]:starts[i + 1]`."""
+
+    na: list[str]
+    nb: list[str]
+    family: list[str]
+    n_keys: list[int]
+    starts: np.ndarray
+    users: np.ndarray
+    n_a: np.ndarray
+    n_b: np.ndarray
+    w: np.ndarray
+
+    @classmethod
+    def from_rows(cls, rows: list[tuple]) -> _Shared:
+        """From tuples (na, nb, family, units, n_keys, users, n_a, n_b, w, ...)."""
+        sizes = np.array([len(r[5]) for r in rows], dtype=np.int64)
+        flat = [np.asarray([x for r in rows for x in r[c]], dtype=float) for c in (5, 6, 7, 8)]
+        return cls([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
+                   [int(r[4]) for r in rows], _starts(np.append(sizes, 0)), *flat)
+
+    @classmethod
+    def from_arrow(cls, table: pa.Table) -> _Shared:
+        def flat(name: str) -> np.ndarray:
+            col = table.column(name).combine_chunks()
+            return np.asarray(col.flatten().to_numpy(zero_copy_only=False), dtype=float)
+
+        sizes = np.asarray(pc.list_value_length(table.column("users")).to_numpy(
+            zero_copy_only=False), dtype=np.int64)
+        return cls(table.column("na").to_pylist(), table.column("nb").to_pylist(),
+                   table.column("family").to_pylist(), table.column("n_keys").to_pylist(),
+                   _starts(np.append(sizes, 0)), *(flat(c) for c in ("users", "n_a", "n_b", "w")))
 
 
 # Weight of a key of node `n` for the chance model: the clustered share of its users
@@ -306,6 +474,12 @@ _WEIGHT_SQL = (
 
 
 def _expected(rows: list[tuple], profile: dict, totals: dict) -> list[tuple[float, float]]:
+    """`_chance` of rows given as tuples (na, nb, family, units, n_keys, users, n_a, n_b,
+    w, ...), as the pairs query returns them."""
+    return _chance(_Shared.from_rows(rows), profile, totals)
+
+
+def _chance(shared: _Shared, profile: dict, totals: dict) -> list[tuple[float, float]]:
     """Per (pair, family) row: mean and variance of the weighted number of one node's keys
     the other would hit by chance, the larger of both directions. Node a draws its m
     distinct keys at random, proportionally to how many assets use each key, so b's key k
@@ -326,7 +500,8 @@ def _expected(rows: list[tuple], profile: dict, totals: dict) -> list[tuple[floa
     # Two calls per row: a -> b (a's own users are the row's n_a), then b -> a (n_b).
     # A row whose node has no profile (none in practice) expects nothing.
     a_of, b_of, row_of, total_of = [], [], [], []
-    for i, (na, nb, family, *_) in enumerate(rows):
+    for i, (na, nb, family) in enumerate(zip(shared.na, shared.nb, shared.family,
+                                             strict=True)):
         ia, ib = at.get((na, family)), at.get((nb, family))
         if ia is not None and ib is not None:
             total = max(1.0, float(totals.get(family, 1)))
@@ -334,12 +509,13 @@ def _expected(rows: list[tuple], profile: dict, totals: dict) -> list[tuple[floa
             b_of += [ib, ia]
             row_of += [i, i]
             total_of += [total, total]
-    out = [(0.0, 0.0)] * len(rows)
+    out = [(0.0, 0.0)] * len(shared.na)
     if not row_of:
         return out
     m_all, total_all = m_of[a_of], np.asarray(total_of)
     count_all = length[b_of]
-    sizes_all = np.array([len(rows[i][5]) for i in row_of], dtype=np.int64)
+    row_all = np.asarray(row_of, dtype=np.int64)
+    sizes_all = np.diff(shared.starts)[row_all]
     # Calls are taken in slices of bounded work: every term of b's whole profile is
     # array elements and Python floats until summed, and all calls at once held over
     # 6 GB of them at 10M posts. Each call's exact sums are the same either way.
@@ -353,16 +529,15 @@ def _expected(rows: list[tuple], profile: dict, totals: dict) -> list[tuple[floa
         src = np.repeat(first[b_at] - _starts(count), count) + np.arange(count.sum())
         users_b, w_b, times_b = (f[src] for f in flat)
         hit = 1.0 - np.exp(-m_call[which] * users_b / total_call[which])
-        b_mean = _exact_terms(w_b * hit, times_b, count)
-        b_var = _exact_terms(w_b**2 * hit * (1 - hit), times_b, count)
+        b_mean, b_bounds = _exact_terms(w_b * hit, times_b, count)
+        b_var, _ = _exact_terms(w_b**2 * hit * (1 - hit), times_b, count)
         del which, src, users_b, w_b, times_b, hit
-        # The keys they share (the rows' lists users, n_a, n_b, w), once per call.
-        here_rows = row_of[lo:hi]
-        users, n_a, n_b, w = (
-            np.concatenate([np.asarray(rows[i][c], dtype=float) for i in here_rows])
-            for c in (5, 6, 7, 8)
-        )
+        # The keys they share (the rows' users, n_a, n_b, w), once per call.
+        here_rows = row_all[lo:hi]
         sizes = sizes_all[lo:hi]
+        src = np.repeat(shared.starts[here_rows] - _starts(sizes), sizes) + np.arange(
+            sizes.sum())
+        users, n_a, n_b, w = (x[src] for x in (shared.users, shared.n_a, shared.n_b, shared.w))
         pick = np.repeat(np.arange(hi - lo), sizes)
         own = np.where(np.repeat(calls % 2 == 0, sizes), n_a, n_b)
         m, total = m_call[pick], total_call[pick]
@@ -371,11 +546,13 @@ def _expected(rows: list[tuple], profile: dict, totals: dict) -> list[tuple[floa
         s_mean = (w * (full - alone)).tolist()
         s_var = (w**2 * (full * (1 - full) - alone * (1 - alone))).tolist()
         bounds = _starts(np.append(sizes, 0)).tolist()
-        for j, i in enumerate(here_rows):
+        fsum = math.fsum
+        for j, i in enumerate(here_rows.tolist()):
             c = lo + j
             a, b = bounds[j], bounds[j + 1]
-            mean = math.fsum(b_mean[j]) - math.fsum(s_mean[a:b])
-            var = math.fsum(b_var[j]) - math.fsum(s_var[a:b])
+            p, q = b_bounds[j], b_bounds[j + 1]
+            mean = fsum(b_mean[p:q]) - fsum(s_mean[a:b])
+            var = fsum(b_var[p:q]) - fsum(s_var[a:b])
             here = (max(mean, 0.0), max(var, 0.0))
             out[i] = here if c % 2 == 0 else max(out[i], here)
     return out
@@ -409,11 +586,14 @@ def _starts(count: np.ndarray) -> np.ndarray:
 _SPLIT = 134217729.0
 
 
-def _exact_terms(x: np.ndarray, times: np.ndarray, count: np.ndarray) -> list[list[float]]:
+def _exact_terms(
+    x: np.ndarray, times: np.ndarray, count: np.ndarray
+) -> tuple[list[float], list[int]]:
     """Per segment (of `count` lengths), floats whose exact sum is that of every x[i]
     repeated times[i] times: each product x * times as its rounded value plus its
     rounding error (Dekker's two-product), so `math.fsum` of them is the fsum of the
-    repeats, to the last bit."""
+    repeats, to the last bit. One flat list, segment j at `bounds[j]:bounds[j + 1]`
+    (its products, then their errors)."""
     product = x * times
     xh = _SPLIT * x
     xh = xh - (xh - x)
@@ -421,10 +601,13 @@ def _exact_terms(x: np.ndarray, times: np.ndarray, count: np.ndarray) -> list[li
     th = _SPLIT * times
     th = th - (th - times)
     tl = times - th
-    error = (((xh * th - product) + xh * tl + xl * th) + xl * tl).tolist()
-    product = product.tolist()
-    bounds = _starts(np.append(count, 0)).tolist()
-    return [product[lo:hi] + error[lo:hi] for lo, hi in zip(bounds, bounds[1:], strict=False)]
+    error = ((xh * th - product) + xh * tl + xl * th) + xl * tl
+    starts = _starts(np.append(count, 0))
+    pos = np.arange(len(x)) + np.repeat(starts[:-1], count)
+    flat = np.empty(2 * len(x))
+    flat[pos] = product
+    flat[pos + np.repeat(count, count)] = error
+    return flat.tolist(), (2 * starts).tolist()
 
 
 def _node_keys(con: duckdb.DuckDBPyConnection, known: dict[str, dict]) -> None:
@@ -479,62 +662,55 @@ def _correlation(a: tuple | None, b: tuple | None, min_posts: int) -> float | No
     c = x @ x.T
     c *= np.true_divide(1, x.shape[1] - 1)
     sd = np.sqrt(np.diag(c))
-    return float(np.clip(c[0, 1] / sd[0] / sd[1], -1, 1))
+    r = float(c[0, 1] / sd[0] / sd[1])
+    # np.clip's result, without its per-call overhead (NaN stays NaN).
+    return r if r != r else min(1.0, max(-1.0, r))
 
 
-def _score_pair(cfg, na, nb, fams, vectors, platform_of, strengths, samples) -> Link:
-    group_best: dict[str, tuple[float, float]] = {}
-    families = []
-    for family, observed, n_keys, examples, expected in fams:
-        p = strengths.get(family, 0.0)
-        mean, var = expected
-        units = max(0.0, float(observed) - mean - cfg.chance_margin * math.sqrt(var))
-        s = 1.0 - (1.0 - p) ** units
-        group = FAMILY_GROUP.get(family, family)
-        if s > group_best.get(group, (-1.0, 0.0))[0]:
-            group_best[group] = (s, float(units))
-        families.append(
-            {
-                "family": family,
-                "label": FAMILY_LABELS.get(family, family),
-                "keys": int(n_keys),
-                "weighted_keys": round(float(observed), 3),
-                "expected_by_chance": round(mean, 3),
-                "chance_sd": round(math.sqrt(var), 3),
-                "units": round(units, 3),
-                "strength": round(s, 4),
-                "examples": [
-                    {
-                        "key": ex["key"],
-                        "sample": samples.get((ex["sp"], ex["spost"]), "")[:160]
-                        if family in TEXT_FAMILIES
-                        else None,
-                        "assets_a": int(ex["n_a"]),
-                        "assets_b": int(ex["n_b"]),
-                        "others": int(ex["outside"]),
-                        "weight": round(float(ex["w"]), 3),
-                    }
-                    for ex in examples
-                ],
-            }
-        )
-    families.sort(key=lambda f: (-f["strength"], f["family"]))
-    doubt = math.prod(1.0 - s for s, _ in group_best.values())
-    keys = sum(u for _, u in group_best.values())
-    corr = _correlation(vectors.get(na), vectors.get(nb), cfg.time_min_posts)
-    if corr is not None and corr > cfg.time_min_correlation:
-        span = max(1e-9, 1.0 - cfg.time_min_correlation)
-        doubt *= 1.0 - cfg.time_max_strength * min(1.0, (corr - cfg.time_min_correlation) / span)
-    strength = round(1.0 - doubt, 9)
-    if na.startswith(KNOWN_PREFIX) or nb.startswith(KNOWN_PREFIX):
-        kind, threshold = "known_operation", cfg.known_min_strength
-    elif platform_of.get(na) is not None and platform_of.get(na) == platform_of.get(nb):
-        kind, threshold = "same_platform", cfg.same_platform_min_strength
-    else:
-        kind, threshold = "cross_platform", cfg.min_link_strength
-    if keys < cfg.min_link_keys:
-        threshold = max(threshold, 1.0 + 1e-9)
-    return Link(na, nb, strength, keys, threshold, kind, families, corr)
+def _score_pairs(cfg, shared: _Shared, examples, chance, vectors, platform_of,
+                 samples) -> list[Link]:
+    """One `Link` per pair of nodes, from its rows (one per family, in family order)."""
+    strengths = family_strengths(cfg)
+    w = shared.w.tolist()
+    starts = shared.starts.tolist()
+    rows_of: dict[tuple[str, str], list[int]] = {}
+    for i, pair in enumerate(zip(shared.na, shared.nb, strict=True)):
+        rows_of.setdefault(pair, []).append(i)
+    out = []
+    for (na, nb), rows in sorted(rows_of.items()):
+        group_best: dict[str, tuple[float, float]] = {}
+        scores = []
+        for r in rows:
+            family = shared.family[r]
+            p = strengths.get(family, 0.0)
+            mean, var = chance[r]
+            observed = math.fsum(w[starts[r]:starts[r + 1]])
+            units = max(0.0, observed - mean - cfg.chance_margin * math.sqrt(var))
+            s = 1.0 - (1.0 - p) ** units
+            group = FAMILY_GROUP.get(family, family)
+            if s > group_best.get(group, (-1.0, 0.0))[0]:
+                group_best[group] = (s, float(units))
+            scores.append(FamilyScore(family, observed, shared.n_keys[r], mean, var, units,
+                                      s, examples, r))
+        doubt = math.prod(1.0 - s for s, _ in group_best.values())
+        keys = sum(u for _, u in group_best.values())
+        corr = _correlation(vectors.get(na), vectors.get(nb), cfg.time_min_posts)
+        if corr is not None and corr > cfg.time_min_correlation:
+            span = max(1e-9, 1.0 - cfg.time_min_correlation)
+            doubt *= 1.0 - cfg.time_max_strength * min(
+                1.0, (corr - cfg.time_min_correlation) / span)
+        strength = round(1.0 - doubt, 9)
+        if na.startswith(KNOWN_PREFIX) or nb.startswith(KNOWN_PREFIX):
+            kind, threshold = "known_operation", cfg.known_min_strength
+        elif platform_of.get(na) is not None and platform_of.get(na) == platform_of.get(nb):
+            kind, threshold = "same_platform", cfg.same_platform_min_strength
+        else:
+            kind, threshold = "cross_platform", cfg.min_link_strength
+        if keys < cfg.min_link_keys:
+            threshold = max(threshold, 1.0 + 1e-9)
+        out.append(Link(na, nb, strength, keys, threshold, kind, scores, corr,
+                        samples=samples))
+    return out
 
 
 def _ordered(links: list[Link]) -> list[Link]:
