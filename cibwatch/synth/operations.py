@@ -39,10 +39,12 @@ from cibwatch.synth.rhythms import (
     PERSONA_SHIFT,
     SMALL_OFFICE_SHIFT,
     Calendar,
+    Shift,
     consensus,
     human_times,
     iso,
     office_times,
+    on_shift_after,
     uniform_times,
 )
 from cibwatch.synth.world import PLATFORMS as PLATFORM_NAMES
@@ -125,16 +127,47 @@ def _hostile(rng: np.random.Generator, text: pa.Array, share: float) -> pa.Array
 
 
 def _own_engagement(w: World, rng, posts: np.ndarray, engager_pool: np.ndarray, rate: float,
-                    comments: list[str], delay_median: float, kind_p=(0.4, 0.4, 0.2)) -> int:
-    """The operation's own accounts comment on, react to and share its posts."""
+                    comments: list[str], delay_median: float, kind_p=(0.4, 0.4, 0.2),
+                    shifts: list[tuple[np.ndarray, Shift]] | None = None,
+                    offset: float = 0.0) -> int:
+    """The operation's own accounts comment on, react to and share its posts: on their
+    own shift when they have one (`shifts`: members and shift per office, see
+    `_operator_act`), otherwise after a plain delay."""
     k = rng.poisson(rate, len(posts))
     tgt = np.repeat(posts, k)
     eng, tgt = _engagers(w, rng, engager_pool, tgt)
     kind = rng.choice([K["comment"], K["reaction"], K["share"]], len(eng), p=list(kind_p))
     body = pa.array(texts.pick(rng, comments, len(eng)), pa.string())
     text = pc.if_else(pa.array(kind == K["comment"]), body, pa.nulls(len(eng), pa.string()))
-    engage(w, eng, tgt, kind, delay_median=delay_median, delay_sigma=1.0, text=text)
+    if shifts is None:
+        engage(w, eng, tgt, kind, delay_median=delay_median, delay_sigma=1.0, text=text)
+    else:
+        _operator_act(w, eng, tgt, kind, text, delay_median, shifts, offset)
     return len(eng)
+
+
+def _operator_act(w: World, engagers: np.ndarray, targets: np.ndarray, kind, text: pa.Array,
+                  delay_median: float, shifts: list[tuple[np.ndarray, Shift]],
+                  offset: float) -> np.ndarray:
+    """Engagement rows by operators on a schedule: a log-normal delay (sd 1.0 in log
+    space) counted in the acting account's own working time (`on_shift_after` with its
+    office's shift), because staff act while at their desks. A plain delay would keep
+    them replying through lunch, supper and a shift change, which the schedule (and so
+    the truth) says is empty. Rows falling past the world's end are not in the data."""
+    rng = w.rng
+    n = len(engagers)
+    if n == 0:
+        return np.empty(0, np.int64)
+    delay = (rng.lognormal(np.log(delay_median), 1.0, n) + 5).astype(np.int64)
+    start = np.maximum(w.post_ts[targets], w.acc_created[engagers] + 60)
+    ts = start + delay
+    for members, shift in shifts:
+        sel = np.isin(engagers, members)
+        ts[sel] = on_shift_after(w.cal, shift, offset, start[sel], delay[sel])
+    keep = ts < w.cal.end
+    kind = np.broadcast_to(np.asarray(kind), n)
+    return w.add_posts(engagers[keep], ts[keep], kind[keep], text=text.filter(pa.array(keep)),
+                       target=targets[keep])
 
 
 def _authentic(rng: np.random.Generator, own: int, per_own: float) -> int:
@@ -322,8 +355,10 @@ def spamouflage(w: World, pop: Population, scale: float) -> dict:
     op_posts = np.concatenate(op_posts)
     posting_all = np.concatenate(posting_all)
     accounts_posting = posting_all[w.acc_type[posting_all] == "account"]
+    office_shifts = [(o["members"], o["shift"]) for o in offices]
     own = _own_engagement(w, rng, op_posts, accounts_posting, 2.6,
-                          texts.SPAM_COMMENTS_EN + texts.SPAM_COMMENTS_ZH, 900.0)
+                          texts.SPAM_COMMENTS_EN + texts.SPAM_COMMENTS_ZH, 900.0,
+                          shifts=office_shifts, offset=offset)
     # Dormant operators: 0-3 rows, all reactions/comments on the operation's posts.
     dormant = np.concatenate(all_dormant)
     k = rng.choice(4, len(dormant), p=[0.3, 0.3, 0.25, 0.15])
@@ -337,9 +372,9 @@ def spamouflage(w: World, pop: Population, scale: float) -> dict:
         tgt[sel] = rng.choice(pool, sel.sum())
     kind = rng.choice([K["reaction"], K["comment"]], len(who), p=[0.7, 0.3])
     body = pa.array(texts.pick(rng, texts.SPAM_COMMENTS_EN, len(who)), pa.string())
-    engage(w, who, tgt, kind, delay_median=1800.0, delay_sigma=1.0,
-           text=pc.if_else(pa.array(kind == K["comment"]), body,
-                           pa.nulls(len(who), pa.string())))
+    _operator_act(w, who, tgt, kind, pc.if_else(pa.array(kind == K["comment"]), body,
+                                                pa.nulls(len(who), pa.string())),
+                  1800.0, office_shifts, offset)
     organic_on_posts(w, pop, op_posts, _authentic(rng, own + len(who), 0.1))
 
     all_ops = np.concatenate(all_ops)
@@ -478,8 +513,12 @@ def persona(w: World, pop: Population, scale: float) -> dict:
         k = rng.integers(1, 3, len(players))
         who_g = np.repeat(players, k)
         entries = texts.words(rng, "en", len(who_g), 3)
-        t = t0 + rng.integers(0, 3 * HOUR, len(who_g))
-        gp = w.add_posts(who_g, t, "post", text=texts.join(entries, "#" + tag, sep=" "),
+        # Entries within 3 hours of the operators' working time: they play on shift.
+        t = on_shift_after(cal, PERSONA_SHIFT, offset, np.full(len(who_g), t0),
+                           rng.integers(0, 3 * HOUR, len(who_g)))
+        inside = t < cal.end
+        gp = w.add_posts(who_g[inside], t[inside], "post",
+                         text=texts.join(entries, "#" + tag, sep=" ").filter(pa.array(inside)),
                          hashtags=tag, lang="en")
         old_enough = pop.users[w.acc_created[pop.users] < t0 - DAY]
         organic_players = rng.choice(old_enough, max(3, round(15 * min(scale, 1.0))))
@@ -487,10 +526,12 @@ def persona(w: World, pop: Population, scale: float) -> dict:
                     "post", text=texts.join(texts.words(rng, "en", len(organic_players), 4),
                                             "#" + tag, sep=" "), hashtags=tag)
         posts = np.concatenate([posts, gp])
-        games.append({"hashtag": tag, "start": iso(t0), "entries": int(len(who_g))})
+        games.append({"hashtag": tag, "start": iso(t[inside].min() if inside.any() else t0),
+                      "entries": int(inside.sum())})
     own = _own_engagement(w, rng, posts, idx, 0.8,
                           ["This.", "100%", "Exactly what I said", "So true", "Wake up!",
-                           "Finally someone says it"], 2 * HOUR, kind_p=(0.45, 0.4, 0.15))
+                           "Finally someone says it"], 2 * HOUR, kind_p=(0.45, 0.4, 0.15),
+                          shifts=[(idx, PERSONA_SHIFT)], offset=offset)
     organic_on_posts(w, pop, posts, _authentic(rng, own, 1.1))
     # Personas also reply to and share ordinary people's popular posts, to blend in
     # and to seed their talking points in real conversations.
@@ -628,7 +669,7 @@ def small_a(w: World, pop: Population, scale: float) -> dict:
     active = idx[1:]
     return _small_activity(w, pop, scale, op, idx, active, dormant, offset,
                            lambda n: office_times(rng, cal, SMALL_OFFICE_SHIFT, offset, n),
-                           {"schedule": "office", "shift_pattern": True,
+                           SMALL_OFFICE_SHIFT, {"schedule": "office", "shift_pattern": True,
                             "work_hours": SMALL_OFFICE_SHIFT.work_hours(),
                             "breaks": SMALL_OFFICE_SHIFT.break_list(),
                             "weekdays_only": True, "workdays": "Saturday-Wednesday"})
@@ -644,7 +685,7 @@ def small_b(w: World, pop: Population, scale: float) -> dict:
     def times(n):
         return human_times(rng, cal, np.full(n, offset), rng.normal(0, 0.5, n), np.ones(n))
 
-    return _small_activity(w, pop, scale, op, idx, idx, idx[:0], offset, times,
+    return _small_activity(w, pop, scale, op, idx, idx, idx[:0], offset, times, None,
                            {"schedule": "human", "shift_pattern": False,
                             "work_hours": [], "breaks": [], "weekdays_only": False})
 
@@ -673,7 +714,8 @@ def _small_assets(w, rng, cal: Calendar, spec, offset, names, batch: bool) -> np
     return np.concatenate(out)
 
 
-def _small_activity(w, pop, scale, op, idx, active, dormant, offset, times, schedule) -> dict:
+def _small_activity(w, pop, scale, op, idx, active, dormant, offset, times,
+                    shift: Shift | None, schedule) -> dict:
     rng = w.rng
     theme = texts.SMALL_THEMES[op]
     # Fixed asset count, so per-asset volume carries the scale (linear growth).
@@ -692,14 +734,19 @@ def _small_activity(w, pop, scale, op, idx, active, dormant, offset, times, sche
                                                 pa.nulls(m, pa.string())),
                         hashtags=np.where(rng.random(m) < 0.4, theme["keywords"][0].title(),
                                           None))
+    # An office's staff act on shift; people without one (small_b) whenever.
+    shifts = None if shift is None else [(idx, shift)]
     own = _own_engagement(w, rng, posts, active, 1.5, ["Exactly", "Share this", "True"],
-                          1800.0)
+                          1800.0, shifts=shifts, offset=offset)
     if len(dormant):
         tgt = rng.choice(posts, len(dormant))
         same = w.acc_platform[w.post_author[tgt]] == w.acc_platform[dormant]
-        if same.any():
+        if same.any() and shifts is None:
             engage(w, dormant[same], tgt[same], K["reaction"], delay_median=3600.0,
                    text=pa.nulls(int(same.sum()), pa.string()))
+        elif same.any():
+            _operator_act(w, dormant[same], tgt[same], K["reaction"],
+                          pa.nulls(int(same.sum()), pa.string()), 3600.0, shifts, offset)
     organic_on_posts(w, pop, posts, _authentic(rng, own, 0.5))
     w.label(idx, op)
     _follows_within(w, rng, idx, idx, 4.0)

@@ -233,6 +233,39 @@ def office_times(
     return wrap(cal, local - int(offset_h * HOUR))
 
 
+def on_shift_after(
+    cal: Calendar, shift: Shift, offset_h: float, ts: np.ndarray, delay: np.ndarray
+) -> np.ndarray:
+    """UTC times `delay` seconds of the shift's working time after `ts` (a minute grid).
+
+    Operators act only while on shift: a reply or share that would fall in a break, the
+    night or a day off waits until work resumes, and the wait is not counted. Work is every
+    block of every working day (`working_days`); the off-day trickle of posts gets its
+    answers on the next working day. Times past the world's end come back as `cal.end`
+    (not in the data)."""
+    ts = np.asarray(ts, np.int64)
+    if not len(ts):
+        return ts
+    work, _ = working_days(cal, shift)
+    before = 2  # local days kept before the world: offsets, blocks past midnight
+    grid = np.zeros((cal.days + before + 2) * 1440, dtype=bool)
+    for b in shift.blocks:
+        mins = np.arange(int(round(b.start * 60)), int(round(b.end * 60)))
+        at = ((work + before) * 1440)[:, None] + mins[None, :]
+        grid[at[at < len(grid)]] = True
+    worked = np.cumsum(grid)
+    origin = cal.start - before * DAY - int(offset_h * HOUR)  # UTC time of grid minute 0
+    minute = np.clip((ts - origin) // 60, 0, len(grid) - 1)
+    # Seconds into the first minute count only if it is worked; then the first worked
+    # minute with k worked minutes since `ts` before it, plus the leftover seconds.
+    delay = np.asarray(delay, np.int64)
+    sec = np.where(grid[minute], (ts - origin) % 60, 0) + delay
+    need = worked[minute] - grid[minute] + sec // 60 + 1
+    done = np.searchsorted(worked, need, side="left")
+    out = origin + done * 60 + sec % 60
+    return np.where(done >= len(grid), cal.end, np.minimum(out, cal.end)).astype(np.int64)
+
+
 def uniform_times(rng: np.random.Generator, cal: Calendar, n: int) -> np.ndarray:
     """Round-the-clock automation: uniform over the whole world."""
     return rng.integers(cal.start, cal.end, n).astype(np.int64)
