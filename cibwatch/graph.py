@@ -33,6 +33,7 @@ clusters.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import duckdb
@@ -74,10 +75,16 @@ def benjamini_hochberg(p: np.ndarray, m: int | None = None) -> np.ndarray:
     return q
 
 
+# A pair of asset ids (a, b) as one BIGINT (aid is an INT, so it fits): the ~10M key
+# pairs at 1.1M posts group and join on one integer column, cheaper than on two.
+_PAIR_ID = "CAST(p.a AS BIGINT) * 4294967296 + p.b"
+
+
 def pair_stats_steps(min_shared_keys: int | None = None) -> list[tuple[str, str]]:
     """The pair aggregation as named SQL steps over `key_uses`, `key_pairs` and
-    `key_kinds` (integer ids, see `signals.kernel`). Two results: `pair_tests`, the
-    number of pairs (every pair is a test), and the last, `pair_stats`, per (a, b, kt)
+    `key_kinds` (integer ids, see `signals.kernel`). Three results: `users`, each key
+    type's number of assets, `pair_tests`, the number of pairs (every pair is a
+    test), and the last, `pair_stats`, per (a, b, kt)
     the co-uses c, rarity weight idf and expected lambda, only for pairs with at least
     `min_shared_keys` key pairs in all (fewer can never pool to that many co-uses, so
     their p-value is 1: most pairs share one follow or engage key). Plain SQL (median,
@@ -119,21 +126,23 @@ def pair_stats_steps(min_shared_keys: int | None = None) -> list[tuple[str, str]
               ON t.kt = a.kt
             LEFT JOIN span sp ON sp.kt = a.kt"""),
         ("users", """
-            SELECT kt, count(DISTINCT aid) AS n_t FROM key_uses GROUP BY kt"""),
-        ("pair_counts", """
-            SELECT a, b, count(*) AS n FROM key_pairs GROUP BY a, b"""),
+            SELECT kt, count(*) AS n_t FROM (SELECT DISTINCT kt, aid FROM key_uses)
+            GROUP BY kt"""),
+        ("pair_counts", f"""
+            SELECT ab, CAST(count(*) AS INT) AS n
+            FROM (SELECT {_PAIR_ID} AS ab FROM key_pairs p) GROUP BY ab"""),
         ("pair_tests", """
             SELECT count(*) AS n_tests FROM pair_counts"""),
         ("cand", f"""
-            SELECT a, b FROM pair_counts WHERE n >= {int(min_shared_keys)}"""),
-        ("obs", """
+            SELECT ab FROM pair_counts WHERE n >= {int(min_shared_keys)}"""),
+        ("obs", f"""
             SELECT p.a, p.b, p.kt, count(*) AS c,
                    sum(greatest(ln(u.n_t / p.n_users), 0)) AS idf,
                    CASE WHEN count(p.ts_a) = 0 THEN 0
                         WHEN min(CAST(p.ts_a AS DATE)) = max(CAST(p.ts_a AS DATE)) THEN 1
                         ELSE 2 END AS days
             FROM key_pairs p
-            JOIN cand x ON x.a = p.a AND x.b = p.b
+            JOIN cand x ON x.ab = {_PAIR_ID}
             JOIN users u ON u.kt = p.kt
             GROUP BY p.a, p.b, p.kt"""),
         ("pair_stats", """
@@ -147,24 +156,31 @@ def pair_stats_steps(min_shared_keys: int | None = None) -> list[tuple[str, str]
 
 
 # A kernel leaves in the workspace connection, as temp tables, the results of
-# `pair_stats_steps` (`pair_stats`, `pair_tests`), the dictionaries `key_accounts`,
-# `key_kinds`, `key_ids` and the tables `key_uses` and `key_pairs` (integer ids, see
+# `pair_stats_steps` (`pair_stats`, `pair_tests`, and `users`, each key type's number of
+# assets, which the engagement and evidence steps read too), the dictionaries
+# `key_accounts`, `key_kinds`, `key_ids` and the tables `key_uses` and `key_pairs` (integer ids, see
 # `signals.kernel`).
 Kernel = Callable[[duckdb.DuckDBPyConnection, Config], None]
-KERNEL_RESULTS = ("pair_tests", "pair_stats")
+KERNEL_RESULTS = ("pair_tests", "pair_stats", "users")
 
 
 def duckdb_kernel(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     """Kernel and pair statistics in DuckDB (the default engine), left in temp tables
     (no copy through Python). Each step is its own temp table: planned whole as CTEs,
-    DuckDB 2.0 picks a far slower join order."""
+    DuckDB 2.0 picks a far slower join order. A step's table is dropped once no later
+    step reads it (pair_counts, one row per pair, is the largest: ~10M rows at 1.1M
+    posts), so the intermediate tables are not all held at once."""
     run_kernel(con, config.signals)
     steps = pair_stats_steps(int(config.graph.min_shared_keys))
-    for name, sql in steps:
+    held: list[str] = []
+    for i, (name, sql) in enumerate(steps):
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
-    for name, _ in steps:
-        if name not in KERNEL_RESULTS:
-            con.execute(f"DROP TABLE {name}")
+        held.append(name)
+        later = " ".join(s for _, s in steps[i + 1:])
+        for done in [t for t in held if not re.search(rf"\b{t}\b", later)]:
+            held.remove(done)
+            if done not in KERNEL_RESULTS:
+                con.execute(f"DROP TABLE {done}")
 
 
 def _explain_engagement(con: duckdb.DuckDBPyConnection) -> None:
@@ -226,9 +242,7 @@ def _explain_engagement(con: duckdb.DuckDBPyConnection) -> None:
             SELECT x.a, x.b, x.kt, count(*) AS n,
                    sum(greatest(ln(t.n_t / x.n_users), 0)) AS idf
             FROM engage_explained x
-            JOIN (SELECT kt, count(DISTINCT aid) AS n_t FROM key_uses
-                  WHERE kt IN (SELECT kt FROM engage_explained) GROUP BY kt) t
-              ON t.kt = x.kt
+            JOIN users t ON t.kt = x.kt
             GROUP BY x.a, x.b, x.kt
         ) e
         WHERE s.a = e.a AND s.b = e.b AND s.kt = e.kt
@@ -369,13 +383,12 @@ def build_edges(
                greatest(ln(u.n_t / d.n_users), 0) AS weight,
                d.post_a, d.ts_a, d.post_b, d.ts_b
         FROM ({decoded_pairs_sql("edge_pairs_ev")}) d
-        JOIN (SELECT k.platform, k.key_type, count(DISTINCT u.aid) AS n_t
-              FROM key_uses u JOIN key_kinds k ON k.kt = u.kt
-              GROUP BY k.platform, k.key_type) u
+        JOIN (SELECT k.platform, k.key_type, s.n_t
+              FROM users s JOIN key_kinds k ON k.kt = s.kt) u
           ON u.platform = d.platform AND u.key_type = d.key_type
         """
     )
-    for name in ("engage_explained", "edge_pairs_ev", "edge_pairs", "key_pairs",
+    for name in ("users", "engage_explained", "edge_pairs_ev", "edge_pairs", "key_pairs",
                  "key_uses", "key_ids", "key_kinds", "key_accounts"):
         con.execute(f"DROP TABLE {name}")
     return int(con.execute("SELECT count(*) FROM edges").fetchall()[0][0])

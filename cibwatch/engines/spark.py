@@ -553,13 +553,15 @@ def spark_keys(spark: SparkSession, inputs: Path, cfg: SignalConfig) -> DataFram
 # --------------------------------------------------------------------------- kernel
 @dataclass
 class SparkKernel:
-    """The kernel's tables on Spark: key uses, key pairs, per-pair statistics and the
-    number of pair tests (integer ids, as `cibwatch.signals.kernel` gives them)."""
+    """The kernel's tables on Spark: key uses, key pairs, per-pair statistics, the
+    number of pair tests and each key type's number of assets (integer ids, as
+    `cibwatch.signals.kernel` gives them)."""
 
     uses: DataFrame
     pairs: DataFrame
     stats: DataFrame
     tests: DataFrame
+    users: DataFrame
     steps: list[DataFrame]
 
     def evidence(self, per: int) -> DataFrame:
@@ -613,7 +615,8 @@ def spark_kernel(
             df = df.persist()
             cached.append(df)
         df.createOrReplaceTempView(name)
-    return SparkKernel(uses, pairs, results["pair_stats"], results["pair_tests"], cached)
+    return SparkKernel(uses, pairs, results["pair_stats"], results["pair_tests"],
+                       results["users"], cached)
 
 
 # --------------------------------------------------------------------------- engine
@@ -703,7 +706,7 @@ class SparkEngine:
         """`graph.Kernel` on Spark: the workspace's keys get their integer dictionaries
         in DuckDB (`encode_steps`, one pass), Spark runs the kernel and the pair
         aggregation on the integer rows; `key_uses`, the evidence `key_pairs`,
-        `pair_stats` and `pair_tests` come back as temp tables."""
+        `pair_stats`, `pair_tests` and `users` come back as temp tables."""
         from cibwatch.signals.kernel import encode_steps
 
         work = self.workdir()
@@ -732,6 +735,7 @@ class SparkEngine:
                                 work / "evidence", ("ts_a", "ts_b")),
             "pair_stats": _write(k.stats, work / "pair_stats"),
             "pair_tests": _write(k.tests, work / "pair_tests"),
+            "users": _write(k.users, work / "users"),
         }
         k.unpersist()
         spark.catalog.clearCache()

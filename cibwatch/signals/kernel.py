@@ -96,7 +96,8 @@ def encode_steps(cfg: SignalConfig, source: str = "keys") -> list[tuple[str, str
 
 
 def key_uses_sql(cfg: SignalConfig, source: str = "key_rows") -> str:
-    """First use of each key by each asset, with the key's popularity and sample rank."""
+    """First use of each key by each asset, with the key's popularity and sample rank
+    (INT, not BIGINT: they are copied into every key pair, ~100M rows at 10M posts)."""
     return f"""
     WITH first_use AS (
         SELECT kid, kt, aid, min(hrank) AS hrank,
@@ -105,8 +106,8 @@ def key_uses_sql(cfg: SignalConfig, source: str = "key_rows") -> str:
         GROUP BY kid, kt, aid
     )
     SELECT kid, kt, aid, ts, post_id,
-           count(*) OVER (PARTITION BY kid) AS n_users,
-           row_number() OVER (PARTITION BY kid ORDER BY hrank) AS sample_rank
+           CAST(count(*) OVER (PARTITION BY kid) AS INT) AS n_users,
+           CAST(row_number() OVER (PARTITION BY kid ORDER BY hrank) AS INT) AS sample_rank
     FROM first_use
     """
 
