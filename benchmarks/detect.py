@@ -1,7 +1,8 @@
 """`cibwatch detect` end to end on synthetic worlds: wall time, CPU time, peak RSS, quality.
 
 Runs the real command (ingest included) in a child process on a CSV dataset folder, so the
-figures are what a user sees. Worlds are generated once into benchmarks/work/ (gitignored).
+figures are what a user sees. Worlds are generated once into benchmarks/work/ (gitignored),
+and again after the generator's code changes.
 
     .venv/bin/python benchmarks/detect.py --scales 1 10            # 100k and 1M posts
     nice .venv/bin/python benchmarks/detect.py --scales 100        # 10M posts, run once
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import os
 import resource
@@ -27,14 +29,26 @@ CIBWATCH = str(ROOT / ".venv" / "bin" / "cibwatch")
 HARD_NEGATIVE_GROUPS = ("viral", "activist", "chain_message", "hyperactive")
 
 
+def synth_version() -> str:
+    """Digest of the generator's source: a cached world is stale once it changes."""
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "cibwatch" / "synth").glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def world(scale: float, seed: int) -> Path:
-    """The CSV world for (scale, seed), generated on first use."""
+    """The CSV world for (scale, seed), generated on first use and again whenever the
+    generator's code has changed since (its digest is kept in `synth-version`)."""
     out = WORK / f"world-s{scale:g}-seed{seed}"
-    if not (out / "labels.csv").exists():
+    stamp, version = out / "synth-version", synth_version()
+    fresh = stamp.exists() and stamp.read_text().strip() == version
+    if not (fresh and (out / "labels.csv").exists()):
         shutil.rmtree(out, ignore_errors=True)
         from cibwatch.synth import generate
 
         generate(out, scale=scale, seed=seed, fmt="csv")
+        stamp.write_text(version + "\n")
     return out
 
 
