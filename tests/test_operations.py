@@ -356,3 +356,28 @@ def test_content_keys_read_from_detection_keys_are_the_keys_computed_afresh(ws):
     assert tables[0] == tables[1]
     content = [r for r in tables[0] if r[2] == "content"]
     assert len({r[3] for r in content if r[4] and r[4].startswith("odd0-")}) == 3
+
+
+def test_may_break_lists_every_character_whose_nfkc_form_holds_a_break():
+    """Texts are normalised only when `MAY_BREAK` (matched by DuckDB) says their NFKC
+    form may hold a sentence break: it must match exactly the characters whose NFKC
+    form (Arrow's, as the pipeline computes it) holds one, over every code point."""
+    import duckdb
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from cibwatch.operations.features import _BREAKS, MAY_BREAK
+
+    points = np.concatenate([np.arange(0, 0xD800), np.arange(0xE000, 0x110000)])
+    chars = pa.array(list(points.astype("<u4").tobytes().decode("utf-32-le")), pa.string())
+    breaks = pc.match_substring_regex(pc.utf8_normalize(chars, form="NFKC"), _BREAKS)
+    con = duckdb.connect()
+    texts = pa.table({"s": pa.concat_arrays([chars, pa.array(
+        ["no break here", "ｆｕｌｌ．ｓｔｏｐ", "tab\tonly", "㏂ time", ""])])})
+    con.register("texts", texts)
+    found = con.sql(f"SELECT regexp_matches(s, '{MAY_BREAK}') AS m FROM texts").to_arrow_table()
+    found = found.column("m").combine_chunks()
+    assert found.slice(0, len(chars)).equals(breaks)
+    assert 50 <= pc.sum(breaks).as_py() < 100  # ".", "．", "…", "⒈", "㏂", ...
+    assert found.slice(len(chars)).to_pylist() == [False, True, False, True, False]

@@ -19,11 +19,9 @@ Everything is SQL over whole tables (plus Arrow compute for text normalisation).
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from cibwatch.config import OperationsConfig
 from cibwatch.signals.text import normalise_parallel
@@ -45,6 +43,17 @@ PLATFORM_SCOPED = ("engagement",)
 
 # Sentence breaks (`regexp_split_to_array` of a normalised text), as one character class.
 _BREAKS = "[.!?;。！？；\\n]"
+# Every character whose NFKC form holds a sentence break: the breaks themselves and
+# their compatibility forms ("．", "…", "‼", "⒈", "㏂", vertical and small forms). NFKC
+# decomposes character by character and composition never makes or removes a break, so
+# a text's NFKC form holds a break exactly when the text holds one of these; most texts
+# need no normalising to know it. tests/test_operations.py derives this list from
+# Arrow's NFKC over every code point.
+MAY_BREAK = (
+    "[\\n!.;?\u037e\u2024\u2025\u2026\u203c\u2047\u2048\u2049\u2488-\u249b"
+    "\u3002\u33c2\u33c7\u33d8\ufe12\ufe14-\ufe16\ufe19\ufe30\ufe52\ufe54\ufe56\ufe57"
+    "\uff01\uff0e\uff1b\uff1f\uff61\U0001f100]"
+)
 
 # Distinct post texts and titles normalised per batch: bounds the Arrow copies held at
 # once (about 1 GB at a few hundred bytes a text) whatever the number of posts.
@@ -156,14 +165,17 @@ def _content_pieces(
     # 10M posts they are never all held in Python at once, nor their normalised copies.
     # `whole`: the string needs its own whole-text key (a title, or a post's text beside
     # a title, whose detection key covers both).
+    # With `whole_from_keys`, only the strings that need a whole key or may hold a break
+    # are kept (a fraction of them): the others have no piece of their own.
     whole = "title IS NOT NULL" if whole_from_keys else "true"
+    needed = f"bool_or(whole) OR regexp_matches(s, '{MAY_BREAK}')" if whole_from_keys else "true"
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _op_strings AS
         SELECT s, bool_or(whole) AS whole, row_number() OVER () AS i
         FROM (SELECT coalesce(text, '') AS s, {whole} AS whole FROM posts WHERE {in_scope}
               UNION ALL SELECT coalesce(title, ''), true FROM posts WHERE {in_scope})
-        GROUP BY s
+        GROUP BY s HAVING {needed}
         """
     )
     n_strings = scalar(con, "SELECT count(*) FROM _op_strings")
@@ -178,11 +190,7 @@ def _content_pieces(
         strings = batch.column("s").combine_chunks()
         wholes = batch.column("whole").combine_chunks()
         del batch
-        threads = min(os.cpu_count() or 1, 8)
-        if whole_from_keys:
-            keep = pc.or_(wholes, _may_break(strings, threads))
-            strings, wholes = strings.filter(keep), wholes.filter(keep)
-        normalised = normalise_parallel(strings, threads)
+        normalised = normalise_parallel(strings, min(os.cpu_count() or 1, 8))
         con.register("_op_norm", pa.table({"s": strings, "whole": wholes, "n": normalised}))
         # Per distinct string: its whole normalised form (a title's only piece) and, as
         # a post's text, its sentences too (a sentence that is the whole text is that key).
@@ -201,26 +209,6 @@ def _content_pieces(
         con.unregister("_op_norm")
         del strings, wholes, normalised
     con.execute("DROP TABLE _op_strings")
-
-
-def _may_break(strings: pa.Array, threads: int) -> pa.Array:
-    """Whether each string's normalised form may hold a sentence break: ASCII is its own
-    NFKC form; other strings are tested after NFKC, the only step that can make one.
-    In slices on `threads` threads, like `normalise_parallel` (Arrow releases the GIL)."""
-    parts = max(1, min(int(threads), len(strings) // 50_000))
-    if parts == 1:
-        return _may_break_slice(strings)
-    step = -(-len(strings) // parts)
-    with ThreadPoolExecutor(parts) as pool:
-        return pa.concat_arrays(list(pool.map(
-            _may_break_slice, [strings.slice(i, step) for i in range(0, len(strings), step)])))
-
-
-def _may_break_slice(strings: pa.Array) -> pa.Array:
-    ascii_ = pc.string_is_ascii(strings)
-    nfkc = pc.if_else(ascii_, strings, pc.utf8_normalize(
-        pc.if_else(ascii_, pa.scalar("", pa.string()), strings), form="NFKC"))
-    return pc.match_substring_regex(nfkc, _BREAKS)
 
 
 def _add_xrefs(con: duckdb.DuckDBPyConnection, cfg: OperationsConfig, in_scope: str) -> None:

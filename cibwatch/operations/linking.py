@@ -612,13 +612,15 @@ def _exact_terms(
 
 def _node_keys(con: duckdb.DuckDBPyConnection, known: dict[str, dict]) -> None:
     """`_op_node_keys(node, known, family, key, n, platform, post_id)`: the keys of every
-    cluster (n = its assets using the key) and every saved signature (n as saved)."""
+    cluster (n = its assets using the key) and every saved signature (n as saved).
+    Reads `_op_member_keys` (the clustered assets' rows of `_op_keys`, a fraction of
+    it), built by `score_links` once for all linking rounds."""
     con.execute(
-        f"""
+        """
         CREATE OR REPLACE TEMP TABLE _op_node_keys AS
         SELECT m.node, false AS known, k.family, k.key, count(*) AS n,
                min(k.platform) AS platform, min(k.post_id) AS post_id
-        FROM {KEYS_TABLE} k JOIN _op_members m USING (platform, account_id)
+        FROM _op_member_keys k JOIN _op_members m USING (platform, account_id)
         GROUP BY m.node, k.family, k.key
         """
     )
