@@ -42,7 +42,7 @@ import pyarrow as pa
 from scipy.stats import poisson
 
 from cibwatch.config import Config
-from cibwatch.signals.kernel import decoded_pairs_sql, run_kernel
+from cibwatch.signals.kernel import decoded_pairs_sql, kernel_sql, run_kernel
 
 FAMILIES = {
     "text": "content", "neardup": "content", "hashtags": "content", "media": "content",
@@ -76,31 +76,44 @@ def benjamini_hochberg(p: np.ndarray, m: int | None = None) -> np.ndarray:
 
 
 # A pair of asset ids (a, b) as one BIGINT (aid is an INT, so it fits): the ~10M key
-# pairs at 1.1M posts group and join on one integer column, cheaper than on two.
-_PAIR_ID = "CAST(p.a AS BIGINT) * 4294967296 + p.b"
+# pairs at 1.1M posts group and join on one integer column, cheaper than on two. `a`
+# comes back exactly as (ab - b) / 2^32 (a multiple of 2^32 is exact in a double).
+_SHIFT = 4294967296
+_PAIR_ID = f"CAST(p.a AS BIGINT) * {_SHIFT} + p.b"
 
 
 def pair_stats_steps(min_shared_keys: int | None = None) -> list[tuple[str, str]]:
-    """The pair aggregation as named SQL steps over `key_uses`, `key_pairs` and
-    `key_kinds` (integer ids, see `signals.kernel`). Three results: `users`, each key
-    type's number of assets, `pair_tests`, the number of pairs (every pair is a
-    test), and the last, `pair_stats`, per (a, b, kt)
-    the co-uses c, rarity weight idf and expected lambda, only for pairs with at least
-    `min_shared_keys` key pairs in all (fewer can never pool to that many co-uses, so
-    their p-value is 1: most pairs share one follow or engage key). Plain SQL (median,
-    equi-joins) that Spark SQL also runs.
+    """The pair aggregation as named SQL steps over `key_uses` and `key_kinds` (integer
+    ids, see `signals.kernel`). Four results: `users`, each key type's number of
+    assets, `pair_tests`, the number of pairs (every pair is a test), `key_pairs`, the
+    kernel's pairs of the candidate pairs only, and the last, `pair_stats`, per
+    (a, b, kt) the co-uses c, rarity weight idf and expected lambda, only for pairs
+    with at least `min_shared_keys` key pairs in all (fewer can never pool to that
+    many co-uses, so their p-value is 1: most pairs share one follow or engage key).
+    Plain SQL (median, equi-joins) that Spark SQL also runs.
+
+    The kernel's pairs (~12M at 1.1M posts, ~90% of them pairs that share one key) are
+    never stored: `pair_counts` counts them as the kernel's join streams them, which
+    gives Benjamini-Hochberg's m exactly (every distinct pair), and the candidates;
+    the kernel then runs again on the candidates' assets alone (a pair's key uses do
+    not depend on other assets: popularity and sample rank are already in `key_uses`)
+    and keeps the candidate pairs' rows: `key_pairs`, all that `obs` and the evidence
+    read.
 
     f_t, the chance that two uses of a key fall inside the window, is the median over
-    the type's keys, but never below 2 * window / time span (independent random times)."""
+    the type's windowed keys, but never below 2 * window / time span (independent
+    random times); keys with no window have every pair of users inside it."""
     if min_shared_keys is None:
         min_shared_keys = Config().graph.min_shared_keys
+    cfg = Config().signals  # kernel_sql reads the windows and caps from key_kinds
     return [
         ("kept", """
             SELECT u.kid, u.kt, u.aid, least(u.n_users, k.cap) AS n_eff
             FROM key_uses u JOIN key_kinds k ON k.kt = u.kt
             WHERE u.sample_rank <= k.cap"""),
-        ("within", """
-            SELECT kid, count(*) AS n_pairs FROM key_pairs GROUP BY kid"""),
+        ("within", f"""
+            SELECT kid, count(*) AS n_pairs
+            FROM ({kernel_sql(cfg, where="k.window_s IS NOT NULL")}) p GROUP BY kid"""),
         ("keyf", """
             SELECT k.kid, k.kt, k.n_eff,
                    coalesce(w.n_pairs, 0) / (k.n_eff * (k.n_eff - 1) / 2) AS f
@@ -130,19 +143,27 @@ def pair_stats_steps(min_shared_keys: int | None = None) -> list[tuple[str, str]
             GROUP BY kt"""),
         ("pair_counts", f"""
             SELECT ab, CAST(count(*) AS INT) AS n
-            FROM (SELECT {_PAIR_ID} AS ab FROM key_pairs p) GROUP BY ab"""),
+            FROM (SELECT {_PAIR_ID} AS ab FROM ({kernel_sql(cfg)}) p) GROUP BY ab"""),
         ("pair_tests", """
             SELECT count(*) AS n_tests FROM pair_counts"""),
         ("cand", f"""
             SELECT ab FROM pair_counts WHERE n >= {int(min_shared_keys)}"""),
-        ("obs", f"""
+        ("cand_assets", f"""
+            SELECT DISTINCT aid FROM (
+                SELECT CAST((ab - ab % {_SHIFT}) / {_SHIFT} AS INT) AS aid FROM cand
+                UNION ALL
+                SELECT CAST(ab % {_SHIFT} AS INT) AS aid FROM cand)"""),
+        ("key_pairs", f"""
+            SELECT p.*
+            FROM ({kernel_sql(cfg, join="JOIN cand_assets s ON s.aid = u.aid")}) p
+            JOIN cand x ON x.ab = {_PAIR_ID}"""),
+        ("obs", """
             SELECT p.a, p.b, p.kt, count(*) AS c,
                    sum(greatest(ln(u.n_t / p.n_users), 0)) AS idf,
                    CASE WHEN count(p.ts_a) = 0 THEN 0
                         WHEN min(CAST(p.ts_a AS DATE)) = max(CAST(p.ts_a AS DATE)) THEN 1
                         ELSE 2 END AS days
             FROM key_pairs p
-            JOIN cand x ON x.ab = {_PAIR_ID}
             JOIN users u ON u.kt = p.kt
             GROUP BY p.a, p.b, p.kt"""),
         ("pair_stats", """
@@ -156,12 +177,12 @@ def pair_stats_steps(min_shared_keys: int | None = None) -> list[tuple[str, str]
 
 
 # A kernel leaves in the workspace connection, as temp tables, the results of
-# `pair_stats_steps` (`pair_stats`, `pair_tests`, and `users`, each key type's number of
-# assets, which the engagement and evidence steps read too), the dictionaries
-# `key_accounts`, `key_kinds`, `key_ids` and the tables `key_uses` and `key_pairs` (integer ids, see
-# `signals.kernel`).
+# `pair_stats_steps` (`pair_stats`, `pair_tests`, `key_pairs`, the candidate pairs' key
+# pairs, and `users`, each key type's number of assets, which the engagement and
+# evidence steps read too), the dictionaries `key_accounts`, `key_kinds`, `key_ids` and
+# `key_uses` (integer ids, see `signals.kernel`).
 Kernel = Callable[[duckdb.DuckDBPyConnection, Config], None]
-KERNEL_RESULTS = ("pair_tests", "pair_stats", "users")
+KERNEL_RESULTS = ("pair_tests", "pair_stats", "users", "key_pairs")
 
 
 def duckdb_kernel(con: duckdb.DuckDBPyConnection, config: Config) -> None:
@@ -170,7 +191,7 @@ def duckdb_kernel(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     DuckDB 2.0 picks a far slower join order. A step's table is dropped once no later
     step reads it (pair_counts, one row per pair, is the largest: ~10M rows at 1.1M
     posts), so the intermediate tables are not all held at once."""
-    run_kernel(con, config.signals)
+    run_kernel(con, config.signals, pairs=False)
     steps = pair_stats_steps(int(config.graph.min_shared_keys))
     held: list[str] = []
     for i, (name, sql) in enumerate(steps):
@@ -256,8 +277,9 @@ def build_edges(
     """Replace `edges` and `edge_evidence` with the FDR-controlled fused graph.
 
     `kernel` (see `cibwatch.engines`) leaves the `pair_stats_steps` results, the
-    dictionaries and the `key_uses` and `key_pairs` temp tables (key_pairs may be cut to
-    the `evidence_per_type` rarest keys per pair and type: all the evidence step reads).
+    dictionaries and `key_uses` as temp tables (`key_pairs` holds the candidate pairs
+    only, and may be cut further to the `evidence_per_type` rarest keys per pair and
+    type: all the evidence step reads).
     Everything runs on integer ids; strings come back only for the rows written."""
     g = config.graph
     con.execute("DELETE FROM edge_evidence")

@@ -115,12 +115,12 @@ def test_rerun_replaces_edges(tmp_path):
 
 def test_every_pair_is_a_test_but_only_possible_edges_are_scored(tmp_path):
     """Benjamini-Hochberg's m counts every pair that shares a key; only pairs with
-    `min_shared_keys` key pairs get statistics. The q-values of the edges are BH over
-    the scored p-values with that m."""
+    `min_shared_keys` key pairs get statistics, and only their key pairs are kept. The
+    q-values of the edges are BH over the scored p-values with that m."""
     from scipy.stats import poisson
 
     from cibwatch.graph import duckdb_kernel
-    from cibwatch.signals.kernel import decoded_pairs_sql
+    from cibwatch.signals.kernel import kernel_sql
 
     ws = Workspace(tmp_path / "g.duckdb")
     con = ws.con
@@ -136,13 +136,16 @@ def test_every_pair_is_a_test_but_only_possible_edges_are_scored(tmp_path):
     cfg = Config()
     duckdb_kernel(con, cfg)
     n_tests = con.execute("SELECT n_tests FROM pair_tests").fetchall()[0][0]
-    pairs = con.execute(
-        f"SELECT a, b, count(*) FROM ({decoded_pairs_sql()}) GROUP BY a, b"
-    ).fetchall()
+    every = f"({kernel_sql(cfg.signals)})"  # all the kernel's pairs, from key_uses
+    pairs = con.execute(f"SELECT a, b, count(*) FROM {every} GROUP BY a, b").fetchall()
     assert n_tests == len(pairs)
-    scored = con.execute("SELECT DISTINCT a, b FROM pair_stats").fetchall()
-    possible = [p for p in pairs if p[2] >= cfg.graph.min_shared_keys]
-    assert 10 <= len(scored) == len(possible) < n_tests
+    scored = con.execute("SELECT DISTINCT a, b FROM pair_stats ORDER BY a, b").fetchall()
+    possible = sorted((a, b) for a, b, n in pairs if n >= cfg.graph.min_shared_keys)
+    assert 10 <= len(scored) < n_tests
+    assert scored == possible
+    kept = f"SELECT * FROM {every} SEMI JOIN pair_stats s USING (a, b) ORDER BY ALL"
+    assert con.execute("SELECT * FROM key_pairs ORDER BY ALL").fetchall() == (
+        con.execute(kept).fetchall())
     edges = build_edges(con, cfg)
     assert edges >= 10  # the 5 x 4 / 2 pairs of the operation
     q_edges = sorted(r[0] for r in con.execute("SELECT q_value FROM edges").fetchall())

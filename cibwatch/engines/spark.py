@@ -553,9 +553,9 @@ def spark_keys(spark: SparkSession, inputs: Path, cfg: SignalConfig) -> DataFram
 # --------------------------------------------------------------------------- kernel
 @dataclass
 class SparkKernel:
-    """The kernel's tables on Spark: key uses, key pairs, per-pair statistics, the
-    number of pair tests and each key type's number of assets (integer ids, as
-    `cibwatch.signals.kernel` gives them)."""
+    """The kernel's tables on Spark: key uses, the candidate pairs' key pairs, per-pair
+    statistics, the number of pair tests and each key type's number of assets (integer
+    ids, as `cibwatch.signals.kernel` gives them)."""
 
     uses: DataFrame
     pairs: DataFrame
@@ -591,13 +591,13 @@ def spark_kernel(
     ids: DataFrame,
     config: Config,
 ) -> SparkKernel:
-    """`key_uses_sql`, `kernel_sql` and the steps of `graph.pair_stats_steps`, run on
-    Spark over the integer-encoded keys (`key_rows`, `key_kinds`, `key_ids` of
+    """`key_uses_sql` and the steps of `graph.pair_stats_steps` (`kernel_sql` inside),
+    run on Spark over the integer-encoded keys (`key_rows`, `key_kinds`, `key_ids` of
     `signals.kernel.encode_steps`). Each step is cached under its name, as DuckDB's
     kernel makes each a temp table: planned as one query, Spark inlines the CTEs and
     recomputes the shared ones (acct twice, kept twice)."""
     from cibwatch.graph import pair_stats_steps
-    from cibwatch.signals.kernel import kernel_sql, key_uses_sql
+    from cibwatch.signals.kernel import key_uses_sql
 
     cfg = config.signals
     rows.createOrReplaceTempView("key_rows")
@@ -605,8 +605,8 @@ def spark_kernel(
     ids.createOrReplaceTempView("key_ids")
     uses = spark.sql(spark_sql(key_uses_sql(cfg, "key_rows"))).persist()
     uses.createOrReplaceTempView("key_uses")
-    pairs = spark.sql(spark_sql(kernel_sql(cfg, "key_uses"))).persist()
-    pairs.createOrReplaceTempView("key_pairs")
+    # the kernel's self-join runs inside the steps: counted as it streams, and kept
+    # (`key_pairs`) for the candidate pairs only, as in the DuckDB kernel
     cached, results = [], {}
     for name, sql in pair_stats_steps(int(config.graph.min_shared_keys)):
         df = spark.sql(spark_sql(sql))
@@ -615,8 +615,8 @@ def spark_kernel(
             df = df.persist()
             cached.append(df)
         df.createOrReplaceTempView(name)
-    return SparkKernel(uses, pairs, results["pair_stats"], results["pair_tests"],
-                       results["users"], cached)
+    return SparkKernel(uses, results["key_pairs"], results["pair_stats"],
+                       results["pair_tests"], results["users"], cached)
 
 
 # --------------------------------------------------------------------------- engine

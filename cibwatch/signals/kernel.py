@@ -112,20 +112,39 @@ def key_uses_sql(cfg: SignalConfig, source: str = "key_rows") -> str:
     """
 
 
-def kernel_sql(cfg: SignalConfig, uses: str = "key_uses") -> str:
-    """Pairs (a < b) sharing a key within its window: one row per pair and key."""
-    return f"""
-    WITH kept AS (
-        SELECT u.kid, u.kt, u.aid, u.ts, u.n_users, k.window_s
-        FROM {uses} u JOIN key_kinds k ON k.kt = u.kt
-        WHERE u.n_users >= 2 AND u.sample_rank <= k.cap
+def kernel_sql(
+    cfg: SignalConfig, uses: str = "key_uses", join: str = "", where: str = "TRUE"
+) -> str:
+    """Pairs (a < b) sharing a key within its window: one row per pair and key.
+
+    `join` and `where` restrict the key uses paired (alias `u`, key kind `k`), after
+    the popularity and sample rank are known: the pairs of the assets or key kinds
+    kept are the same as in the whole kernel (`graph.pair_stats_steps` pairs windowed
+    keys alone, and candidate assets alone).
+
+    Keys with no window and keys with one are two joins, one after the other: with the
+    window test as an OR on every joined row, counting the ~12M pairs at 1.1M posts
+    took DuckDB 2.1-2.7 CPU s; split, 1.8-2.0."""
+    def half(kinds: str, test: str) -> str:
+        return f"""
+        SELECT * FROM (
+            WITH usable AS (
+                SELECT u.kid, u.kt, u.aid, u.ts, u.n_users, k.window_s
+                FROM {uses} u JOIN key_kinds k ON k.kt = u.kt {join}
+                WHERE u.n_users >= 2 AND u.sample_rank <= k.cap AND ({where})
+                  AND k.window_s {kinds}
+            )
+            SELECT x.kid, x.kt, x.aid AS a, y.aid AS b, x.ts AS ts_a, y.ts AS ts_b,
+                   x.n_users
+            FROM usable x
+            JOIN usable y ON x.kid = y.kid AND x.aid < y.aid
+            {test}
+        )"""
+
+    return half("IS NULL", "") + " UNION ALL " + half(
+        "IS NOT NULL",
+        "WHERE x.ts IS NULL OR y.ts IS NULL OR abs(epoch(x.ts) - epoch(y.ts)) <= x.window_s",
     )
-    SELECT x.kid, x.kt, x.aid AS a, y.aid AS b, x.ts AS ts_a, y.ts AS ts_b, x.n_users
-    FROM kept x
-    JOIN kept y ON x.kid = y.kid AND x.aid < y.aid
-    WHERE x.window_s IS NULL OR x.ts IS NULL OR y.ts IS NULL
-       OR abs(epoch(x.ts) - epoch(y.ts)) <= x.window_s
-    """
 
 
 def decoded_pairs_sql(pairs: str = "key_pairs", uses: str = "key_uses") -> str:
@@ -144,12 +163,16 @@ def decoded_pairs_sql(pairs: str = "key_pairs", uses: str = "key_uses") -> str:
     """
 
 
-def run_kernel(con: duckdb.DuckDBPyConnection, cfg: SignalConfig) -> None:
-    """Materialise the dictionaries (`encode_steps`), `key_uses` and `key_pairs` (temp
-    tables) from the keys table."""
+def run_kernel(
+    con: duckdb.DuckDBPyConnection, cfg: SignalConfig, pairs: bool = True
+) -> None:
+    """Materialise the dictionaries (`encode_steps`), `key_uses` and, with `pairs`, all
+    of `key_pairs` (temp tables) from the keys table. The graph's kernel asks for no
+    pairs: it counts them without keeping them (`graph.pair_stats_steps`)."""
     *dicts, (_, rows) = encode_steps(cfg)
     for name, sql in dicts:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
     # key_rows is read once: planned inline, never materialised
     con.execute(f"CREATE OR REPLACE TEMP TABLE key_uses AS {key_uses_sql(cfg, f'({rows})')}")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE key_pairs AS {kernel_sql(cfg)}")
+    if pairs:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE key_pairs AS {kernel_sql(cfg)}")
