@@ -398,6 +398,36 @@ def test_folded_product_is_the_full_week_product():
         assert np.allclose(T.loglik(hist, CFG), full, rtol=1e-12, atol=1e-9)
 
 
+def test_family_products_are_the_whole_products_to_the_bit():
+    """`fit` takes each family's columns from products split by family and working week;
+    they must be `loglik`'s columns exactly (same bits), or an offset's confidence and
+    the best template's ties could move with the split."""
+    key = T._template_key(CFG)
+    assert T._family_folded(key) is not None
+    rng = np.random.default_rng(5)
+    for hist in (rng.poisson(2.0, T.BINS).astype(float),
+                 _drawn(_office_day(8.0), 3.5, seed=6).hist,
+                 _drawn(np.repeat(T.HUMAN_HOURLY, 4) * 0.3, -5.0, seed=7, off_day=1.0).hist):
+        whole = T.loglik(hist, CFG)
+        split = T._family_loglik(hist, CFG)
+        for name, fam in T._families(key).items():
+            assert np.array_equal(split[name], whole[:, fam.rows])
+
+
+def test_an_assets_burst_in_one_hour_is_one_observation(tmp_path):
+    """One account posting every five minutes for an hour, once a day: each hour is one
+    observation (fewer than its quarter hours), whichever kinds the histogram counts."""
+    times = [START + dt.timedelta(days=d, hours=9, minutes=5 * i)
+             for d in range(10) for i in range(12)]
+    ws = _workspace(tmp_path, {"a": times})
+    members = "(SELECT 'o:op' AS gid, platform, account_id FROM accounts)"
+    act = T.activities(ws.con, members, CFG)["o:op"]
+    assert act.kinds != "all" and act.n_eff == 10
+    ws.con.execute("UPDATE posts SET kind = 'comment' WHERE minute(created_at) >= 30")
+    act = T.activities(ws.con, members, dataclasses.replace(CFG, time_min_posts=100))["o:op"]
+    assert act.kinds == "all" and act.hist.sum() == 120 and act.n_eff == 10
+
+
 def test_chronotype_steps_let_the_nearer_offset_win():
     """A group that fits the human curve best a quarter hour past +1 (+1:30 is nobody's
     time) is +1 with a quarter-hour chronotype shift or +2 with three quarters: quarter-

@@ -11,6 +11,9 @@ cluster (`c:ID`); a cluster that is its operation's only cluster shares its prof
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import duckdb
@@ -18,7 +21,7 @@ import numpy as np
 
 from cibwatch.characterise import assets, engagement, followers, narratives
 from cibwatch.characterise import time as time_
-from cibwatch.config import Config
+from cibwatch.config import CharacteriseConfig, Config
 
 MEMBERS = "cw_members"
 _TEMP = ("cw_members", "cw_engagements", "cw_follow_rows", "cw_follow_bursts",
@@ -46,21 +49,33 @@ def build_profiles(con: duckdb.DuckDBPyConnection, config: Config) -> dict[str, 
     cfg = config.characterise
     _members(con)
     try:
-        acts = time_.activities(con, MEMBERS, cfg)
-        sections = {
-            "engagement": engagement.engagement_profiles(con, MEMBERS, cfg),
-            "followers": followers.follower_profiles(con, MEMBERS, cfg),
-            "assets": assets.asset_profiles(con, MEMBERS, cfg),
-        }
-        texts = narratives.narrative_profiles(con, MEMBERS, cfg)
-        basics = _basics(con)
-        gids = [r[0] for r in con.execute(f"SELECT DISTINCT gid FROM {MEMBERS}").fetchall()]
+        # The statements run in order on one worker thread (the connection is never used
+        # by two threads at once); DuckDB releases the GIL while one runs, and so does
+        # the time fits' matrix product, on another: meanwhile this thread finds themes,
+        # then helps with the fits left. One BLAS thread throughout (`time.loglik`).
+        with (time_.one_blas_thread(), ThreadPoolExecutor(1) as sql,
+              ThreadPoolExecutor(1) as helper):
+            sample_f = sql.submit(narratives.narrative_texts, con, MEMBERS, cfg)
+            acts_f = sql.submit(time_.activities, con, MEMBERS, cfg)
+            rest_f = sql.submit(_tables, con, cfg)
+            fits = _TimeFits(acts_f, cfg)
+            fits_f = helper.submit(fits.run)
+            themes = narratives.theme_profiles(sample_f.result(), cfg)
+            fits.run()
+            fits_f.result()
+            acts, times = acts_f.result(), fits.done
+            sections, texts, basics, gids = rest_f.result()
+        for gid, prof in themes.items():
+            texts.setdefault(gid, narratives.empty()).update(prof)
         profiles: dict[str, dict[str, Any]] = {}
         for gid in gids:
             prof: dict[str, Any] = {}
-            act = acts.get(gid) or time_.Activity(
-                np.zeros(time_.BINS), np.zeros(0, np.int64), np.zeros(0), 0, "all")
-            prof["time"] = time_.time_profile(act, cfg)[0]
+            if gid in times:
+                prof["time"] = times[gid]
+            else:
+                prof["time"] = time_.time_profile(time_.Activity(
+                    np.zeros(time_.BINS), np.zeros(0, np.int64), np.zeros(0), 0, "all"),
+                    cfg)[0]
             for name, values in sections.items():
                 prof[name] = values.get(gid)
             prof.update(texts.get(gid, {"narratives": [], "languages": {},
@@ -73,6 +88,45 @@ def build_profiles(con: duckdb.DuckDBPyConnection, config: Config) -> dict[str, 
     finally:
         for table in _TEMP:
             con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+class _TimeFits:
+    """Every group's `time` section (in `done`), fitted by whichever threads call `run`,
+    each taking the next group left: a group's fit does not depend on the others."""
+
+    def __init__(self, acts: Future, cfg: CharacteriseConfig):
+        self._acts, self._cfg = acts, cfg
+        self._lock = threading.Lock()
+        self._todo: Iterator[tuple[str, time_.Activity]] | None = None
+        self.done: dict[str, dict] = {}
+
+    def run(self) -> None:
+        time_.templates(self._cfg)  # built once per run, while the activity query runs
+        acts = self._acts.result()
+        while True:
+            with self._lock:
+                if self._todo is None:
+                    self._todo = iter(list(acts.items()))
+                item = next(self._todo, None)
+            if item is None:
+                return
+            self.done[item[0]] = time_.time_profile(item[1], self._cfg)[0]
+
+
+def _tables(con: duckdb.DuckDBPyConnection, cfg: CharacteriseConfig
+            ) -> tuple[dict[str, dict], dict[str, dict], dict[str, dict], list[str]]:
+    """The sections that are mostly SQL, after `narratives.narrative_texts` (which makes
+    the `cw_texts` these read): engagement, followers, assets, the narratives' tables,
+    the basics, and the groups."""
+    sections = {
+        "engagement": engagement.engagement_profiles(con, MEMBERS, cfg),
+        "followers": followers.follower_profiles(con, MEMBERS, cfg),
+        "assets": assets.asset_profiles(con, MEMBERS, cfg),
+    }
+    texts = narratives.narrative_tables(con, MEMBERS, cfg)
+    basics = _basics(con)
+    gids = [r[0] for r in con.execute(f"SELECT DISTINCT gid FROM {MEMBERS}").fetchall()]
+    return sections, texts, basics, gids
 
 
 def _members(con: duckdb.DuckDBPyConnection) -> None:

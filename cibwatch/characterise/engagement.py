@@ -12,6 +12,8 @@ from typing import Any
 
 import duckdb
 import numpy as np
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
 
 from cibwatch.config import CharacteriseConfig
 
@@ -134,8 +136,6 @@ def _communities(con: duckdb.DuckDBPyConnection, cfg: CharacteriseConfig) -> dic
     among them, per platform. None per group when there are no follows to judge by."""
     if not con.execute("SELECT count(*) FROM follows").fetchall()[0][0]:
         return {}
-    import igraph as ig
-
     # Engagers numbered per (group, platform); follows among them are edges. One graph
     # holds every group (no edge crosses groups), so one components call does them all.
     con.execute(
@@ -162,9 +162,15 @@ def _communities(con: duckdb.DuckDBPyConnection, cfg: CharacteriseConfig) -> dic
         """
     ).fetchnumpy()
     con.execute("DROP TABLE cw_engager_nodes")
-    graph = ig.Graph(n=len(group_of),
-                     edges=np.column_stack((edges["a"], edges["b"])).tolist())
-    component = np.asarray(graph.connected_components(mode="weak").membership, np.int64)
+    # Weakly connected components (their numbering does not matter, only which engagers
+    # share one), from the edge arrays as they come: no Python list of the edges.
+    n = len(group_of)
+    component = np.zeros(0, np.int64)
+    if n:
+        follows = sparse.csr_matrix(
+            (np.ones(len(edges["a"])), (np.asarray(edges["a"]), np.asarray(edges["b"]))),
+            shape=(n, n))
+        component = connected_components(follows, directed=True, connection="weak")[1]
     big = np.bincount(component, minlength=1)[component] >= cfg.community_min_size
     # Communities per group: distinct big components among its engagers.
     pairs = np.unique(group_of[big] * (len(group_of) + 1) + component[big])

@@ -10,6 +10,9 @@ way in every language and headline; summed over a message's posts, generic tags 
 out by IDF). Labels come from class-based TF-IDF over words (Latin, Cyrillic, Arabic...)
 and character n-grams (Chinese, Japanese). Targets are gazetteer matches
 (cibwatch/data/gazetteer) done by one regular expression in DuckDB.
+
+The database work (`narrative_texts`, then `narrative_tables`) and the Python work
+(`theme_profiles`) are separate calls, so a caller can run them on different threads.
 """
 
 from __future__ import annotations
@@ -47,21 +50,32 @@ _OTHER_STOP = ("que los las del por para una con como pero más este esta des le
 _STOP = frozenset(ENGLISH_STOP_WORDS) | frozenset(_OTHER_STOP.split(" "))
 
 
-def _tokens(text: str) -> list[str]:
+def _split(text: str) -> tuple[list[str], list[str]]:
+    """Content words (lower case, no stop words) and CJK runs: what `_tokens` and `_stems`
+    are made of, found once per text for both."""
+    words = [w for w in _WORD.findall(_CJK.sub(" ", text.lower())) if w not in _STOP]
+    return words, _CJK.findall(text)
+
+
+def _tokens(text: str | tuple[list[str], list[str]]) -> list[str]:
     """Words for scripts with spaces; character 2- to 4-grams for Chinese/Japanese/Korean
-    runs (no spaces to split on; the longer grams make readable labels: 德特里克)."""
-    out = [w for w in _WORD.findall(_CJK.sub(" ", text.lower())) if w not in _STOP]
-    for run in _CJK.findall(text):
+    runs (no spaces to split on; the longer grams make readable labels: 德特里克).
+    `text` may be its `_split` already."""
+    words, runs = _split(text) if isinstance(text, str) else text
+    out = list(words)
+    for run in runs:
         for n in (2, 3, 4):
             out.extend(run[i:i + n] for i in range(len(run) - n + 1))
     return out
 
 
-def _stems(text: str, chars: int) -> list[str]:
+def _stems(text: str | tuple[list[str], list[str]], chars: int) -> list[str]:
     """Content words cut to their first `chars` letters (biolab/biolabs, American/
-    Americans agree) and CJK character bigrams: what two paraphrases share."""
-    out = [w[:chars] for w in _WORD.findall(_CJK.sub(" ", text.lower())) if w not in _STOP]
-    for run in _CJK.findall(text):
+    Americans agree) and CJK character bigrams: what two paraphrases share. `text` may
+    be its `_split` already."""
+    words, runs = _split(text) if isinstance(text, str) else text
+    out = [w[:chars] for w in words]
+    for run in runs:
         out.extend(run[i:i + 2] for i in range(len(run) - 1))
     return out
 
@@ -100,22 +114,22 @@ def _word_grams(word: str, lo: int, hi: int) -> list[str]:
 def _distinct_terms(ranked: list[str], k: int) -> list[str]:
     """The first k terms none of which contains or overlaps another by 2+ characters
     (keeps 德特里克 and drops 特里克堡 and 德特)."""
-    chosen: list[str] = []
+    chosen: list[tuple[str, bool]] = []
     for term in ranked:
         if len(chosen) == k:
             break
-        if any(_overlap(term, c) for c in chosen):
+        cjk = _CJK.fullmatch(term) is not None
+        if any(_overlap(term, c, cjk and c_cjk) for c, c_cjk in chosen):
             continue
-        chosen.append(term)
-    return chosen
+        chosen.append((term, cjk))
+    return [c for c, _ in chosen]
 
 
-def _overlap(a: str, b: str) -> bool:
+def _overlap(a: str, b: str, both_cjk: bool) -> bool:
+    """`a` and `b` contain one another, or (both CJK) share a character bigram."""
     if a in b or b in a:
         return True
-    if not (_CJK.fullmatch(a) and _CJK.fullmatch(b)):
-        return False
-    return any(a[i:i + 2] in b for i in range(len(a) - 1))
+    return both_cjk and any(a[i:i + 2] in b for i in range(len(a) - 1))
 
 
 def _mode_sql(expr: str) -> str:
@@ -173,10 +187,18 @@ def _gazetteer_pattern() -> tuple[str, list[tuple[str, str, str]]]:
     return "(" + "|".join(parts) + ")", rows
 
 
-def narrative_profiles(
+def empty() -> dict[str, Any]:
+    """The narrative keys of a group with no text."""
+    return {"narratives": [], "languages": {}, "targets": {"countries": [], "people": []},
+            "top_domains": [], "top_hashtags": [], "narrative_coverage": None}
+
+
+def narrative_texts(
     con: duckdb.DuckDBPyConnection, members: str, cfg: CharacteriseConfig
-) -> dict[str, dict[str, Any]]:
-    """`narratives`, `languages`, `targets`, `top_domains`, `top_hashtags` of every group."""
+) -> list[tuple]:
+    """Each group's distinct texts to cluster (temp table `cw_texts`, which
+    `narrative_tables` reads too), most repeated first: (gid, texts, counts, examples,
+    languages, hashtags, the group's texts in all)."""
     kinds = ", ".join(f"'{k}'" for k in NARRATIVE_KINDS)
     con.execute(
         f"""
@@ -201,10 +223,6 @@ def narrative_profiles(
         FROM pick GROUP BY gid, txt
         """
     )
-    out: dict[str, dict[str, Any]] = defaultdict(
-        lambda: {"narratives": [], "languages": {}, "targets": {"countries": [], "people": []},
-                 "top_domains": [], "top_hashtags": [], "narrative_coverage": None}
-    )
     totals = dict(con.execute("SELECT gid, sum(n) FROM cw_texts GROUP BY gid").fetchall())
     sample = con.execute(
         """
@@ -217,15 +235,31 @@ def narrative_profiles(
         """,
         [cfg.narrative_max_texts],
     ).fetchall()
-    features = TextFeatures(sorted({t for row in sample for t in row[1]}), cfg)
-    for gid, texts, counts, examples, langs, tags in sample:
-        weights = np.asarray(counts, dtype=float)
-        out[gid]["narratives"] = themes(texts, weights, examples, cfg, langs, tags, features)
-        out[gid]["narrative_coverage"] = round(float(weights.sum()) / float(totals[gid]), 4)
+    return [(*row, totals[row[0]]) for row in sample]
+
+
+def narrative_tables(
+    con: duckdb.DuckDBPyConnection, members: str, cfg: CharacteriseConfig
+) -> dict[str, dict[str, Any]]:
+    """`languages`, `targets`, `top_domains`, `top_hashtags` of every group: SQL only,
+    after `narrative_texts` (it reads `cw_texts`)."""
+    out: dict[str, dict[str, Any]] = defaultdict(empty)
     _languages(con, members, out)
     _targets(con, out, cfg)
     _domains_hashtags(con, members, out, cfg)
     return dict(out)
+
+
+def theme_profiles(sample: list[tuple], cfg: CharacteriseConfig) -> dict[str, dict[str, Any]]:
+    """`narratives` and `narrative_coverage` of every group of `narrative_texts`' rows:
+    Python only, no database."""
+    features = TextFeatures(sorted({t for row in sample for t in row[1]}), cfg)
+    out = {}
+    for gid, texts, counts, examples, langs, tags, total in sample:
+        weights = np.asarray(counts, dtype=float)
+        out[gid] = {"narratives": themes(texts, weights, examples, cfg, langs, tags, features),
+                    "narrative_coverage": round(float(weights.sum()) / float(total), 4)}
+    return out
 
 
 class TextFeatures:
@@ -240,10 +274,12 @@ class TextFeatures:
         self.index = {t: i for i, t in enumerate(texts)}
         lo, hi = cfg.narrative_ngram_min, cfg.narrative_ngram_max
         stem_chars = cfg.narrative_stem_chars
-        self.stems = _TermCounts(texts, lambda t: _stems(t, stem_chars))
+        split = [_split(t) for t in texts]
+        self.stems = _TermCounts(split, lambda t: _stems(t, stem_chars))
+        self.tokens = _TermCounts(split, _tokens)
+        del split
         words: dict[str, list[str]] = {}
         self.chars = _TermCounts(texts, lambda t: _char_wb(t, lo, hi, words))
-        self.tokens = _TermCounts(texts, _tokens)
 
     def rows(self, texts: list[str]) -> np.ndarray:
         return np.fromiter((self.index[t] for t in texts), dtype=np.int64, count=len(texts))
@@ -253,7 +289,7 @@ class _TermCounts:
     """Counts of every text (rows) and term (columns, sorted by term), each row's terms
     in the order the text first uses them, as `CountVectorizer._count_vocab` meets them."""
 
-    def __init__(self, texts: list[str], analyzer):
+    def __init__(self, texts: list, analyzer):
         # Every text's terms in one flat list, numbered by first use over all texts (as
         # a growing vocabulary would), then per text each distinct term once with its
         # count, in the order the text first uses it: all array work but the analyzer.
@@ -265,9 +301,11 @@ class _TermCounts:
         found = np.asarray(found, dtype=object)
         width = max(len(found), 1)
         key = np.repeat(np.arange(len(texts), dtype=np.int64), lengths) * width + codes
-        unique, first, counts = np.unique(key, return_index=True, return_counts=True)
-        by_use = np.argsort(first, kind="stable")
-        unique, counts = unique[by_use], counts[by_use]
+        # Distinct (text, term) keys in order of first use, and their counts: a hash pass
+        # (a text's keys are all together, so each text's terms come in its own order).
+        seen, unique = pd.factorize(key)
+        unique = np.asarray(unique, dtype=np.int64)
+        counts = np.bincount(seen, minlength=len(unique))
         indptr = np.zeros(len(texts) + 1, dtype=np.int64)
         np.cumsum(np.bincount(unique // width, minlength=len(texts)), out=indptr[1:])
         order = np.argsort(found)
@@ -291,13 +329,20 @@ class _TermCounts:
         flat, data = self.indices[take], self.values[take]
         if flat.size == 0:
             raise ValueError("empty vocabulary")
-        present, first, local = np.unique(flat, return_index=True, return_inverse=True)
+        # The group's terms (global numbers are alphabetical: sorted, as `np.unique`
+        # leaves them) and each term's number among them, counted not sorted.
+        df = np.bincount(flat, minlength=len(self.terms))
+        present = np.flatnonzero(df)
+        df = df[present]
+        number = np.zeros(len(self.terms), dtype=np.int64)
+        number[present] = np.arange(len(present))
+        local = number[flat]
         row_of = np.repeat(np.arange(n), lengths)
         if not sort:
             # The group's own vocabulary numbers terms as first met, and a row's columns
             # are sorted by that number before the terms are renumbered alphabetically.
             met = np.empty(len(present), dtype=np.int64)
-            met[np.argsort(first, kind="stable")] = np.arange(len(present))
+            met[number[pd.unique(flat)]] = np.arange(len(present))
             inside = met[local]
         else:
             inside = local
@@ -305,7 +350,6 @@ class _TermCounts:
         # gives the order a two-key stable sort would.
         order = np.argsort(row_of * len(present) + inside)
         local, data, row_of = local[order], data[order], row_of[order]
-        df = np.bincount(local, minlength=len(present))
         mask = (df >= min_df) & (df <= n)
         if max_features is not None and mask.sum() > max_features:
             # `_limit_features`: the most frequent terms, ties as its argsort leaves them.
@@ -354,11 +398,12 @@ def themes(
     avg = per_theme.sum() / k
     idf = np.log1p(avg / np.maximum(per_theme.sum(axis=0), 1))
     scores = tf * idf
+    # Each row sorted on its own, as one call (the same sort of the same values per row).
+    best = np.argsort(-scores, axis=1)[:, : cfg.narrative_label_terms * 12]
     out = []
     for c in range(k):
         idx = np.flatnonzero(labels == c)
-        ranked = [str(vocab[i]) for i in np.argsort(-scores[c])[: cfg.narrative_label_terms * 12]
-                  if scores[c, i] > 0] if len(vocab) else []
+        ranked = [str(vocab[i]) for i in best[c] if scores[c, i] > 0] if len(vocab) else []
         top = _distinct_terms(ranked, cfg.narrative_label_terms * 3)
         order = idx[np.argsort(-weights[idx], kind="stable")]
         by_lang: dict[str, float] = defaultdict(float)

@@ -100,19 +100,15 @@ def activities(
     ).to_arrow_table()
     # Independent observations of the schedule: one asset's posts in one hour are one (a
     # burst), and so are all posts in one quarter hour of one day (a drop that a network
-    # posts within minutes); the smaller count bounds both dependences.
-    n_eff = {g: (a, b) for g, a, b in con.execute(
+    # posts within minutes); the smaller count bounds both dependences. The asset-hours
+    # are counted here, the quarter hours (rows of `table`) below.
+    hours = {g: (a, b) for g, a, b in con.execute(
         f"""
-        SELECT m.gid,
-               least(count(DISTINCT (p.platform, p.account_id,
-                                     date_trunc('hour', p.created_at)))
-                         FILTER (p.kind IN ({kinds})),
-                     count(DISTINCT floor(epoch(p.created_at) / 900))
-                         FILTER (p.kind IN ({kinds}))),
-               least(count(DISTINCT (p.platform, p.account_id,
-                                     date_trunc('hour', p.created_at))),
-                     count(DISTINCT floor(epoch(p.created_at) / 900)))
-        FROM posts p JOIN {members} m USING (platform, account_id) GROUP BY 1
+        SELECT gid, count(*) FILTER (sel), count(*)
+        FROM (SELECT m.gid, p.platform, p.account_id, date_trunc('hour', p.created_at),
+                     bool_or(p.kind IN ({kinds})) AS sel
+              FROM posts p JOIN {members} m USING (platform, account_id) GROUP BY ALL)
+        GROUP BY gid
         """
     ).fetchall()}
     gids = table.column("gid").to_numpy(zero_copy_only=False)
@@ -126,12 +122,14 @@ def activities(
     ends = np.r_[starts[1:], len(gids)]
     for s, e in zip(starts, ends, strict=True):
         gid = str(gids[s])
+        quarters = (int(np.count_nonzero(n_sel[s:e])), e - s)
+        n_eff = tuple(min(h, k) for h, k in zip(hours.get(gid, (0, 0)), quarters, strict=True))
         use_sel = n_sel[s:e].sum() >= cfg.time_min_posts
         ns = n_sel[s:e] if use_sel else n_all[s:e]
         keep = ns > 0
         qs, ns = q[s:e][keep], ns[keep]
         hist = np.bincount((qs - MONDAY_Q) % BINS, weights=ns, minlength=BINS)
-        eff = n_eff.get(gid, (0, 0))[0 if use_sel else 1]
+        eff = n_eff[0 if use_sel else 1]
         out[gid] = Activity(hist, qs, ns, int(eff or ns.sum()),
                             list(cfg.time_kinds) if use_sel else "all")
     _cluster_parts(con, members, out, cfg)
@@ -328,7 +326,7 @@ def fit(act: Activity, cfg: CharacteriseConfig) -> Fit:
     """Most likely offset and schedule by template likelihood over all offsets at once."""
     if act.hist.sum() < cfg.time_min_posts:
         return Fit(None, None, None, None, {}, None)
-    return _decide(act, loglik(act.hist, cfg), cfg)
+    return _decide(act, _family_loglik(act.hist, cfg), cfg)
 
 
 def loglik(hist: np.ndarray, cfg: CharacteriseConfig) -> np.ndarray:
@@ -350,6 +348,57 @@ def loglik(hist: np.ndarray, cfg: CharacteriseConfig) -> np.ndarray:
             types = np.stack([days[:, day_type == t].sum(axis=1) for t in range(4)], axis=1)
             ll[:, rows] = types.reshape(len(local), 4 * DAY) @ logp.T
         return ll
+
+
+def _family_loglik(hist: np.ndarray, cfg: CharacteriseConfig) -> dict[str, np.ndarray]:
+    """`loglik`'s columns of each family (`_families`' rows, in their order), each family
+    a contiguous matrix of its own: the same products, split by family, so the decision
+    reads them without copying columns out of the whole matrix."""
+    key = _template_key(cfg)
+    parts = _family_folded(key)
+    families = _families(key)
+    if parts is None:
+        ll = loglik(hist, cfg)
+        return {name: ll[:, fam.rows] for name, fam in families.items()}
+    local = _local(hist, cfg)
+    days = local.reshape(len(local), 7, DAY)
+    out = {name: np.empty((len(local), len(fam.rows))) for name, fam in families.items()}
+    with _blas().limit(limits=1, user_api="blas"):
+        for day_type, chunks in parts:
+            types = np.stack([days[:, day_type == t].sum(axis=1) for t in range(4)], axis=1)
+            types = types.reshape(len(local), 4 * DAY)
+            for name, cols, logp in chunks:
+                np.matmul(types, logp.T, out=out[name][:, cols])
+    return out
+
+
+@lru_cache(maxsize=4)
+def _family_folded(key: str) -> list[tuple[np.ndarray, list[tuple[str, slice, np.ndarray]]]] | None:
+    """`_folded` with each working week's rows split by family: per week its day types
+    and, per run of its rows that are adjacent among a family's columns, the family, the
+    run's columns and their log-probabilities per day type."""
+    folded = _folded(key)
+    if folded is None:
+        return None
+    out = []
+    for rows, day_type, logp in folded:
+        chunks = []
+        for name, fam in _families(key).items():
+            inside = np.flatnonzero(np.isin(rows, fam.rows))
+            cols = np.searchsorted(fam.rows, rows[inside])
+            cuts = np.flatnonzero(np.diff(cols) != 1) + 1
+            for run, at in zip(np.split(inside, cuts), np.split(cols, cuts), strict=True):
+                if len(run):
+                    chunks.append((name, slice(int(at[0]), int(at[-1]) + 1),
+                                   np.ascontiguousarray(logp[run])))
+        out.append((day_type, chunks))
+    return out
+
+
+def one_blas_thread():
+    """A context in which BLAS runs on one thread (`loglik`): held around every thread
+    that fits, so one thread's fit ending does not lift the limit under another's."""
+    return _blas().limit(limits=1, user_api="blas")
 
 
 @lru_cache(maxsize=1)
@@ -389,27 +438,27 @@ def _local(hist: np.ndarray, cfg: CharacteriseConfig) -> np.ndarray:
     return hist[idx].astype(float)
 
 
-def _decide(act: Activity, ll: np.ndarray, cfg: CharacteriseConfig) -> Fit:
-    """The `Fit` from the log-likelihood of every (offset, template row)."""
+def _decide(act: Activity, sub: dict[str, np.ndarray], cfg: CharacteriseConfig) -> Fit:
+    """The `Fit` from the log-likelihood of every (offset, template row), per family
+    (`_family_loglik`)."""
     n = float(act.hist.sum())
     offs = offsets(cfg)
     key = _template_key(cfg)
     meta = _templates(key)[2]
     families = _families(key)
     flat_ll = n * np.log(1.0 / BINS)
-    sub = {name: ll[:, fam.rows] for name, fam in families.items()}
-    gain = {name: float((v.max(axis=1).max() - flat_ll) / n) for name, v in sub.items()}
+    gain = {name: float((v.max() - flat_ll) / n) for name, v in sub.items()}
     if max(gain.values()) < cfg.automated_max_gain:
         return Fit(None, None, None, "automated", gain, None)
     name = "office" if gain["office"] > gain["human"] + cfg.office_margin else "human"
     # The best row (first in offset-major order, as argmax over the whole matrix).
-    best_row = int(families[name].rows[np.argmax(sub[name]) % sub[name].shape[1]])
+    best_off, best_col = divmod(int(np.argmax(sub[name])), sub[name].shape[1])
+    best_row = int(families[name].rows[best_col])
     # Posterior over offsets, summed over the family's templates (a night owl's curve at
     # one offset is an early bird's at the next, so that uncertainty shows) and tempered:
     # only n_eff of the n posts are independent observations, and a template's misfit is
     # scatter, not evidence (`_dispersion`).
     weight = min(act.n_eff, n) / n
-    best_off = int(np.argmax(sub[name]) // sub[name].shape[1])
     weight /= _dispersion(act.hist, offs[best_off], _templates(key)[0][best_row], weight)
     tempered = sub[name] * weight + families[name].prior[None, :]
     marginal = _logsumexp_rows(tempered) + offset_prior(act, offs, cfg)
