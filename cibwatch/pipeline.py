@@ -48,10 +48,12 @@ def preload() -> threading.Thread:
 
 
 def _duckdb_settings(ws: Workspace, cfg: Config) -> None:
-    """Cap DuckDB's memory (it spills to disk beyond it) and threads for the run."""
+    """Cap DuckDB's memory (it spills to disk beyond it) and threads for the run, and
+    silence DuckDB's own progress bars: the CLI reports the stages, and `-q` means quiet."""
     import duckdb
 
     limit = cfg.engine.duckdb_memory_limit.replace("'", "''")
+    ws.con.execute("SET enable_progress_bar = false")
     try:
         ws.con.execute(f"SET memory_limit = '{limit}'")
         if cfg.engine.duckdb_threads > 0:

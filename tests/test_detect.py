@@ -121,3 +121,17 @@ def test_detect_caps_duckdb_memory_and_threads(dataset, tmp_path):
     )
     assert run.returncode == 2, run.stderr
     assert "engine.duckdb_memory_limit" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_detect_silences_duckdb_progress_bars(dataset, tmp_path):
+    """DuckDB draws its own bars on long queries; detect reports its stages itself."""
+    from cibwatch.pipeline import detect as run_detect
+
+    folder, _ = dataset
+    ws = Workspace(tmp_path / "ws.duckdb")
+    ws.ingest(folder, progress=False)
+    ws.con.execute("SET enable_progress_bar = true")
+    run_detect(ws, tmp_path / "out")
+    setting = ws.con.execute("SELECT current_setting('enable_progress_bar')").fetchall()
+    ws.close()
+    assert setting == [(False,)]
