@@ -552,8 +552,10 @@ class EngineConfig:
     # after the run); on a cluster, storage every node can read (HDFS, S3, NFS).
     spark_workdir: str = ""
     # DuckDB memory cap during detect: its default (80% of RAM) took 15.6 GiB at 1M posts;
-    # beyond the cap it spills to disk, so 10M posts fit a peak RSS target of 8 GiB.
-    duckdb_memory_limit: str = "6GB"
+    # beyond the cap it spills to disk. The process needs ~3 GiB more (signatures, Arrow
+    # batches, Leiden), so 10M posts fit 8 GiB at 4GB (signals at 10.8M posts: peak 9.2
+    # GiB at 6GB, 8.1 at 5GB, 7.2 at 4GB, same speed; benchmarks/RESULTS.md).
+    duckdb_memory_limit: str = "4GB"
     # DuckDB threads during detect: the reference machine has 2 cores (0 = DuckDB default).
     duckdb_threads: int = 2
 
