@@ -6,14 +6,19 @@ detection quality does not enter; or, with `--clusters office`, one cluster per 
 team from `truth_clusters.csv`), characterise, and compare every operation's profile with
 truth: UTC offset, schedule and shift pattern, breaks (minutes off, and whether their
 boundary ranges hold the true edges), echo-chamber ratio, inauthentic-follower share,
-asset tally, quiet holidays and planted themes. Prints
-per-operation errors, a summary and a calibration table of offset confidences.
+asset tally, quiet holidays and planted themes. `--clusters detect` instead runs the
+real pipeline (`Workspace.detect`: its own clusters and operations, as users get them)
+and scores, for each truth operation, the detected operation holding most of its
+operators; one that no detected operation holds a majority of is a miss (every target
+failed), and per-cluster breaks are read on the detected clusters mostly of one office.
+Prints per-operation errors, a summary and a calibration table of offset confidences.
 `--human-sim N` instead draws N small groups of ordinary users from the generator's
 diurnal rhythm per size and reports how often their offset is exact, against the mean
 confidence, and the same with the generator's own curve as template (the ceiling).
 
     .venv/bin/python benchmarks/characterise.py --scale 1 --seeds 0 1 2
     .venv/bin/python benchmarks/characterise.py --scale 1 --seeds 0 1 2 --clusters office
+    .venv/bin/python benchmarks/characterise.py --scale 1 --seeds 0 1 2 --clusters detect
     .venv/bin/python benchmarks/characterise.py --scale 10 --seeds 0 --timing-only
     .venv/bin/python benchmarks/characterise.py --human-sim 200
 """
@@ -109,6 +114,130 @@ def office_clusters(ws, truth_clusters: Path) -> None:
                 "FROM truth_offices")
 
 
+def score_operation(t: dict, p: dict, teams: dict[str, list[str]] | None = None) -> dict:
+    """One operation's profile `p` against its truth `t`. `teams` maps a truth cluster (office)
+    to the profile's clusters that stand for it (default: the cluster of the same id)."""
+    tm, eng, fol = p["time"], p["engagement"], p["followers"] or {}
+    found_holidays = {h["date"] for h in tm["quiet_holidays"] if h["country"] == "CN"}
+    true_holidays = {h["date"] for h in t.get("quiet_holidays") or []}
+    ranks = theme_ranks(t["narratives"], p["narratives"])
+    return {
+        "assets": t["operators"],
+        "offset": tm["utc_offset_hours"], "offset_truth": t["utc_offset_hours"],
+        "offset_ok": tm["utc_offset_hours"] == t["utc_offset_hours"],
+        "confidence": tm["offset_confidence"],
+        "schedule": tm["schedule"], "schedule_truth": t["schedule"],
+        "shift_ok": tm["shift_pattern"] == t["shift_pattern"],
+        "break_errors": (break_errors(t["breaks"], tm["breaks"])
+                         if t["shift_pattern"] else []),
+        "echo_error": (None if eng["echo_chamber_ratio"] is None else
+                       round(abs(eng["echo_chamber_ratio"] - t["echo_chamber_ratio"]), 4)),
+        "follower_error": (None if fol.get("inauthentic_follower_share") is None else round(
+            abs(fol["inauthentic_follower_share"] - t["inauthentic_follower_share"]), 4)),
+        "break_ranges_cover": (range_covers(t["breaks"], tm["breaks"])
+                               if t["shift_pattern"] else []),
+        "cluster_break_errors": [
+            e for c in t.get("clusters") or []
+            for found in (teams or {}).get(c["cluster"], [c["cluster"]]) if found in tm["clusters"]
+            for e in break_errors(c["breaks"], tm["clusters"][found]["breaks"])],
+        "breaks_from_clusters": tm.get("breaks_from_clusters"),
+        "tally_ok": p["assets"]["tally"] == t["assets"],
+        "holidays_found": len(found_holidays & true_holidays),
+        "holidays_truth": len(true_holidays),
+        "holidays_extra": len(found_holidays - true_holidays),
+        "theme_ranks": ranks, "themes_found": len(p["narratives"]),
+    }
+
+
+def spans(breaks: list[dict]) -> list[str]:
+    return [f"{b['start']}-{b['end']}" for b in breaks]
+
+
+def missed_operation(t: dict) -> dict:
+    """The row of a truth operation that detection did not find as one operation: every
+    target it carries counts as failed (a miss, not a skip)."""
+    return {
+        "missed": True, "assets": t["operators"],
+        "offset": None, "offset_truth": t["utc_offset_hours"], "offset_ok": False,
+        "confidence": None, "schedule": None, "schedule_truth": t["schedule"],
+        "shift_ok": False,
+        "break_errors": [None] * len(t["breaks"]) if t["shift_pattern"] else [],
+        "echo_error": None, "follower_error": None, "break_ranges_cover": [],
+        "cluster_break_errors": [], "breaks_from_clusters": None, "tally_ok": False,
+        "holidays_found": 0, "holidays_truth": len(t.get("quiet_holidays") or []),
+        "holidays_extra": 0, "theme_ranks": [None] * len(t["narratives"]), "themes_found": 0,
+    }
+
+
+def detected_matches(ws, world: Path) -> tuple[dict, list[dict]]:
+    """Per truth operation: the detected operation holding most of its operators (`held`,
+    `share` of all its operators, `other_assets` in that operation that are not its
+    operators), that operation's clusters with their members by truth office (or label
+    role, or `authentic`), and `cluster_offices`: each of its clusters whose members are
+    mostly of one office of this operation -> that office. Also every detected cluster."""
+    con = ws.con
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE truth_members AS
+        SELECT l.platform, l.account_id, l.operation_id, l.role,
+               coalesce(o.cluster, l.role) AS office
+        FROM read_csv('{(world / "labels.csv").as_posix()}', all_varchar = true) l
+        LEFT JOIN read_csv('{(world / "truth_clusters.csv").as_posix()}', all_varchar = true) o
+          USING (platform, account_id)
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE detected_members AS
+        SELECT DISTINCT oc.operation_id AS detected, m.cluster_id, m.platform, m.account_id,
+               coalesce(t.operation_id, 'authentic') AS truth_op,
+               coalesce(t.office, 'authentic') AS office, t.role
+        FROM cluster_members m JOIN operation_clusters oc USING (cluster_id)
+        LEFT JOIN truth_members t USING (platform, account_id)
+        """
+    )
+    by_cluster = {}
+    for cid, plat, det, n, members in con.execute(
+        """
+        SELECT cluster_id, any_value(platform), any_value(detected), sum(n)::INT,
+               list((office, n) ORDER BY n DESC, office)
+        FROM (SELECT cluster_id, platform, detected, office, count(*)::INT AS n
+              FROM detected_members GROUP BY ALL)
+        GROUP BY cluster_id ORDER BY any_value(detected), sum(n) DESC
+        """
+    ).fetchall():
+        by_cluster[cid] = {"cluster_id": cid, "platform": plat, "operation": det,
+                           "n_assets": n, "members": dict(members)}
+    held = con.execute(
+        """
+        SELECT t.operation_id, d.detected, count(DISTINCT (d.platform, d.account_id)),
+               any_value(t.n_ops)
+        FROM (SELECT *, count(*) OVER (PARTITION BY operation_id) AS n_ops
+              FROM truth_members WHERE role = 'operator') t
+        LEFT JOIN detected_members d USING (platform, account_id)
+        GROUP BY ALL
+        """
+    ).fetchall()
+    sizes = dict(con.execute("SELECT detected, count(DISTINCT (platform, account_id)) "
+                             "FROM detected_members GROUP BY detected").fetchall())
+    matches = {}
+    for op, det, n, total in sorted(held, key=lambda r: (r[0], r[1] is None, -r[2])):
+        if op in matches or det is None:
+            matches.setdefault(op, {"operation": None, "held": 0, "share": 0.0,
+                                    "other_assets": 0, "clusters": [], "cluster_offices": {}})
+            continue
+        clusters = [c for c in by_cluster.values() if c["operation"] == det]
+        offices = {}
+        for c in clusters:
+            office, k = max(c["members"].items(), key=lambda kv: kv[1])
+            if k * 2 > c["n_assets"] and office.startswith(f"{op}-"):
+                offices[c["cluster_id"]] = office
+        matches[op] = {"operation": det, "held": n, "share": round(n / total, 4),
+                       "other_assets": sizes[det] - n, "clusters": clusters,
+                       "cluster_offices": offices}
+    return matches, list(by_cluster.values())
+
+
 def run_world(scale: float, seed: int, work: Path, timing_only: bool,
               clusters: str = "platform") -> dict:
     world = work / f"world-s{scale:g}-{seed}"
@@ -122,15 +251,25 @@ def run_world(scale: float, seed: int, work: Path, timing_only: bool,
         t0 = time.perf_counter()
         ws.ingest(world, progress=False)
         print(f"ingested in {time.perf_counter() - t0:.1f}s", flush=True)
-    truth_as_results(ws, world / "labels.csv")
-    if clusters == "office":
-        office_clusters(ws, world / "truth_clusters.csv")
     posts = ws.con.execute("SELECT count(*) FROM posts").fetchall()[0][0]
-    t0, c0 = time.perf_counter(), time.process_time()
-    characterise(ws.con, Config())
-    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-    print(f"scale {scale:g} seed {seed}: {posts:,} posts, characterise {seconds:.1f}s wall, "
-          f"{cpu:.1f}s CPU (all threads), load average {os.getloadavg()[0]:.1f}", flush=True)
+    if clusters == "detect":
+        t0, c0 = time.perf_counter(), time.process_time()
+        run = ws.detect(out=work / f"results-s{scale:g}-{seed}", config=Config())
+        seconds, cpu = run.seconds["characterise"], time.process_time() - c0
+        print(f"scale {scale:g} seed {seed}: {posts:,} posts, detect {run.flagged_assets} "
+              f"assets in {run.operations} operations, {time.perf_counter() - t0:.1f}s wall "
+              f"(stages {run.seconds}), {cpu:.1f}s CPU (all threads), load average "
+              f"{os.getloadavg()[0]:.1f}", flush=True)
+    else:
+        truth_as_results(ws, world / "labels.csv")
+        if clusters == "office":
+            office_clusters(ws, world / "truth_clusters.csv")
+        t0, c0 = time.perf_counter(), time.process_time()
+        characterise(ws.con, Config())
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+        print(f"scale {scale:g} seed {seed}: {posts:,} posts, characterise {seconds:.1f}s "
+              f"wall, {cpu:.1f}s CPU (all threads), load average {os.getloadavg()[0]:.1f}",
+              flush=True)
     result = {"scale": scale, "seed": seed, "posts": posts, "seconds": round(seconds, 2),
               "cpu_seconds": round(cpu, 2), "operations": {}}
     if timing_only:
@@ -139,40 +278,38 @@ def run_world(scale: float, seed: int, work: Path, timing_only: bool,
     truth = json.loads((world / "truth.json").read_text())["operations"]
     profiles = {op: json.loads(p) for op, p in ws.con.execute(
         "SELECT operation_id, profile FROM operation_profiles").fetchall()}
+    if clusters == "detect":
+        matches, made = detected_matches(ws, world)
+        result["detected_clusters"] = made
     ws.close()
     for op, t in sorted(truth.items()):
-        p = profiles[op]
-        tm, eng, fol = p["time"], p["engagement"], p["followers"] or {}
-        found_holidays = {h["date"] for h in tm["quiet_holidays"] if h["country"] == "CN"}
-        true_holidays = {h["date"] for h in t.get("quiet_holidays") or []}
-        ranks = theme_ranks(t["narratives"], p["narratives"])
-        row = {
-            "assets": t["operators"],
-            "offset": tm["utc_offset_hours"], "offset_truth": t["utc_offset_hours"],
-            "offset_ok": tm["utc_offset_hours"] == t["utc_offset_hours"],
-            "confidence": tm["offset_confidence"],
-            "schedule": tm["schedule"], "schedule_truth": t["schedule"],
-            "shift_ok": tm["shift_pattern"] == t["shift_pattern"],
-            "break_errors": (break_errors(t["breaks"], tm["breaks"])
-                             if t["shift_pattern"] else []),
-            "echo_error": (None if eng["echo_chamber_ratio"] is None else
-                           round(abs(eng["echo_chamber_ratio"] - t["echo_chamber_ratio"]), 4)),
-            "follower_error": (None if fol.get("inauthentic_follower_share") is None else round(
-                abs(fol["inauthentic_follower_share"] - t["inauthentic_follower_share"]), 4)),
-            "break_ranges_cover": (range_covers(t["breaks"], tm["breaks"])
-                                   if t["shift_pattern"] else []),
-            "cluster_break_errors": [
-                e for c in t.get("clusters") or [] if c["cluster"] in tm["clusters"]
-                for e in break_errors(c["breaks"], tm["clusters"][c["cluster"]]["breaks"])],
-            "breaks_from_clusters": tm.get("breaks_from_clusters"),
-            "tally_ok": p["assets"]["tally"] == t["assets"],
-            "holidays_found": len(found_holidays & true_holidays),
-            "holidays_truth": len(true_holidays),
-            "holidays_extra": len(found_holidays - true_holidays),
-            "theme_ranks": ranks, "themes_found": len(p["narratives"]),
-        }
+        if clusters != "detect":
+            row = score_operation(t, profiles[op])
+        else:
+            m = matches[op]
+            teams = {office: [c for c, o in m["cluster_offices"].items() if o == office]
+                     for office in set(m["cluster_offices"].values())}
+            row = (score_operation(t, profiles[m["operation"]], teams) if m["share"] > 0.5
+                   else missed_operation(t))
+            row["match"] = m
+            tm = profiles[m["operation"]]["time"] if m["operation"] else {}
+            m["breaks"] = spans(tm.get("breaks") or [])
+            for c in m["clusters"]:
+                own = (tm.get("clusters") or {}).get(c["cluster_id"], {})
+                c.update(offset=own.get("utc_offset_hours"), timed_posts=own.get("posts"),
+                         breaks=spans(own.get("breaks") or []))
+            print(f"  {op:12s} matched {m['operation']} holding {m['held']}/{t['operators']} "
+                  f"of its assets (share {m['share']}, {m['other_assets']} other assets in it)"
+                  + ("" if m["share"] > 0.5 else ": MISSED (no majority)"), flush=True)
+            print(f"      breaks read {m['breaks']}", flush=True)
+            for c in m["clusters"]:
+                print(f"      {c['cluster_id']} {c['platform']} {c['n_assets']} assets, "
+                      f"{c['timed_posts']} timed posts, offset {c['offset']}, breaks "
+                      f"{c['breaks']}: {c['members']}", flush=True)
         result["operations"][op] = row
-        brk = row["break_errors"]
+        if row.get("missed"):
+            continue
+        ranks, brk = row["theme_ranks"], row["break_errors"]
         print(f"  {op:12s} assets {row['assets']:4d} offset {row['offset']} "
               f"(truth {row['offset_truth']}, conf {row['confidence']}) "
               f"schedule {row['schedule']} ({row['schedule_truth']}) "
@@ -223,6 +360,16 @@ def summary(results: list[dict]) -> dict:
             [(o["confidence"], o["offset_ok"]) for _, _, o in rows
              if o["offset_truth"] is not None and o["offset"] is not None]),
     }
+    matched = [(r, op, o) for r, op, o in rows if "match" in o]
+    if matched:
+        # --clusters detect: truth operations that one detected operation holds a majority of.
+        out["operations_matched"] = f"{sum(not o.get('missed') for _, _, o in matched)}" \
+                                    f"/{len(matched)}"
+        out["match_share_min"] = min(o["match"]["share"] for _, _, o in matched)
+        out["other_assets_in_match_max"] = max(o["match"]["other_assets"] for _, _, o in matched)
+        out["missed"] = [f"{op} seed {r['seed']}: {o['match']['operation']} holds "
+                         f"{o['match']['held']}/{o['assets']}" for r, op, o in matched
+                         if o.get("missed")]
     cluster_breaks = [e for _, _, o in rows for e in o["cluster_break_errors"]]
     if any(o["breaks_from_clusters"] for _, _, o in rows):
         out["cluster_breaks_within_30min"] = (
@@ -301,8 +448,9 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "work" / "characterise")
     ap.add_argument("--timing-only", action="store_true",
                     help="Only time characterise (large scales).")
-    ap.add_argument("--clusters", choices=("platform", "office"), default="platform",
-                    help="Truth clusters: one per operation and platform, or per office.")
+    ap.add_argument("--clusters", choices=("platform", "office", "detect"), default="platform",
+                    help="Truth clusters: one per operation and platform, or per office; or "
+                         "`detect`: the real pipeline's clusters and operations.")
     ap.add_argument("--human-sim", type=int, default=0, metavar="N",
                     help="Only simulate N small human groups per size (offset calibration).")
     args = ap.parse_args()
