@@ -208,6 +208,22 @@ def test_teams_breaks_are_when_half_of_them_are_away(tmp_path):
     assert prof["cluster_shifts_differ"] is True
 
 
+def test_a_team_never_away_while_others_break_has_no_vote(tmp_path):
+    """Offices lunch 11:30-13:00 and 12:30-14:00; a third cluster never breaks (as a
+    detected cluster mixing offices, whose members cover each other's lunch). Its vote
+    would keep half the teams at work all but 12:30-13:00; without it, at least half of
+    the offices are away 11:30-14:00."""
+    ws = _teams(tmp_path, {"a": (11.5, 13.0), "c": (12.5, 14.0), "m": (12.0, 12.0)})
+    prof = build_profiles(ws.con, Config())["o:op"]["time"]
+    assert prof["cluster_hours_p"] < 1e-6 and prof["breaks_from_clusters"] == 3
+    assert prof["clusters"]["m"]["breaks"] == []
+    assert prof["breaks"] == [{"name": "lunch", "start": "11:30", "end": "14:00"}]
+    readings = [T.shifts(h, 8.0, CFG, team=True) for h in T.activities(
+        ws.con, "(SELECT 'o:op' AS gid, platform, account_id FROM accounts)",
+        CFG)["o:op"].parts.values()]
+    assert _spans(T.consensus(readings)[1]) == [("lunch", "12:30", "13:00")]
+
+
 def test_clusters_splitting_one_workforce_are_read_together(tmp_path):
     """Two clusters of one office (as when detection splits by platform) keep the same
     hours: no separate teams, breaks from the merged histogram."""

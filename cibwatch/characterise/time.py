@@ -837,8 +837,12 @@ def time_profile(act: Activity, cfg: CharacteriseConfig) -> tuple[dict[str, Any]
     teams = (prof["cluster_hours_p"] is not None
              and prof["cluster_hours_p"] < cfg.cluster_hours_max_p)
     if f.schedule == "office" and teams:
-        prof["work_hours"], prof["breaks"] = consensus(
-            [shifts(h, f.offset, cfg, f.workweek or "Mon-Fri", team=True) for h in parts])
+        readings = [shifts(h, f.offset, cfg, f.workweek or "Mon-Fri", team=True)
+                    for h in parts]
+        # A team never away while others break is one whose hours another office's
+        # members cover (a mixed cluster), not an office without breaks: no vote.
+        voters = [r for r in readings if r[1]] or readings
+        prof["work_hours"], prof["breaks"] = consensus(voters)
         prof["breaks_from_clusters"] = len(parts)
     prof["workweek"] = f.workweek
     prof["weekend_ratio"] = weekend_ratio(act.hist, f.offset, f.workweek or "Mon-Fri")
