@@ -794,30 +794,64 @@ def _action_ties(con: duckdb.DuckDBPyConnection, cc: ClusterConfig) -> None:
 
 def _shared_keys(con: duckdb.DuckDBPyConnection, cc: ClusterConfig) -> None:
     """`_shared` (aid, cid, k, p, kt): outside assets sharing at least
-    `attach_min_account_keys` account-level key types with a cluster's members; p is
-    the product over those types of the share of outside assets holding one of the
-    cluster's values (independent coincidences)."""
+    `attach_min_account_keys` account-level key types with a cluster's members.
+
+    For one outsider, the chance of holding one of the cluster's values of type t is
+    q_t, the share of the platform's outsiders with a value of that type that hold one;
+    over a set S of types (independent coincidences) it is r = the product of q_t. Every
+    outsider holding values of all of S is looked at, but only those that match become
+    tests (BH's m counts candidates only), so the chance must be that of the search: E =
+    N_S r outsiders are expected to match as rarely, N_S the outsiders with values of
+    every type in S. p is E over K, the cluster's candidates at least as unexpected (the
+    share of them chance explains, capped at 1). One outsider sharing a common name and
+    creation batch among 393,000 (E = 0.35) is chance, and was attached on r alone at
+    10.8M posts (benchmarks/RESULTS.md, "False positives at 10.8M posts"); four dormant
+    assets sharing a cluster's handle family, name and batch are not."""
+    bits = " ".join(
+        f"WHEN '{t}' THEN {1 << i}" for i, t in enumerate(ACCOUNT_KEY_TYPES)
+    )
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _shared AS
-        WITH cvals AS (
+        WITH kbit AS (
+            SELECT kt, platform, key_type, CASE key_type {bits} END AS bit FROM _kk
+            WHERE key_type IN ({", ".join(f"'{t}'" for t in ACCOUNT_KEY_TYPES)})
+        ),
+        cvals AS (
             SELECT DISTINCT m.cid, ak.kt, ak.kid FROM _ak ak JOIN _m m USING (aid)
         ),
         outside AS (SELECT ak.* FROM _ak ak ANTI JOIN _m m USING (aid)),
         typed AS (SELECT kt, count(DISTINCT aid) AS n FROM outside GROUP BY ALL),
+        masks AS (
+            SELECT platform, mask, count(*) AS n FROM (
+                SELECT o.aid, b.platform, bit_or(DISTINCT b.bit) AS mask
+                FROM outside o JOIN kbit b USING (kt) GROUP BY ALL
+            ) GROUP BY ALL
+        ),
         holders AS (
-            SELECT c.cid, o.kt, o.aid FROM cvals c JOIN outside o USING (kt, kid)
+            SELECT DISTINCT c.cid, o.kt, o.aid FROM cvals c JOIN outside o USING (kt, kid)
         ),
         q AS (
-            SELECT h.cid, h.kt, count(DISTINCT h.aid) / any_value(t.n) AS q
+            SELECT h.cid, h.kt, count(*) / any_value(t.n) AS q
             FROM holders h JOIN typed t USING (kt) GROUP BY ALL
+        ),
+        r AS (
+            SELECT h.aid, h.cid, any_value(b.platform) AS platform, count(*) AS k,
+                   exp(sum(ln(q.q))) AS r, bit_or(b.bit) AS mask,
+                   list(b.key_type ORDER BY b.key_type) AS kt
+            FROM holders h JOIN q USING (cid, kt) JOIN kbit b USING (kt)
+            GROUP BY h.aid, h.cid
+            HAVING count(*) >= {int(cc.attach_min_account_keys)}
+        ),
+        e AS (
+            SELECT r.aid, r.cid, r.k, r.kt, r.r * sum(m.n) AS e
+            FROM r JOIN masks m ON m.platform = r.platform AND (m.mask & r.mask) = r.mask
+            GROUP BY r.aid, r.cid, r.k, r.kt, r.r
         )
-        SELECT h.aid, h.cid, count(DISTINCT h.kt) AS k,
-               exp(sum(ln(q.q))) AS p, list(DISTINCT kk.key_type ORDER BY kk.key_type) AS kt
-        FROM (SELECT DISTINCT * FROM holders) h
-        JOIN q USING (cid, kt) JOIN _kk kk USING (kt)
-        GROUP BY h.aid, h.cid
-        HAVING count(DISTINCT h.kt) >= {int(cc.attach_min_account_keys)}
+        SELECT aid, cid, k,
+               least(1.0, e / count(*) OVER (PARTITION BY cid ORDER BY e
+                   RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)) AS p, kt
+        FROM e
         """
     )
 

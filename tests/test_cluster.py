@@ -5,9 +5,11 @@ users and a viral moment)."""
 from __future__ import annotations
 
 import json
+import math
 import random
 from datetime import datetime, timedelta
 
+import duckdb
 import pandas as pd
 
 from cibwatch import cluster, graph, signals
@@ -187,3 +189,56 @@ def test_content_only_cluster_needs_corroboration(tmp_path):
     assert members(con) == {}
     cluster.find_clusters(con, Config().with_overrides(["cluster.require_corroboration=false"]))
     assert set(members(con)) == {f"camp{i}" for i in range(5)}
+
+
+def _shared_world(con, dormant: int) -> None:
+    """Cluster 1 (assets 1-3: name 10, batch 20, avatar 30) and 1,000 outsiders (100-1099)
+    with names and batches of their own, except `dormant` of them (from 101) holding the
+    cluster's name and batch, and ten more (1090-1099) holding only its name. Only the
+    dormant ones have an avatar, the cluster's."""
+    con.execute("CREATE OR REPLACE TEMP TABLE _kk AS SELECT * FROM (VALUES (1, 'x', 'name'), "
+                "(2, 'x', 'batch'), (3, 'x', 'avatar')) t(kt, platform, key_type)")
+    con.execute("CREATE OR REPLACE TEMP TABLE _m AS SELECT 1 AS cid, 'x' AS platform, aid "
+                "FROM range(1, 4) t(aid)")
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _ak AS
+        SELECT 1 AS kt, aid, 10 AS kid FROM range(1, 4) t(aid)
+        UNION ALL SELECT 2, aid, 20 FROM range(1, 4) t(aid)
+        UNION ALL SELECT 3, aid, 30 FROM range(1, 4) t(aid)
+        UNION ALL SELECT 1, aid, CASE WHEN aid BETWEEN 101 AND {100 + dormant}
+                                      OR aid >= 1090 THEN 10 ELSE 1000 + aid END
+        FROM range(100, 1100) t(aid)
+        UNION ALL SELECT 2, aid, CASE WHEN aid BETWEEN 101 AND {100 + dormant}
+                                      THEN 20 ELSE 5000 + aid END
+        FROM range(100, 1100) t(aid)
+        UNION ALL SELECT 3, aid, 30 FROM range(101, {101 + dormant}) t(aid)
+        """
+    )
+
+
+def test_shared_account_keys_count_every_outsider_looked_at():
+    """Two account-level coincidences with a cluster are rare for one asset but not
+    among 1,000 looked at: p is the expected number of outsiders matching so by chance
+    over the number that do."""
+    con = duckdb.connect()
+    _shared_world(con, dormant=1)
+    cluster._shared_keys(con, Config().cluster)
+    rows = con.execute("SELECT aid, cid, k, p, kt FROM _shared").fetchall()
+    assert [(a, c, k) for a, c, k, _, _ in rows] == [(101, 1, 3)]
+    assert rows[0][4] == ["avatar", "batch", "name"]
+    # name 11/1000, batch 1/1000, avatar 1/1 (no other outsider has one): of the one
+    # outsider with all three types, 1 x 0.011 x 0.001 x 1 expected
+    assert math.isclose(rows[0][3], 1 * (11 / 1000) * (1 / 1000), rel_tol=1e-12)
+    con.execute("DELETE FROM _ak WHERE kt = 3")
+    cluster._shared_keys(con, Config().cluster)
+    (p,) = con.execute("SELECT p FROM _shared").fetchall()[0]
+    # name and batch: all 1,000 outsiders hold both types
+    assert math.isclose(p, 1000 * (11 / 1000) * (1 / 1000), rel_tol=1e-12)
+    _shared_world(con, dormant=4)
+    con.execute("DELETE FROM _ak WHERE kt = 3")
+    cluster._shared_keys(con, Config().cluster)
+    rows = con.execute("SELECT aid, p FROM _shared ORDER BY aid").fetchall()
+    assert [a for a, _ in rows] == [101, 102, 103, 104]
+    expected = 1000 * (14 / 1000) * (4 / 1000) / 4
+    assert all(math.isclose(p, expected, rel_tol=1e-12) for _, p in rows)
