@@ -870,7 +870,7 @@ def _cross_platform(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     an operation's own copies on that platform would otherwise count as chance. Tests
     go through Benjamini-Hochberg at `attach_fdr`; the assets of one platform joined
     through their significant clusters (connected components) make a new cluster when
-    they are at least `min_cluster_size`."""
+    they are at least `cross_min_cluster_size`."""
     cc = config.cluster
     types = ", ".join(f"'{t}'" for t in CROSS_KEY_TYPES)
     _members(con)
@@ -987,7 +987,7 @@ def _cross_platform(con: duckdb.DuckDBPyConnection, config: Config) -> None:
             if v < len(assets):
                 by_platform.setdefault(assets[v][0], []).append(assets[v][1])
         for platform, accounts in sorted(by_platform.items()):
-            if len(accounts) < cc.min_cluster_size:
+            if len(accounts) < cc.cross_min_cluster_size:
                 continue
             new_id = cluster_id(platform, accounts)
             for a in sorted(accounts):

@@ -190,6 +190,10 @@ class ClusterConfig:
     # a minor platform: 3 of 30 on seed 3's YouTube) the type takes the rate pooled over
     # the content types, as 3 of 3 is no rate.
     cross_min_type_uses: int = 20
+    # ... and such a cluster needs this many assets on its platform (each one passed its
+    # own test): small_b's two Reddit accounts (30-36 of their 31-38 texts those of its
+    # Facebook cluster) are a pair; one account alone may be someone quoting the texts.
+    cross_min_cluster_size: int = 2
     # Signals listed in a cluster's evidence: the strongest few say why.
     evidence_signals: int = 5
 

@@ -160,9 +160,18 @@ def test_platform_group_found_through_a_cluster_on_another_platform(tmp_path):
 
 
 def test_too_few_assets_on_the_other_platform_make_no_cluster(tmp_path):
+    """Two channels posting the operation's texts are a pair; one alone may be someone
+    quoting them, and stays unflagged (`cross_min_cluster_size` = 2)."""
     con = Workspace(tmp_path / "g.duckdb").con
+    operation_across_platforms(con, channels=1)
+    cluster.find_clusters(con, Config())
+    assert set(members(con)) == {f"x{i}" for i in range(6)}
+    con.execute("DELETE FROM keys")
+    con.execute("DELETE FROM edges")
     operation_across_platforms(con, channels=2)
     cluster.find_clusters(con, Config())
+    assert set(members(con)) == {f"x{i}" for i in range(6)} | {"yt0", "yt1"}
+    cluster.find_clusters(con, Config().with_overrides(["cluster.cross_min_cluster_size=3"]))
     assert set(members(con)) == {f"x{i}" for i in range(6)}
 
 
