@@ -30,11 +30,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 from concurrent.futures import ThreadPoolExecutor
 
 import duckdb
 import igraph as ig
-import leidenalg
 import numpy as np
 import pyarrow as pa
 from scipy.stats import binom, poisson
@@ -95,12 +95,11 @@ def _leiden(platform: str, edges: pa.Table, config: Config) -> dict[str, list[st
     # Constant Potts model: a community must have a weighted density of at least
     # `min_density` typical edges. Unlike modularity it does not split a lone clique
     # just because it is the whole graph.
-    part = leidenalg.find_partition(
-        g,
-        leidenalg.CPMVertexPartition,
+    ig.set_random_number_generator(random.Random(cc.seed))
+    part = g.community_leiden(
+        objective_function="CPM",
         weights="weight",
-        resolution_parameter=cc.min_density * float(np.median(w)),
-        seed=cc.seed,
+        resolution=cc.min_density * float(np.median(w)),
         n_iterations=-1,
     )
     membership = np.asarray(part.membership)
@@ -142,7 +141,7 @@ def _leiden_tasks(con: duckdb.DuckDBPyConnection) -> list[tuple[str, pa.Table]]:
 def _leiden_and_tables(con: duckdb.DuckDBPyConnection,
                        config: Config) -> list[tuple[str, dict[str, list[str]]]]:
     """Leiden on every platform's edges, and meanwhile, in another thread, the attach
-    rounds' tables (they need no clusters: `_key_users`, `_actions`). leidenalg holds
+    rounds' tables (they need no clusters: `_key_users`, `_actions`). igraph holds
     Python's GIL but runs on one core; DuckDB releases it while a statement runs, on
     its own threads."""
     tasks = _leiden_tasks(con)
