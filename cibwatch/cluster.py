@@ -300,6 +300,8 @@ def _key_users(con: duckdb.DuckDBPyConnection, config: Config) -> None:
       (`engage`, `follow`) or the author of the post re-shared, commented on or reacted
       to (`share`, `reply`, `react`); NULL for other key types;
     - `_ak` (kt, aid, kid): account-level key uses, uncapped;
+    - `_amask` (aid, platform, mask): the account-level key types an asset has values of,
+      one bit per type of `ACCOUNT_KEY_TYPES`;
     - `_kdeg` (kt, aid, d): the count of `_ku` uses per asset and kt (the key test's d)."""
     cap = int(config.signals.max_key_accounts)
     posts_t = ", ".join(f"'{t}'" for t in POST_KEY_TYPES)
@@ -352,11 +354,30 @@ def _key_users(con: duckdb.DuckDBPyConnection, config: Config) -> None:
         """
     )
     con.execute("DROP TABLE _kall")
+    _account_masks(con)
     # per asset and kt: its d for the key test (outsiders' rows taken per round)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _kdeg AS SELECT kt, aid, count(*) AS d FROM _ku "
         "GROUP BY ALL"
     )
+
+
+def _account_masks(con: duckdb.DuckDBPyConnection) -> None:
+    """`_amask` (aid, platform, mask) from `_ak` (see `_key_users`)."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _amask AS
+        SELECT ak.aid, any_value(kk.platform) AS platform,
+               bit_or(DISTINCT {_type_bit("kk.key_type")}) AS mask
+        FROM _ak ak JOIN _kk kk USING (kt) GROUP BY ak.aid
+        """
+    )
+
+
+def _type_bit(column: str) -> str:
+    """SQL: the bit of an account-level key type (`ACCOUNT_KEY_TYPES` order), for masks."""
+    cases = " ".join(f"WHEN '{t}' THEN {1 << i}" for i, t in enumerate(ACCOUNT_KEY_TYPES))
+    return f"CASE {column} {cases} END"
 
 
 def _kts(types: tuple[str, ...] | str) -> str:
@@ -806,29 +827,28 @@ def _shared_keys(con: duckdb.DuckDBPyConnection, cc: ClusterConfig) -> None:
     creation batch among 393,000 (E = 0.35) is chance, and was attached on r alone at
     10.8M posts (benchmarks/RESULTS.md, "False positives at 10.8M posts"); four dormant
     assets sharing a cluster's handle family, name and batch are not."""
-    bits = " ".join(
-        f"WHEN '{t}' THEN {1 << i}" for i, t in enumerate(ACCOUNT_KEY_TYPES)
-    )
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _shared AS
         WITH kbit AS (
-            SELECT kt, platform, key_type, CASE key_type {bits} END AS bit FROM _kk
+            SELECT kt, platform, key_type, {_type_bit("key_type")} AS bit FROM _kk
             WHERE key_type IN ({", ".join(f"'{t}'" for t in ACCOUNT_KEY_TYPES)})
         ),
         cvals AS (
             SELECT DISTINCT m.cid, ak.kt, ak.kid FROM _ak ak JOIN _m m USING (aid)
         ),
-        outside AS (SELECT ak.* FROM _ak ak ANTI JOIN _m m USING (aid)),
-        typed AS (SELECT kt, count(DISTINCT aid) AS n FROM outside GROUP BY ALL),
         masks AS (
-            SELECT platform, mask, count(*) AS n FROM (
-                SELECT o.aid, b.platform, bit_or(DISTINCT b.bit) AS mask
-                FROM outside o JOIN kbit b USING (kt) GROUP BY ALL
-            ) GROUP BY ALL
+            SELECT platform, mask, count(*) AS n FROM _amask ANTI JOIN _m USING (aid)
+            GROUP BY ALL
+        ),
+        typed AS (
+            SELECT b.kt, sum(m.n) AS n FROM kbit b
+            JOIN masks m ON m.platform = b.platform AND (m.mask & b.bit) = b.bit
+            GROUP BY b.kt
         ),
         holders AS (
-            SELECT DISTINCT c.cid, o.kt, o.aid FROM cvals c JOIN outside o USING (kt, kid)
+            SELECT DISTINCT c.cid, ak.kt, ak.aid
+            FROM cvals c JOIN _ak ak USING (kt, kid) ANTI JOIN _m m USING (aid)
         ),
         q AS (
             SELECT h.cid, h.kt, count(*) / any_value(t.n) AS q
@@ -1112,8 +1132,8 @@ def find_clusters(con: duckdb.DuckDBPyConnection, config: Config) -> int:
         _attach(con, config)
     if config.cluster.cross_platform:
         _cross_platform(con, config)
-    _drop(con, "_actions", "_ku", "_kdeg", "_ak", "_kk", "_pa", "_eid", "_m", "_cl", "_nm",
-          "_aout", "_ain", "_atot")
+    _drop(con, "_actions", "_ku", "_kdeg", "_ak", "_amask", "_kk", "_pa", "_eid", "_m", "_cl",
+          "_nm", "_aout", "_ain", "_atot")
     _evidence(con, config)
     return int(con.execute("SELECT count(*) FROM clusters").fetchall()[0][0])
 

@@ -215,6 +215,7 @@ def _shared_world(con, dormant: int) -> None:
         UNION ALL SELECT 3, aid, 30 FROM range(101, {101 + dormant}) t(aid)
         """
     )
+    cluster._account_masks(con)
 
 
 def test_shared_account_keys_count_every_outsider_looked_at():
@@ -231,12 +232,14 @@ def test_shared_account_keys_count_every_outsider_looked_at():
     # outsider with all three types, 1 x 0.011 x 0.001 x 1 expected
     assert math.isclose(rows[0][3], 1 * (11 / 1000) * (1 / 1000), rel_tol=1e-12)
     con.execute("DELETE FROM _ak WHERE kt = 3")
+    cluster._account_masks(con)
     cluster._shared_keys(con, Config().cluster)
     (p,) = con.execute("SELECT p FROM _shared").fetchall()[0]
     # name and batch: all 1,000 outsiders hold both types
     assert math.isclose(p, 1000 * (11 / 1000) * (1 / 1000), rel_tol=1e-12)
     _shared_world(con, dormant=4)
     con.execute("DELETE FROM _ak WHERE kt = 3")
+    cluster._account_masks(con)
     cluster._shared_keys(con, Config().cluster)
     rows = con.execute("SELECT aid, p FROM _shared ORDER BY aid").fetchall()
     assert [a for a, _ in rows] == [101, 102, 103, 104]
