@@ -19,6 +19,7 @@ confidence, and the same with the generator's own curve as template (the ceiling
     .venv/bin/python benchmarks/characterise.py --scale 1 --seeds 0 1 2
     .venv/bin/python benchmarks/characterise.py --scale 1 --seeds 0 1 2 --clusters office
     .venv/bin/python benchmarks/characterise.py --scale 1 --seeds 0 1 2 --clusters detect
+    .venv/bin/python benchmarks/characterise.py --scale 1 --seeds 0 1 2 --clusters detect --rescore
     .venv/bin/python benchmarks/characterise.py --scale 10 --seeds 0 --timing-only
     .venv/bin/python benchmarks/characterise.py --human-sim 200
 """
@@ -140,7 +141,8 @@ def score_operation(t: dict, p: dict, teams: dict[str, list[str]] | None = None)
             e for c in t.get("clusters") or []
             for found in (teams or {}).get(c["cluster"], [c["cluster"]]) if found in tm["clusters"]
             for e in break_errors(c["breaks"], tm["clusters"][found]["breaks"])],
-        "breaks_from_clusters": tm.get("breaks_from_clusters"),
+        "breaks_from_clusters": tm.get("breaks_from_teams", tm.get("breaks_from_clusters")),
+        "teams": [(t_["accounts"], t_["posts"], spans(t_["breaks"])) for t_ in tm.get("teams", [])],
         "tally_ok": p["assets"]["tally"] == t["assets"],
         "holidays_found": len(found_holidays & true_holidays),
         "holidays_truth": len(true_holidays),
@@ -239,7 +241,7 @@ def detected_matches(ws, world: Path) -> tuple[dict, list[dict]]:
 
 
 def run_world(scale: float, seed: int, work: Path, timing_only: bool,
-              clusters: str = "platform") -> dict:
+              clusters: str = "platform", rescore: bool = False) -> dict:
     world = work / f"world-s{scale:g}-{seed}"
     if not (world / "truth.json").exists():
         t0 = time.perf_counter()
@@ -252,7 +254,13 @@ def run_world(scale: float, seed: int, work: Path, timing_only: bool,
         ws.ingest(world, progress=False)
         print(f"ingested in {time.perf_counter() - t0:.1f}s", flush=True)
     posts = ws.con.execute("SELECT count(*) FROM posts").fetchall()[0][0]
-    if clusters == "detect":
+    if clusters == "detect" and rescore:
+        t0, c0 = time.perf_counter(), time.process_time()
+        characterise(ws.con, Config())
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+        print(f"scale {scale:g} seed {seed}: {posts:,} posts, characterise on the stored "
+              f"detection {seconds:.1f}s wall, {cpu:.1f}s CPU", flush=True)
+    elif clusters == "detect":
         t0, c0 = time.perf_counter(), time.process_time()
         run = ws.detect(out=work / f"results-s{scale:g}-{seed}", config=Config())
         seconds, cpu = run.seconds["characterise"], time.process_time() - c0
@@ -313,7 +321,8 @@ def run_world(scale: float, seed: int, work: Path, timing_only: bool,
         print(f"  {op:12s} assets {row['assets']:4d} offset {row['offset']} "
               f"(truth {row['offset_truth']}, conf {row['confidence']}) "
               f"schedule {row['schedule']} ({row['schedule_truth']}) "
-              f"breaks err {brk} (teams {row['breaks_from_clusters']}, per cluster "
+              f"breaks err {brk} (teams {row['breaks_from_clusters']} {row.get('teams')}, "
+              f"per cluster "
               f"{row['cluster_break_errors']}) echo err {row['echo_error']} follower err "
               f"{row['follower_error']} tally {'ok' if row['tally_ok'] else 'WRONG'} "
               f"holidays {row['holidays_found']}/{row['holidays_truth']}"
@@ -451,6 +460,10 @@ def main() -> None:
     ap.add_argument("--clusters", choices=("platform", "office", "detect"), default="platform",
                     help="Truth clusters: one per operation and platform, or per office; or "
                          "`detect`: the real pipeline's clusters and operations.")
+    ap.add_argument("--rescore", action="store_true",
+                    help="With --clusters detect: keep the clusters and operations a previous "
+                         "run stored in the workspace and only characterise again (before and "
+                         "after a characterise change on the same detection).")
     ap.add_argument("--human-sim", type=int, default=0, metavar="N",
                     help="Only simulate N small human groups per size (offset calibration).")
     args = ap.parse_args()
@@ -458,8 +471,8 @@ def main() -> None:
         human_sim(args.human_sim)
         return
     args.work.mkdir(parents=True, exist_ok=True)
-    results = [run_world(args.scale, s, args.work, args.timing_only, args.clusters)
-               for s in args.seeds]
+    results = [run_world(args.scale, s, args.work, args.timing_only, args.clusters,
+                         args.rescore) for s in args.seeds]
     if not args.timing_only:
         print(json.dumps(summary(results), indent=1))
     suffix = "" if args.clusters == "platform" else f"-{args.clusters}"

@@ -297,10 +297,25 @@ class CharacteriseConfig:
     # (up to an hour's width) before breaks are read: noise would pass for breaks.
     break_min_bin_posts: float = 20.0
     max_break_hours: float = 4.0
-    # An operation with several clusters of at least this many timed posts gets its work
-    # hours and breaks by consensus of the clusters' own readings (a break when at least
-    # half are away); below it a cluster's day is too sparse to show its own breaks.
+    # An operation with several teams (or clusters) of at least this many timed posts gets
+    # its work hours and breaks by consensus of their own readings (a break when at least
+    # half are away); below it a team's day is too sparse to show its own breaks.
     break_cluster_min_posts: int = 200
+    # Teams inside an operation are found from when its accounts post (`time.teams`):
+    # accounts with fewer timed posts than this say too little to be placed (their posts
+    # still count in the operation's histogram)...
+    team_account_min_posts: int = 3
+    # ...binned by the hour of each day: a team works the same hours of the same days.
+    team_bin_minutes: int = 60
+    # Most teams searched (Spamouflage: four offices; each extra team costs a fit).
+    team_max: int = 8
+    # Pseudo-posts per bin and team (a light Dirichlet prior): a team's empty hours are
+    # unlikely, not impossible.
+    team_prior_posts: float = 0.1
+    # Teams whose work blocks all start and end within this many minutes of each other
+    # keep one schedule and vote as one (an office in two rotas, or cut in two by the
+    # search): a quarter hour is the resolution a team's reading has.
+    team_same_minutes: int = 15
     # Clusters keep their own hours (separate teams) when a chi-square test rejects one
     # shared daily schedule at this level; on scale-1 synthetic worlds platform splits of
     # one workforce give p 0.2-1, four offices half an hour apart p < 1e-250.

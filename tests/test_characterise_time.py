@@ -191,7 +191,10 @@ def test_teams_breaks_are_when_half_of_them_are_away(tmp_path):
                            "c": (12.5, 14.0), "d": (12.5, 14.0)})
     prof = build_profiles(ws.con, Config())["o:op"]["time"]
     assert prof["utc_offset_hours"] == 8.0 and prof["schedule"] == "office"
-    assert prof["cluster_hours_p"] < 1e-6 and prof["breaks_from_clusters"] == 4
+    # a and b (c and d) post at the same times: one team each, found from the accounts.
+    assert prof["breaks_from_teams"] == 2
+    assert sorted(sorted(t["clusters"].items()) for t in prof["teams"]) == [
+        [("a", 2), ("b", 2)], [("c", 2), ("d", 2)]]
     assert prof["breaks"] == [{"name": "lunch", "start": "11:30", "end": "14:00"}]
     assert prof["work_hours"] == [{"start": "09:00", "end": "11:30"},
                                   {"start": "14:00", "end": "17:30"}]
@@ -215,7 +218,8 @@ def test_a_team_never_away_while_others_break_has_no_vote(tmp_path):
     the offices are away 11:30-14:00."""
     ws = _teams(tmp_path, {"a": (11.5, 13.0), "c": (12.5, 14.0), "m": (12.0, 12.0)})
     prof = build_profiles(ws.con, Config())["o:op"]["time"]
-    assert prof["cluster_hours_p"] < 1e-6 and prof["breaks_from_clusters"] == 3
+    assert prof["breaks_from_teams"] == 2 and len(prof["teams"]) == 3
+    assert [t["breaks"] for t in prof["teams"] if t["clusters"] == {"m": 2}] == [[]]
     assert prof["clusters"]["m"]["breaks"] == []
     assert prof["breaks"] == [{"name": "lunch", "start": "11:30", "end": "14:00"}]
     readings = [T.shifts(h, 8.0, CFG, team=True) for h in T.activities(
@@ -229,9 +233,94 @@ def test_clusters_splitting_one_workforce_are_read_together(tmp_path):
     hours: no separate teams, breaks from the merged histogram."""
     ws = _teams(tmp_path, {"a": (12.0, 13.0), "b": (12.0, 13.0)})
     prof = build_profiles(ws.con, Config())["o:op"]["time"]
-    assert prof["cluster_hours_p"] > 0.5 and prof["breaks_from_clusters"] == 0
+    assert prof["cluster_hours_p"] > 0.5 and prof["breaks_from_teams"] == 0
+    assert prof["teams"] == []
     assert _spans(prof["breaks"]) == [("lunch", "12:00", "13:00")]
     assert prof["cluster_shifts_differ"] is False
+
+
+def _drops(rng: np.random.Generator, lunch: tuple[float, float], accounts: int,
+           weeks: int = 8) -> list[list[dt.datetime]]:
+    """One office's accounts (UTC+8, 09:00-17:30 with its own lunch): the office drops
+    posts at 3 random quarter hours of its working time each workday, and each account
+    joins each drop with probability one half, a few minutes after it."""
+    work = [q for q in range(36, 70) if not lunch[0] * 4 <= q < lunch[1] * 4]
+    out: list[list[dt.datetime]] = [[] for _ in range(accounts)]
+    for d in range(weeks * 7):
+        day = START + dt.timedelta(days=d)
+        if day.weekday() >= 5:
+            continue
+        for q in rng.choice(work, 3, replace=False):
+            for acc in np.flatnonzero(rng.random(accounts) < 0.5):
+                minute = 15 * int(q) + int(rng.integers(0, 10))
+                out[acc].append(day + dt.timedelta(minutes=minute) - dt.timedelta(hours=8))
+    return out
+
+
+def _offices(tmp_path, lunches: dict[str, tuple[float, float]], accounts: int = 12):
+    """One operation of offices that detection did not part: two clusters, each mixing
+    every office's accounts (account `OFFICE-i`)."""
+    rng = np.random.default_rng(7)
+    times = {f"{office}-{i}": t for office, lunch in lunches.items()
+             for i, t in enumerate(_drops(rng, lunch, accounts))}
+    ws = _workspace(tmp_path, times)
+    ws.con.execute("INSERT INTO clusters VALUES ('c2', 'x', 1, 1.0, NULL)")
+    ws.con.execute("INSERT INTO operation_clusters VALUES ('op', 'c2')")
+    ws.con.execute("UPDATE cluster_members SET cluster_id = 'c2' "
+                   "WHERE split_part(account_id, '-', 2)::INT % 2 = 1")
+    return ws
+
+
+def test_teams_are_found_from_when_their_accounts_post(tmp_path):
+    """Four offices' accounts, mixed in two clusters: the accounts of each office post in
+    the same hours of the same days (its drops), so the mixture finds the four offices,
+    even two that keep the same hours (on different days)."""
+    lunches = {"a": (11.5, 13.0), "b": (11.5, 13.0), "c": (12.5, 14.0), "d": (13.0, 14.0)}
+    ws = _offices(tmp_path, lunches)
+    act = T.activities(ws.con, "(SELECT 'o:op' AS gid, platform, account_id FROM accounts)",
+                       CFG)["o:op"]
+    labels = T.teams(act.accounts, CFG)
+    # Accounts are indexed in account-id order (a-0, a-1, a-10, a-11, a-2, ..., b-0, ...).
+    office = np.repeat(np.arange(4), 12)
+    assert len(set(labels.tolist())) == 4
+    assert all(len(set(labels[office == o].tolist())) == 1 for o in range(4))
+    # One office alone is one team.
+    ws1 = _offices(tmp_path / "one", {"a": (11.5, 13.0)})
+    one = T.activities(ws1.con, "(SELECT 'o:op' AS gid, platform, account_id FROM accounts)",
+                       CFG)["o:op"]
+    assert set(T.teams(one.accounts, CFG).tolist()) == {0}
+
+
+def test_breaks_are_when_at_least_half_of_the_teams_are_away(tmp_path):
+    """The truth's rule, 2 of 4 offices away: lunch 11:30-13:30 (a and b leave at 11:30, d
+    at 12:00, c at 12:30; a is back at 13:00, b and d at 13:30), though all four are
+    away only 12:30-13:00: the clusters, each mixing all four offices, read it wrong."""
+    lunches = {"a": (11.5, 13.0), "b": (11.5, 13.5), "c": (12.5, 14.0), "d": (12.0, 13.5)}
+    ws = _offices(tmp_path, lunches)
+    prof = build_profiles(ws.con, Config())["o:op"]["time"]
+    assert prof["utc_offset_hours"] == 8.0 and prof["schedule"] == "office"
+    assert prof["breaks_from_teams"] == 4
+    assert [t["accounts"] for t in prof["teams"]] == [12, 12, 12, 12]
+    assert all(t["clusters"] == {"c1": 6, "c2": 6} for t in prof["teams"])
+    assert sorted(_spans(t["breaks"]) for t in prof["teams"]) == [
+        [("lunch", "11:30", "13:00")], [("lunch", "11:30", "13:30")],
+        [("lunch", "12:00", "13:30")], [("lunch", "12:30", "14:00")]]
+    assert _spans(prof["breaks"]) == [("lunch", "11:30", "13:30")]
+    assert "4 teams" in prof["evidence"]
+    assert len(prof["clusters"]) == 2
+    assert all(c["breaks"] != prof["breaks"] for c in prof["clusters"].values())
+
+
+def test_teams_that_keep_the_same_hours_read_as_one(tmp_path):
+    """Two offices (or one in two rotas) on the same hours, found apart by the days they
+    post: one schedule, so no team vote; the merged histogram shows the lunch."""
+    ws = _offices(tmp_path, {"a": (12.0, 13.0), "b": (12.0, 13.0)})
+    act = T.activities(ws.con, "(SELECT 'o:op' AS gid, platform, account_id FROM accounts)",
+                       CFG)["o:op"]
+    assert len(set(T.teams(act.accounts, CFG).tolist())) == 2
+    prof = build_profiles(ws.con, Config())["o:op"]["time"]
+    assert prof["teams"] == [] and prof["breaks_from_teams"] == 0
+    assert _spans(prof["breaks"]) == [("lunch", "12:00", "13:00")]
 
 
 def test_a_drop_posted_by_many_accounts_is_one_observation(tmp_path):

@@ -9,7 +9,10 @@ are what pin the offset; the offset's confidence is tempered by how many posts a
 independent and by how badly even the best template fits (quasi-likelihood dispersion).
 Work hours and breaks are then read off the local day profile:
 cut where its rate changes (piecewise-constant Poisson, BIC), each piece judged at work or
-away by likelihood, each boundary with the range it could take.
+away by likelihood, each boundary with the range it could take. An operation run by
+several teams on staggered shifts (offices) has its teams found from when its accounts
+post (`teams`: a mixture of multinomials over dated hours), and its breaks are when at
+least half of the teams are away, each team read on its own histogram.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from zoneinfo import ZoneInfo, available_timezones
 import duckdb
 import holidays
 import numpy as np
+from scipy import sparse
 from scipy.stats import chi2_contingency
 from threadpoolctl import ThreadpoolController
 
@@ -67,6 +71,18 @@ class Activity:
     # An operation's clusters, each its own week histogram of the same kinds (UTC): an
     # office's breaks show on its own histogram, blurred in the merged one.
     parts: dict[str, np.ndarray] = field(default_factory=dict)
+    # An operation's timed posts per account, where its teams are looked for (`teams`).
+    accounts: AccountPosts | None = None
+
+
+@dataclass
+class AccountPosts:
+    """Timed posts of one operation's accounts: one row per account and quarter hour."""
+
+    account: np.ndarray  # index of the row's account (0..n-1)
+    quarters: np.ndarray  # epoch quarter hour
+    counts: np.ndarray  # posts in it
+    cluster: np.ndarray  # each account's cluster (object, by account index)
 
 
 @dataclass
@@ -133,6 +149,7 @@ def activities(
         out[gid] = Activity(hist, qs, ns, int(eff or ns.sum()),
                             list(cfg.time_kinds) if use_sel else "all")
     _cluster_parts(con, members, out, cfg)
+    _account_posts(con, members, out, cfg)
     return out
 
 
@@ -163,6 +180,49 @@ def _cluster_parts(con: duckdb.DuckDBPyConnection, members: str,
             continue
         hist = act.parts.setdefault(str(cluster), np.zeros(BINS))
         hist[int(b)] += n_sel if act.kinds != "all" else n
+
+
+def _account_posts(con: duckdb.DuckDBPyConnection, members: str,
+                   out: dict[str, Activity], cfg: CharacteriseConfig) -> None:
+    """Timed posts per account and quarter hour of every operation group (`o:ID`) that
+    times `time_kinds`: where `teams` looks for the operation's teams."""
+    kinds = ", ".join(f"'{k}'" for k in cfg.time_kinds)
+    gids = [g for g, a in out.items() if g.startswith("o:") and a.kinds != "all"]
+    if not gids:
+        return
+    table = con.sql(
+        f"""
+        WITH acc AS (
+            SELECT m.gid, m.platform, m.account_id, min(cm.cluster_id) AS cluster
+            FROM {members} m JOIN cluster_members cm USING (platform, account_id)
+            JOIN operation_clusters oc USING (cluster_id)
+            WHERE m.gid IN (SELECT unnest(?::VARCHAR[]))
+              AND m.gid = 'o:' || oc.operation_id
+            GROUP BY ALL
+        ), timed AS (
+            SELECT acc.gid, acc.platform, acc.account_id, any_value(acc.cluster) AS cluster,
+                   floor(epoch(p.created_at) / 900)::BIGINT AS q, count(*)::BIGINT AS n
+            FROM posts p JOIN acc USING (platform, account_id)
+            WHERE p.kind IN ({kinds})
+            GROUP BY ALL
+        )
+        SELECT gid, dense_rank() OVER (PARTITION BY gid ORDER BY platform, account_id) - 1
+               AS a, cluster, q, n
+        FROM timed ORDER BY gid, a, q
+        """, params=[gids]
+    ).to_arrow_table()
+    gid = table.column("gid").to_numpy(zero_copy_only=False)
+    if len(gid) == 0:
+        return
+    a = table.column("a").to_numpy()
+    cluster = table.column("cluster").to_numpy(zero_copy_only=False)
+    q = table.column("q").to_numpy()
+    n = table.column("n").to_numpy()
+    starts = np.flatnonzero(np.r_[True, gid[1:] != gid[:-1]])
+    for s, e in zip(starts, np.r_[starts[1:], len(gid)], strict=True):
+        acc = a[s:e]
+        first = np.flatnonzero(np.r_[True, acc[1:] != acc[:-1]])
+        out[str(gid[s])].accounts = AccountPosts(acc, q[s:e], n[s:e], cluster[s:e][first])
 
 
 # Working weeks: which days (0 = Monday) are workdays. Iran works Saturday to Wednesday,
@@ -818,7 +878,7 @@ def time_profile(act: Activity, cfg: CharacteriseConfig) -> tuple[dict[str, Any]
         "holiday_country": None,
         "model_gain": {k: round(v, 4) for k, v in f.gain.items()},
         "posts": int(act.hist.sum()), "kinds": act.kinds, "clusters": {},
-        "breaks_from_clusters": 0, "cluster_hours_p": None,
+        "teams": [], "breaks_from_teams": 0, "cluster_hours_p": None,
     }
     if f.offset is None:
         prof["evidence"] = _evidence(prof, act)
@@ -829,21 +889,27 @@ def time_profile(act: Activity, cfg: CharacteriseConfig) -> tuple[dict[str, Any]
     prof["active_hours"] = blocks
     if f.schedule == "office":
         prof["work_hours"], prof["breaks"] = blocks, breaks
-    # Clusters that keep different hours are separate teams (Meta told Spamouflage's
-    # offices apart by their shifts): the operation's breaks are then when at least half
-    # of the teams are away, read on each team's own histogram, not on the merged one.
+    workweek = f.workweek or "Mon-Fri"
     parts = [h for h in act.parts.values() if h.sum() >= cfg.break_cluster_min_posts]
-    prof["cluster_hours_p"] = _r(hours_differ_p(parts, f.offset, f.workweek or "Mon-Fri"))
-    teams = (prof["cluster_hours_p"] is not None
-             and prof["cluster_hours_p"] < cfg.cluster_hours_max_p)
-    if f.schedule == "office" and teams:
-        readings = [shifts(h, f.offset, cfg, f.workweek or "Mon-Fri", team=True)
-                    for h in parts]
-        # A team never away while others break is one whose hours another office's
-        # members cover (a mixed cluster), not an office without breaks: no vote.
-        voters = [r for r in readings if r[1]] or readings
-        prof["work_hours"], prof["breaks"] = consensus(voters)
-        prof["breaks_from_clusters"] = len(parts)
+    prof["cluster_hours_p"] = _r(hours_differ_p(parts, f.offset, workweek))
+    if f.schedule == "office" and act.accounts is not None:
+        # Teams that keep different hours (Meta told Spamouflage's offices apart by their
+        # shifts): the operation's breaks are when at least half of them are away, each
+        # read on its own histogram, not on the merged one where staggered breaks blur.
+        labels = teams(act.accounts, cfg)
+        hists, members, readings = merge_teams(
+            team_hists(act.accounts, labels),
+            [np.flatnonzero(labels == t) for t in range(int(labels.max()) + 1)],
+            f.offset, workweek, cfg)
+        if len(hists) > 1:
+            # A team never away while others break is not an office without breaks but
+            # accounts of several offices the search did not part: no vote.
+            voters = [r for r in readings if r[1]] or readings
+            prof["work_hours"], prof["breaks"] = consensus(voters)
+            prof["breaks_from_teams"] = len(voters)
+            prof["teams"] = sorted((_team_entry(h, m, r, act.accounts, cfg) for h, m, r
+                                    in zip(hists, members, readings, strict=True)),
+                                   key=lambda t: -t["accounts"])
     prof["workweek"] = f.workweek
     prof["weekend_ratio"] = weekend_ratio(act.hist, f.offset, f.workweek or "Mon-Fri")
     prof["quiet_holidays"], prof["holidays_checked"] = quiet_holidays(
@@ -892,6 +958,179 @@ def hours_differ_p(parts: list[np.ndarray], offset: float | None,
     return float(chi2_contingency(table)[1])
 
 
+def teams(posts: AccountPosts, cfg: CharacteriseConfig) -> np.ndarray:
+    """Each account's team (-1: too few timed posts to place), found from when the
+    accounts post: a team works the same hours of the same days (one shift, one office's
+    holidays and overtime, the drops it posts together), so each account's timed posts by
+    dated `team_bin_minutes` bin are a draw from its team's own multinomial. A mixture of
+    multinomials is fitted by EM for 1, 2, ... teams; how many is chosen by two-fold
+    held-out likelihood (alternate accounts in two halves, each half's fit scoring the
+    other half), stopping at the first extra team that does not raise it, or at
+    `team_max`. Detected clusters are not the teams: a cluster mixes offices or splits
+    one, and voting by clusters counts them wrong."""
+    acc, n = posts.account, posts.counts.astype(float)
+    labels = np.full(len(posts.cluster), -1)
+    placed = np.bincount(acc, weights=n, minlength=len(labels)) >= cfg.team_account_min_posts
+    keep = placed[acc]
+    if placed.sum() < 2 or n[keep].sum() < 2 * cfg.break_cluster_min_posts:
+        return labels  # not two teams that could each read their breaks
+    rows = np.cumsum(placed) - 1
+    acc_k, q_k, n_k = rows[acc[keep]], posts.quarters[keep], n[keep]
+    _, col = np.unique(q_k // (cfg.team_bin_minutes // 15), return_inverse=True)
+    shape = (int(placed.sum()), int(col.max()) + 1)
+    x = sparse.csr_matrix((n_k, (acc_k, col)), shape=shape)
+    # The halves: alternate accounts. Accounts are the mixture's independent draws, so a
+    # fit is judged on accounts it has not seen (an account's own bursts cannot help).
+    halves = (x[0::2], x[1::2])
+    rng = np.random.default_rng(0)
+    prior = cfg.team_prior_posts
+    fits: dict[int, list[_Mixture]] = {}
+    scores: list[float] = []
+    last: list[np.ndarray | None] = [None, None]
+    for k in range(1, cfg.team_max + 1):
+        fits[k] = []
+        for i, fit_on in enumerate(halves):
+            mix = _em(fit_on, k, rng, prior, grow=last[i])
+            last[i] = mix.resp
+            fits[k].append(mix)
+        scores.append(sum(f.heldout(other) for f, other in
+                          zip(fits[k], halves[::-1], strict=True)))
+        if k > 1 and scores[-1] <= scores[-2]:
+            break
+    best = int(np.argmax(scores)) + 1
+    if best == 1:
+        labels[placed] = 0
+        return labels
+    mix = _em(x, best, rng, prior, starts=[f.posterior(x) for f in fits[best]])
+    labels[placed] = mix.resp.argmax(axis=1)
+    return labels
+
+
+@dataclass
+class _Mixture:
+    """A fitted mixture of multinomials: log weights, log bin probabilities per team
+    (k x bins) and each account's team probabilities."""
+
+    log_weight: np.ndarray
+    log_theta: np.ndarray
+    resp: np.ndarray
+    loglik: float
+
+    def posterior(self, x: sparse.csr_matrix) -> np.ndarray:
+        """Team probabilities of each account of `x` under this fit."""
+        return _normalise(self.log_weight + x @ self.log_theta.T)[0]
+
+    def heldout(self, x: sparse.csr_matrix) -> float:
+        """Log-likelihood of accounts `x` the fit has not seen (without the multinomial
+        coefficients, which are the same under every fit)."""
+        return float(_normalise(self.log_weight + x @ self.log_theta.T)[1].sum())
+
+
+def _normalise(log_p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row-normalised probabilities of row log-weights, and each row's log total."""
+    top = log_p.max(axis=1, keepdims=True)
+    p = np.exp(log_p - top)
+    total = p.sum(axis=1, keepdims=True)
+    return p / total, (np.log(total) + top)[:, 0]
+
+
+def _em(x: sparse.csr_matrix, k: int, rng: np.random.Generator, prior: float,
+        grow: np.ndarray | None = None, starts: list[np.ndarray] = (),
+        iterations: int = 200, tol: float = 1e-5) -> _Mixture:
+    """EM for a k-team mixture of multinomials, the best of several starts: `starts`
+    (team probabilities), else one random hard split and, from a (k-1)-team fit's
+    `grow`, each of its two largest teams cut in two at random (EM from random starts
+    alone often leaves two offices in one team)."""
+    inits = list(starts)
+    if not inits:
+        inits.append(np.eye(k)[rng.integers(0, k, x.shape[0])])
+        if grow is not None:
+            for j in np.argsort(-grow.sum(axis=0))[:2]:
+                init = np.c_[grow, np.zeros(len(grow))]
+                move = rng.random(len(grow)) < 0.5
+                init[move, k - 1], init[move, j] = init[move, j], 0.0
+                inits.append(init)
+    xt = x.T.tocsr()
+    best: _Mixture | None = None
+    for resp in inits:
+        previous = -np.inf
+        for _ in range(iterations):
+            weight = resp.mean(axis=0)
+            theta = np.asarray(xt @ resp).T + prior
+            log_theta = np.log(theta / theta.sum(axis=1, keepdims=True))
+            log_weight = np.log(np.maximum(weight, 1e-300))
+            resp, rows = _normalise(log_weight + x @ log_theta.T)
+            ll = float(rows.sum())
+            if ll - previous <= tol * abs(ll):
+                break
+            previous = ll
+        if best is None or ll > best.loglik:
+            best = _Mixture(log_weight, log_theta, resp, ll)
+    assert best is not None
+    return best
+
+
+def team_hists(posts: AccountPosts, labels: np.ndarray) -> list[np.ndarray]:
+    """UTC week histogram of each team's timed posts (team 0, 1, ...)."""
+    team = labels[posts.account]
+    sel = team >= 0
+    if not sel.any():
+        return []
+    flat = team[sel] * BINS + (posts.quarters[sel] - MONDAY_Q) % BINS
+    size = (int(team.max()) + 1) * BINS
+    return list(np.bincount(flat, weights=posts.counts[sel], minlength=size).reshape(-1, BINS))
+
+
+Reading = tuple[list[dict], list[dict]]  # (work hours, breaks) of `shifts`
+
+
+def merge_teams(hists: list[np.ndarray], members: list[np.ndarray], offset: float,
+                workweek: str, cfg: CharacteriseConfig
+                ) -> tuple[list[np.ndarray], list[np.ndarray], list[Reading]]:
+    """Teams with their own readings (`shifts` as one team): those too small to read
+    (below `break_cluster_min_posts` timed posts) dropped, then any two that read the
+    same work blocks, every edge within `team_same_minutes`, merged and read again:
+    teams told apart by the days they work (one office in two rotas, or cut in two by
+    the search) that keep one schedule vote once. `members` are each team's accounts."""
+    kept = [(h, m) for h, m in zip(hists, members, strict=True)
+            if h.sum() >= cfg.break_cluster_min_posts]
+    hists, members = [h for h, _ in kept], [m for _, m in kept]
+    readings = [shifts(h, offset, cfg, workweek, team=True) for h in hists]
+    while True:
+        pair = next(((i, j) for i in range(len(hists)) for j in range(i + 1, len(hists))
+                     if _same_blocks(readings[i][0], readings[j][0], cfg.team_same_minutes)),
+                    None)
+        if pair is None:
+            return hists, members, readings
+        i, j = pair
+        hists[i], members[i] = hists[i] + hists[j], np.r_[members[i], members[j]]
+        readings[i] = shifts(hists[i], offset, cfg, workweek, team=True)
+        del hists[j], members[j], readings[j]
+
+
+def _same_blocks(a: list[dict], b: list[dict], minutes: int) -> bool:
+    """Two readings' work blocks are the same, each edge within `minutes`."""
+    if len(a) != len(b):
+        return False
+    return all(_minutes_apart(x[k], y[k]) <= minutes
+               for x, y in zip(a, b, strict=True) for k in ("start", "end"))
+
+
+def _minutes_apart(a: str, b: str) -> int:
+    d = abs(_q(a) - _q(b)) * 15 % 1440
+    return min(d, 1440 - d)
+
+
+def _team_entry(hist: np.ndarray, members: np.ndarray, reading: tuple[list, list],
+                posts: AccountPosts, cfg: CharacteriseConfig) -> dict[str, Any]:
+    """One team as the profile shows it: size, hours, and the clusters its accounts are in."""
+    names, counts = np.unique(posts.cluster[members].astype(str), return_counts=True)
+    order = np.argsort(-counts, kind="stable")[: cfg.max_listed]
+    return {"accounts": len(members), "posts": int(hist.sum()), "work_hours": reading[0],
+            "breaks": reading[1],
+            "clusters": {str(names[i]): int(counts[i]) for i in order}}
+
+
 def _weight(act: Activity) -> float:
     """Share of the posts that are independent observations of the schedule."""
     n = float(act.hist.sum())
@@ -922,9 +1161,10 @@ def _evidence(p: dict[str, Any], act: Activity) -> str:
     if p["breaks"]:
         text += "; breaks " + ", ".join(f"{b['name']} {b['start']}-{b['end']}"
                                         for b in p["breaks"])
-        if p.get("breaks_from_clusters"):
-            text += (f" (when at least half of its {p['breaks_from_clusters']} clusters, "
-                     "which keep different hours, are away)")
+        if p.get("breaks_from_teams"):
+            text += (f" (when at least half of the {p['breaks_from_teams']} teams that take "
+                     f"breaks are away; {len(p['teams'])} teams of accounts found by when "
+                     "they post, on different hours)")
     if p["weekend_ratio"] is not None:
         text += (f"; {p['workweek']} week, off days at {p['weekend_ratio']:.2f} of "
                  "workday activity")
