@@ -664,21 +664,23 @@ def _attach(con: duckdb.DuckDBPyConnection, config: Config) -> None:
         """
     )
     con.execute("DROP TABLE _grp")
-    # Every (asset, cluster) candidate is a test (Bonferroni over its four: min p x 4),
-    # but only those with 4 * min(p) < 1 can pass: only they get reason texts (the slow
-    # part); the others count in BH's m.
+    # Every (asset, cluster) candidate of the ties and key tests is a test of one BH
+    # (Bonferroni over the four tests: min p x 4), but only those with 4 * min(p) < 1 can
+    # pass: only they get reason texts (the slow part); the others count in BH's m. The
+    # shared account-key test's p is already a false-discovery share over every outsider
+    # looked at (`_shared_keys`): it is not put through BH a second time.
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE _cand_keep AS
-        SELECT aid, cid, 4 * min(p) < 1.0 AS open
-        FROM (SELECT aid, cid, p FROM _ties
-              UNION ALL SELECT aid, cid, p FROM _shared
-              UNION ALL SELECT aid, cid, p FROM _keyed
-              UNION ALL SELECT aid, cid, p FROM _grouped)
+        SELECT aid, cid, 4 * min(p) < 1.0 AS open, bool_or(NOT shared) AS tested
+        FROM (SELECT aid, cid, p, false AS shared FROM _ties
+              UNION ALL SELECT aid, cid, p, true FROM _shared
+              UNION ALL SELECT aid, cid, p, false FROM _keyed
+              UNION ALL SELECT aid, cid, p, false FROM _grouped)
         GROUP BY ALL
         """
     )
-    n_tests = int(scalar(con, "SELECT count(*) FROM _cand_keep"))
+    n_tests = int(scalar(con, "SELECT count(*) FROM _cand_keep WHERE tested"))
     con.execute("DELETE FROM _cand_keep WHERE NOT open")
     # the key tests' mu where a reason quotes it
     _fill_mu(con, "_keyed", "x.mu IS NULL AND EXISTS (SELECT 1 FROM _cand_keep c "
@@ -687,27 +689,28 @@ def _attach(con: duckdb.DuckDBPyConnection, config: Config) -> None:
              "JOIN _cand_keep c USING (aid, cid) WHERE g.aid = x.aid AND g.gid = x.cid)")
     cand = con.sql(
         """
-        SELECT aid, cid, least(4 * min(p), 1.0) AS p,
+        SELECT aid, cid, least(4 * min(p) FILTER (WHERE NOT shared), 1.0) AS p,
+               least(4 * min(p) FILTER (WHERE shared), 1.0) AS q_shared,
                string_agg(DISTINCT reason, '; ' ORDER BY reason) AS reason
         FROM (
-            SELECT aid, cid, p,
+            SELECT aid, cid, p, false AS shared,
                    CASE WHEN direction = 'out'
                         THEN y || ' of its ' || x || ' engagements/follows go to the cluster'
                         ELSE y || ' of the ' || x || ' engagements/follows it received come '
                              || 'from the cluster' END AS reason
             FROM _ties
             UNION ALL
-            SELECT aid, cid, p,
+            SELECT aid, cid, p, true,
                    'shares ' || array_to_string(kt, ', ') || ' with members' AS reason
             FROM _shared
             UNION ALL
-            SELECT aid, cid, p,
+            SELECT aid, cid, p, false,
                    y || ' of its ' || d || ' keys are the cluster''s'
                    || CASE WHEN own THEN ' besides its engagement of it' ELSE '' END
                    || ' (' || round(mu, 2) || ' expected)' AS reason
             FROM _keyed
             UNION ALL
-            SELECT g.aid, g.cid, x.p,
+            SELECT g.aid, g.cid, x.p, false,
                    x.y || ' of its ' || x.d || ' keys are keys of this cluster and the '
                    || g.n_c - 1 || ' clusters linked to it'
                    || CASE WHEN x.own THEN ' besides its engagement of them' ELSE '' END
@@ -719,7 +722,11 @@ def _attach(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     ).to_arrow_table()
     _drop(con, "_ties", "_shared", "_keyed", "_keyed_pi", "_gk", "_gk_pi", "_grouped",
           "_cand_keep", "_odeg", "_odt", "_otot")
-    q = benjamini_hochberg(cand.column("p").to_numpy(), n_tests)
+    p = cand.column("p").to_numpy(zero_copy_only=False).astype(np.float64)
+    tested = ~np.isnan(p)
+    q = cand.column("q_shared").to_numpy(zero_copy_only=False).astype(np.float64)
+    q = np.nan_to_num(q, nan=1.0)
+    q[tested] = np.minimum(q[tested], benjamini_hochberg(p[tested], n_tests))
     con.register("_cand", cand.append_column("q", pa.array(q, pa.float64())))
     con.execute(
         f"""
