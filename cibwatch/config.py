@@ -111,6 +111,10 @@ class GraphConfig:
     min_days: int = 2
     # Example key uses kept per edge and key type as evidence (explain shows them).
     evidence_per_type: int = 3
+    # Most key pairs (a bound from the keys' users) counted in NumPy, 8 bytes each in
+    # memory; beyond, DuckDB's GROUP BY, which spills. 1.1M posts: bound 17M (11.9M
+    # pairs); 10.8M: bound 205M, so SQL there (NumPy took +1.8 GiB at the graph's peak).
+    numpy_pairs_max: int = 200_000_000
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import duckdb
 import numpy as np
@@ -43,6 +44,7 @@ from scipy.stats import poisson
 
 from cibwatch.config import Config
 from cibwatch.signals.kernel import decoded_pairs_sql, kernel_sql, run_kernel
+from cibwatch.workspace import scalar
 
 FAMILIES = {
     "text": "content", "neardup": "content", "hashtags": "content", "media": "content",
@@ -185,17 +187,90 @@ Kernel = Callable[[duckdb.DuckDBPyConnection, Config], None]
 KERNEL_RESULTS = ("pair_tests", "pair_stats", "users", "key_pairs")
 
 
+# Pairs (BIGINT pair ids) sorted per bucket of `a`, so no bucket is copied twice and
+# two buckets sort at once (NumPy's sort releases the GIL).
+_PAIR_BUCKETS = 4
+
+
+def _count_pairs(
+    con: duckdb.DuckDBPyConnection, config: Config, min_shared_keys: int
+) -> None:
+    """`pair_tests` (the number of distinct pairs) and `cand` (the pairs with at least
+    `min_shared_keys` key pairs), as the `pair_counts`, `pair_tests` and `cand` steps
+    of `pair_stats_steps` give them, from the kernel's pair ids streamed into NumPy and
+    sorted: nearly every one of the ~11M pairs at 1.1M posts is a group of one, which
+    DuckDB's hash aggregate paid for with a ~10M-entry table (2.6-2.9 CPU s; the join
+    alone 0.4, the sort 0.3). Peak memory is the pair ids (8 bytes per key pair) and
+    one bucket's copy."""
+    n_assets = int(con.execute("SELECT count(*) FROM key_accounts").fetchall()[0][0])
+    width = n_assets // _PAIR_BUCKETS + 1
+    parts: list[list[np.ndarray]] = [[] for _ in range(_PAIR_BUCKETS)]
+    reader = con.sql(
+        f"SELECT {_PAIR_ID} AS ab FROM ({kernel_sql(config.signals)}) p"
+    ).to_arrow_reader(1 << 20)
+    for batch in reader:
+        ab = batch.column(0).to_numpy()
+        bucket = (ab >> 32) // width
+        for i in range(_PAIR_BUCKETS):
+            part = ab[bucket == i]
+            if len(part):
+                parts[i].append(part)
+        del ab, bucket
+    del reader
+
+    def one(i: int) -> tuple[int, np.ndarray]:
+        chunks, parts[i] = parts[i], []
+        if not chunks:
+            return 0, np.zeros(0, dtype=np.int64)
+        ab = np.concatenate(chunks)
+        del chunks
+        ab.sort()
+        new = np.empty(len(ab), dtype=bool)
+        new[0] = True
+        np.not_equal(ab[1:], ab[:-1], out=new[1:])
+        starts = np.flatnonzero(new)
+        del new
+        n = np.diff(starts, append=len(ab))
+        return len(starts), ab[starts[n >= min_shared_keys]]
+
+    with ThreadPoolExecutor(2) as pool:
+        counted = list(pool.map(one, range(_PAIR_BUCKETS)))
+    n_tests = sum(n for n, _ in counted)
+    cand = pa.table({"ab": pa.array(np.concatenate([c for _, c in counted]), pa.int64())})
+    con.execute(f"CREATE OR REPLACE TEMP TABLE pair_tests AS SELECT CAST({n_tests} AS BIGINT)"
+                " AS n_tests")
+    con.register("_cand_pairs", cand)
+    con.execute("CREATE OR REPLACE TEMP TABLE cand AS SELECT ab FROM _cand_pairs")
+    con.unregister("_cand_pairs")
+
+
 def duckdb_kernel(con: duckdb.DuckDBPyConnection, config: Config) -> None:
-    """Kernel and pair statistics in DuckDB (the default engine), left in temp tables
-    (no copy through Python). Each step is its own temp table: planned whole as CTEs,
-    DuckDB 2.0 picks a far slower join order. A step's table is dropped once no later
-    step reads it (pair_counts, one row per pair, is the largest: ~10M rows at 1.1M
-    posts), so the intermediate tables are not all held at once."""
+    """Kernel and pair statistics in DuckDB (the default engine), left in temp tables.
+    Each step is its own temp table: planned whole as CTEs, DuckDB 2.0 picks a far
+    slower join order. A step's table is dropped once no later step reads it, so the
+    intermediate tables are not all held at once. The pairs are counted in NumPy
+    (`_count_pairs`) instead of the `pair_counts` step's GROUP BY (same `pair_tests`
+    and `cand`), unless there may be more than `graph.numpy_pairs_max` of them."""
     run_kernel(con, config.signals, pairs=False)
-    steps = pair_stats_steps(int(config.graph.min_shared_keys))
+    min_shared = int(config.graph.min_shared_keys)
+    every = dict(pair_stats_steps(min_shared))
+    steps = [(name, sql) for name, sql in every.items()
+             if name not in ("pair_counts", "pair_tests")]
     held: list[str] = []
+    bound = 0
     for i, (name, sql) in enumerate(steps):
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+        if name != "cand":
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+        elif bound <= config.graph.numpy_pairs_max:
+            _count_pairs(con, config, min_shared)
+        else:  # too many pairs to hold in memory: DuckDB's GROUP BY spills to disk
+            for step in ("pair_counts", "pair_tests", "cand"):
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {step} AS {every[step]}")
+            con.execute("DROP TABLE pair_counts")
+        if name == "kept":
+            # every pair of a key's kept users: the kernel's pairs, before the windows
+            bound = int(scalar(con, "SELECT coalesce(sum((n_eff - 1) / 2.0), 0) FROM kept"
+                                    " WHERE n_eff >= 2"))
         held.append(name)
         later = " ".join(s for _, s in steps[i + 1:])
         for done in [t for t in held if not re.search(rf"\b{t}\b", later)]:

@@ -230,6 +230,36 @@ def test_tfidf_and_row_norms_are_scikit_learns_to_the_last_bit():
     assert counts.data.max() == 3  # the input is left as it was
 
 
+def test_row_norms_are_scikit_learns_kernel_on_long_rows_and_float32():
+    """`_normalize_rows_l2` is scikit-learn's `inplace_csr_row_normalize_l2` to the last
+    bit: rows of hundreds of values of mixed magnitude (where a pairwise sum would round
+    differently from its one-by-one sum), float32 and float64, empty rows."""
+    from scipy import sparse
+    from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l2
+
+    from cibwatch.characterise.narratives import _normalize_rows_l2
+
+    rng = np.random.default_rng(5)
+    dense = rng.lognormal(0, 3, (60, 900)) * (rng.random((60, 900)) < 0.6)
+    dense[[0, 17]] = 0
+    for dtype in (np.float64, np.float32):
+        got = sparse.csr_matrix(dense.astype(dtype))
+        want = got.copy()
+        _normalize_rows_l2(got)
+        inplace_csr_row_normalize_l2(want)
+        assert got.dtype == want.dtype == dtype
+        assert np.array_equal(got.data, want.data)
+        assert not np.array_equal(got.data, sparse.csr_matrix(dense.astype(dtype)).data)
+
+
+def test_stop_words_are_scikit_learns():
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    from cibwatch.characterise.narratives import _ENGLISH_STOP
+
+    assert frozenset(_ENGLISH_STOP.split(" ")) == ENGLISH_STOP_WORDS
+
+
 def test_char_ngrams_are_scikit_learns_char_wb_analyzer():
     from sklearn.feature_extraction.text import CountVectorizer
 

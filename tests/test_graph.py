@@ -157,6 +157,72 @@ def test_every_pair_is_a_test_but_only_possible_edges_are_scored(tmp_path):
     assert np.allclose(q_edges, np.sort(q[q <= cfg.graph.fdr]), rtol=1e-9)
 
 
+def test_pairs_counted_in_numpy_equal_the_sql_steps(tmp_path):
+    """The DuckDB kernel counts the kernel's pairs in NumPy (`_count_pairs`); the SQL
+    steps it replaces (`pair_counts`, `pair_tests`, `cand`: what Spark runs) give the
+    same number of tests and the same candidate pairs, over several platforms, key
+    types with and without a window, and every `min_shared_keys`."""
+    from cibwatch.graph import _count_pairs, pair_stats_steps
+    from cibwatch.signals.kernel import run_kernel
+
+    ws = Workspace(tmp_path / "g.duckdb")
+    con = ws.con
+    background(con, n_accounts=300, keys_per_account=20, key_type="share")
+    background(con, n_accounts=250, keys_per_account=15, n_keys=400, seed=5,
+               key_type="follow")
+    con.execute("UPDATE keys SET ts = NULL WHERE key_type = 'follow'")
+    con.execute(
+        """
+        INSERT INTO keys SELECT 'y', 'org' || (a % 50), 'text', 't' || (a % 7), NULL, NULL
+        FROM range(200) s(a)
+        """
+    )
+    cfg = Config()
+    run_kernel(con, cfg.signals, pairs=False)
+    for min_shared in (1, 2, 3, 5):
+        steps = dict(pair_stats_steps(min_shared))
+        for name in ("pair_counts", "pair_tests", "cand"):
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {steps[name]}")
+        want_tests = con.execute("SELECT n_tests FROM pair_tests").fetchall()[0][0]
+        want = con.execute("SELECT ab FROM cand ORDER BY ab").fetchall()
+        _count_pairs(con, cfg, min_shared)
+        assert con.execute("SELECT n_tests FROM pair_tests").fetchall()[0][0] == want_tests
+        assert con.execute("SELECT ab FROM cand ORDER BY ab").fetchall() == want
+        assert want_tests > len(want) > 0 or min_shared == 1
+    assert want_tests > 1000
+
+
+def test_kernel_falls_back_to_sql_pair_counts_above_the_memory_bound(tmp_path):
+    """Above `graph.numpy_pairs_max` possible pairs the DuckDB kernel counts them with
+    the SQL steps (which spill to disk) instead of NumPy: the same tests, statistics and
+    edges either way."""
+    from cibwatch.graph import duckdb_kernel
+
+    ws = Workspace(tmp_path / "g.duckdb")
+    con = ws.con
+    background(con, n_accounts=300, keys_per_account=20)
+    con.execute(
+        """
+        INSERT INTO keys
+        SELECT 'x', 'op' || a, 'share', 'opk' || j,
+               TIMESTAMP '2024-03-02' + INTERVAL (j * 86400 + a * 5) SECOND, 'q' || a || j
+        FROM range(5) s(a), range(12) t(j)
+        """
+    )
+    results = []
+    for limit in (Config().graph.numpy_pairs_max, 0):
+        cfg = Config().updated({"graph": {"numpy_pairs_max": limit}})
+        duckdb_kernel(con, cfg)
+        tables = [con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall()
+                  for t in ("pair_tests", "pair_stats", "key_pairs")]
+        assert not con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'pair_counts'"
+        ).fetchall()[0][0]
+        results.append((tables, build_edges(con, cfg)))
+    assert results[0] == results[1]
+    assert results[0][1] >= 10
+
+
 def test_one_comment_is_one_co_use_not_a_comment_and_an_engagement(tmp_path):
     """Two assets comment on the same post of X within minutes: that gives a co-used
     reply key and a co-used engage key of X, one event, counted once. Their

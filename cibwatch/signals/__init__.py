@@ -24,10 +24,14 @@ def extract_keys(con: duckdb.DuckDBPyConnection, config: Config) -> int:
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute("DELETE FROM keys")
-        extract_text_keys(con, cfg)
-        extract_link_keys(con, cfg)
-        extract_engagement_keys(con, cfg)
-        extract_account_keys(con, cfg)
+
+        def the_others() -> None:
+            extract_link_keys(con, cfg)
+            extract_engagement_keys(con, cfg)
+            extract_account_keys(con, cfg)
+
+        # the others run while a worker groups near-duplicate texts (pure NumPy)
+        extract_text_keys(con, cfg, meanwhile=the_others)
         rows = con.execute("SELECT count(*) FROM keys").fetchall()
     except BaseException:
         con.execute("ROLLBACK")

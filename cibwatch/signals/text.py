@@ -9,6 +9,7 @@ Japanese (no spaces) work the same as English.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import duckdb
@@ -239,7 +240,8 @@ def near_duplicate_groups(
 def _fingerprint_table(con: duckdb.DuckDBPyConnection, cfg: SignalConfig) -> None:
     """Temp table `text_fp` (one row per post with a long enough normalised text),
     filled a batch of posts at a time: the posts are read on a second cursor (the main
-    connection is busy inserting), so no more than one batch of texts is in Python."""
+    connection is busy inserting), so no more than two batches of texts are in Python
+    (the one inserted and the next, normalised meanwhile)."""
     query = """
         SELECT platform, post_id, account_id, created_at AS ts,
                coalesce(text, '') || CASE WHEN title IS NULL THEN '' ELSE ' ' || title END
@@ -256,12 +258,23 @@ def _fingerprint_table(con: duckdb.DuckDBPyConnection, cfg: SignalConfig) -> Non
     )
     threads = min(os.cpu_count() or 1, 4)
     cur = con.cursor()
+
+    def next_batch(reader: pa.RecordBatchReader) -> pa.RecordBatch | None:
+        """The next non-empty batch of posts, its text normalised (None at the end)."""
+        for batch in reader:
+            if batch.num_rows:
+                return batch.set_column(
+                    4, "norm", normalise_parallel(batch.column("text"), threads))
+        return None
+
+    # One batch ahead: the next batch is read (on the cursor) and normalised on a worker
+    # thread while this one inserts the current batch (on the main connection).
+    ahead = ThreadPoolExecutor(1, thread_name_prefix="cibwatch-normalise")
     try:
         reader = cur.sql(query).to_arrow_reader(int(cfg.text_batch_rows))
-        for batch in reader:
-            if batch.num_rows == 0:
-                continue
-            norm = batch.set_column(4, "norm", normalise_parallel(batch.column("text"), threads))
+        pending = ahead.submit(next_batch, reader)
+        while (norm := pending.result()) is not None:
+            pending = ahead.submit(next_batch, reader)
             con.register("_text_norm", norm)
             con.execute(
                 f"""
@@ -271,8 +284,9 @@ def _fingerprint_table(con: duckdb.DuckDBPyConnection, cfg: SignalConfig) -> Non
                 """
             )
             con.unregister("_text_norm")
-            del norm, batch
+            del norm
     finally:
+        ahead.shutdown(wait=True, cancel_futures=True)
         cur.close()
 
 
@@ -305,8 +319,15 @@ def _distinct_signatures(
     return pa.chunked_array(fps, type=pa.string()), sig
 
 
-def extract_text_keys(con: duckdb.DuckDBPyConnection, cfg: SignalConfig) -> None:
-    """Insert `text` (exact fingerprint) and `neardup` (MinHash group) keys."""
+def extract_text_keys(
+    con: duckdb.DuckDBPyConnection, cfg: SignalConfig,
+    meanwhile: Callable[[], None] | None = None,
+) -> None:
+    """Insert `text` (exact fingerprint) and `neardup` (MinHash group) keys.
+
+    `meanwhile` (other key extractors, on the same connection) runs on this thread
+    while a worker forms the near-duplicate groups (NumPy, which releases the GIL);
+    the connection is never used by two threads at once."""
     _fingerprint_table(con, cfg)
     pa.default_memory_pool().release_unused()
     con.execute(
@@ -316,8 +337,15 @@ def extract_text_keys(con: duckdb.DuckDBPyConnection, cfg: SignalConfig) -> None
     pa.default_memory_pool().release_unused()
     if len(fps) < 2:
         con.execute("DROP TABLE text_fp")
+        if meanwhile is not None:
+            meanwhile()
         return
-    groups = near_duplicate_groups(sig, cfg.minhash_bands, cfg.minhash_min_similarity)
+    with ThreadPoolExecutor(1, thread_name_prefix="cibwatch-neardup") as pool:
+        grouped = pool.submit(
+            near_duplicate_groups, sig, cfg.minhash_bands, cfg.minhash_min_similarity)
+        if meanwhile is not None:
+            meanwhile()
+        groups = grouped.result()
     del sig
     mapping = pa.table({"fp": fps, "grp": pa.array(groups.astype(np.int64))})
     del groups
