@@ -14,6 +14,16 @@ so a coordinated minority of keys, all used in lock-step, cannot make lock-step 
 ordinary). A hyperactive account (large d) or one that only touches viral keys (large
 n_k) gets a large lambda, so it needs many more co-uses to be flagged.
 
+A popular key keeps only its first `cap` users in one md5 order of accounts (the same
+order on every key), so two accounts early in that order are sampled together on every
+popular key they use, and co-occur there as completely as on the full keys. Their
+expectation must be that of the full keys: A_a counts each key a is sampled on at its
+full size n_k, but only the keys on which b could have been sampled too (b's md5 rank
+at most the last sampled user's; `pop` and `extra`), and d and S count every use. At
+10.8M posts, 17 hyperactive Reddit users early in the order were linked on 20 shared
+`engage` keys against 2.8 expected with capped sizes (benchmarks/RESULTS.md, "False
+positives at 10.8M posts").
+
 Signals are then pooled per pair. Key types that one post produces together (text,
 near-duplicate, hashtags, media; url and domain) form a family that counts once, with its
 largest count and largest expectation; account-level facts (avatar, batch, handle, name)
@@ -102,6 +112,12 @@ def pair_stats_steps(min_shared_keys: int | None = None) -> list[tuple[str, str]
     and keeps the candidate pairs' rows: `key_pairs`, all that `obs` and the evidence
     read.
 
+    `acct` holds per asset and type d (every use), hrank (its md5 rank) and A over its
+    sampled keys that are not popular; `pop` its sampled popular keys with the rank of
+    their last sampled user (`cut`); `extra` per candidate pair the popular keys' full
+    sizes where the other asset's rank is within the cut (one step, read once: Spark's
+    planner ran out of memory on the same as CTEs read twice).
+
     f_t, the chance that two uses of a key fall inside the window, is the median over
     the type's windowed keys, but never below 2 * window / time span (independent
     random times); keys with no window have every pair of users inside it."""
@@ -110,22 +126,30 @@ def pair_stats_steps(min_shared_keys: int | None = None) -> list[tuple[str, str]
     cfg = Config().signals  # kernel_sql reads the windows and caps from key_kinds
     return [
         ("kept", """
-            SELECT u.kid, u.kt, u.aid, least(u.n_users, k.cap) AS n_eff
+            SELECT u.kid, u.kt, u.aid, u.hrank, u.n_users, least(u.n_users, k.cap) AS n_eff
             FROM key_uses u JOIN key_kinds k ON k.kt = u.kt
             WHERE u.sample_rank <= k.cap"""),
         ("within", f"""
             SELECT kid, count(*) AS n_pairs
             FROM ({kernel_sql(cfg, where="k.window_s IS NOT NULL")}) p GROUP BY kid"""),
         ("keyf", """
-            SELECT k.kid, k.kt, k.n_eff,
+            SELECT k.kid, k.kt, k.n_eff, k.cut,
                    coalesce(w.n_pairs, 0) / (k.n_eff * (k.n_eff - 1) / 2) AS f
-            FROM (SELECT kid, kt, max(n_eff) AS n_eff FROM kept
-                  GROUP BY kid, kt HAVING max(n_eff) >= 2) k
+            FROM (SELECT kid, kt, max(n_eff) AS n_eff,
+                         CASE WHEN max(n_users) > max(n_eff) THEN max(hrank) END AS cut
+                  FROM kept GROUP BY kid, kt HAVING max(n_eff) >= 2) k
             LEFT JOIN within w ON w.kid = k.kid"""),
         ("acct", """
-            SELECT k.kt, k.aid, count(*) AS d, coalesce(sum(f.n_eff - 1), 0) AS big_a
+            WITH all_d AS (SELECT kt, aid, count(*) AS d FROM key_uses GROUP BY kt, aid)
+            SELECT k.kt, k.aid, any_value(k.hrank) AS hrank, any_value(a.d) AS d,
+                   coalesce(sum(CASE WHEN f.kid IS NOT NULL AND f.cut IS NULL
+                                     THEN k.n_users - 1 END), 0) AS big_a
             FROM kept k LEFT JOIN keyf f ON f.kid = k.kid
+            JOIN all_d a ON a.kt = k.kt AND a.aid = k.aid
             GROUP BY k.kt, k.aid"""),
+        ("pop", """
+            SELECT k.kt, k.aid, k.n_users, f.cut
+            FROM kept k JOIN keyf f ON f.kid = k.kid WHERE f.cut IS NOT NULL"""),
         ("tot", """
             WITH span AS (
                 SELECT kt, greatest(epoch(max(ts)) - epoch(min(ts)), 1) AS span_s
@@ -135,7 +159,7 @@ def pair_stats_steps(min_shared_keys: int | None = None) -> list[tuple[str, str]
                    CASE WHEN k.window_s IS NULL THEN 1.0
                         ELSE greatest(coalesce(t.f_t, 0),
                                       least(2.0 * k.window_s / sp.span_s, 1.0)) END AS f_t
-            FROM (SELECT kt, sum(d) AS s FROM acct GROUP BY kt) a
+            FROM (SELECT kt, count(*) AS s FROM key_uses GROUP BY kt) a
             JOIN key_kinds k ON k.kt = a.kt
             LEFT JOIN (SELECT kt, least(median(f), 1.0) AS f_t FROM keyf GROUP BY kt) t
               ON t.kt = a.kt
@@ -168,13 +192,27 @@ def pair_stats_steps(min_shared_keys: int | None = None) -> list[tuple[str, str]
             FROM key_pairs p
             JOIN users u ON u.kt = p.kt
             GROUP BY p.a, p.b, p.kt"""),
+        ("extra", """
+            SELECT a, b, kt, sum(ea) AS ea, sum(eb) AS eb FROM (
+                SELECT o.a, o.b, o.kt, p.n_users - 1 AS ea, 0 AS eb
+                FROM obs o JOIN pop p ON p.kt = o.kt AND p.aid = o.a
+                JOIN acct x ON x.kt = o.kt AND x.aid = o.b
+                WHERE x.hrank <= p.cut
+                UNION ALL
+                SELECT o.a, o.b, o.kt, 0, p.n_users - 1
+                FROM obs o JOIN pop p ON p.kt = o.kt AND p.aid = o.b
+                JOIN acct x ON x.kt = o.kt AND x.aid = o.a
+                WHERE x.hrank <= p.cut
+            ) GROUP BY a, b, kt"""),
         ("pair_stats", """
             SELECT o.a, o.b, o.kt, o.c, o.idf, o.days,
-                   greatest(xa.d * yb.big_a, yb.d * xa.big_a) / t.s * t.f_t AS lam
+                   greatest(yb.d * (xa.big_a + coalesce(e.ea, 0)),
+                            xa.d * (yb.big_a + coalesce(e.eb, 0))) / t.s * t.f_t AS lam
             FROM obs o
             JOIN acct xa ON xa.kt = o.kt AND xa.aid = o.a
             JOIN acct yb ON yb.kt = o.kt AND yb.aid = o.b
-            JOIN tot t ON t.kt = o.kt"""),
+            JOIN tot t ON t.kt = o.kt
+            LEFT JOIN extra e ON e.a = o.a AND e.b = o.b AND e.kt = o.kt"""),
     ]
 
 

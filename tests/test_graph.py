@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -267,3 +268,38 @@ def test_one_comment_is_one_co_use_not_a_comment_and_an_engagement(tmp_path):
         "SELECT signals FROM edges WHERE a = 'X' AND b = 'u1'"
     ).fetchall()
     assert json.loads(u1_x[0][0])["engage"]["count"] == 1
+
+
+def test_popular_keys_count_at_full_size_where_both_can_be_sampled(tmp_path):
+    """A popular key keeps its first users in one md5 order of accounts (the cap: 3
+    here), so two accounts early in that order are sampled together on every popular
+    key they share. Their expectation counts such a key at its full size (it is not a
+    3-user key), and only where the other account could have been sampled with them:
+    Q's sample stops before b, so Q does not count in a's expectation with b."""
+    from cibwatch.graph import duckdb_kernel
+
+    by_md5 = sorted((f"acct{i}" for i in range(200)),
+                    key=lambda n: hashlib.md5(n.encode()).hexdigest())
+    a, q1, q2, b = by_md5[:4]
+    late = by_md5[-12:]
+    ws = Workspace(tmp_path / "g.duckdb")
+    con = ws.con
+    rows = [(u, k) for k in ("P1", "P2", "P3") for u in [a, b, *late[:8]]]
+    rows += [(u, "Q") for u in [a, q1, q2, *late]]
+    # background: 40 two-user keys
+    rows += [(u, f"R{i}") for i, u in enumerate(by_md5[20:60])]
+    rows += [(u, f"R{i}") for i, u in enumerate(by_md5[60:100])]
+    con.executemany(
+        "INSERT INTO keys VALUES ('x', ?, 'engage', ?, NULL, NULL)", rows
+    )
+    cfg = Config().with_overrides(["signals.max_key_accounts_network=3"])
+    duckdb_kernel(con, cfg)
+    s = len(rows)  # every use of the type: the configuration model's S
+    (lam,) = con.execute(
+        "SELECT lam FROM pair_stats WHERE a = (SELECT aid FROM key_accounts "
+        "WHERE account_id = ?) AND b = (SELECT aid FROM key_accounts WHERE account_id = ?)"
+        " OR a = (SELECT aid FROM key_accounts WHERE account_id = ?) "
+        "AND b = (SELECT aid FROM key_accounts WHERE account_id = ?)", [a, b, b, a]
+    ).fetchall()[0]
+    # d_a = 4 (P1-P3, Q), d_b = 3; A_a|b = A_b|a = 3 x 9 (P1-P3 at full size, Q left out)
+    assert abs(lam - max(3 * 27, 4 * 27) / s) < 1e-12

@@ -96,8 +96,9 @@ def encode_steps(cfg: SignalConfig, source: str = "keys") -> list[tuple[str, str
 
 
 def key_uses_sql(cfg: SignalConfig, source: str = "key_rows") -> str:
-    """First use of each key by each asset, with the key's popularity and sample rank
-    (INT, not BIGINT: they are copied into every key pair, ~100M rows at 10M posts)."""
+    """First use of each key by each asset, with the asset's md5 rank (hrank), the key's
+    popularity and sample rank (INT, not BIGINT: they are copied into every key pair,
+    ~100M rows at 10M posts)."""
     return f"""
     WITH first_use AS (
         SELECT kid, kt, aid, min(hrank) AS hrank,
@@ -105,7 +106,7 @@ def key_uses_sql(cfg: SignalConfig, source: str = "key_rows") -> str:
         FROM {source}
         GROUP BY kid, kt, aid
     )
-    SELECT kid, kt, aid, ts, post_id,
+    SELECT kid, kt, aid, hrank, ts, post_id,
            CAST(count(*) OVER (PARTITION BY kid) AS INT) AS n_users,
            CAST(row_number() OVER (PARTITION BY kid ORDER BY hrank) AS INT) AS sample_rank
     FROM first_use
