@@ -869,8 +869,12 @@ def _shared_keys(con: duckdb.DuckDBPyConnection, cc: ClusterConfig) -> None:
             GROUP BY h.aid, h.cid
             HAVING count(*) >= {int(cc.attach_min_account_keys)}
         ),
+        -- E rounded (9 decimals of its log): the candidates that share the same types
+        -- tie, and their parallel float sums must not break the tie differently in
+        -- every run (K would change with it)
         e AS (
-            SELECT r.aid, r.cid, r.k, r.kt, r.r * sum(m.n) AS e
+            SELECT r.aid, r.cid, r.k, r.kt,
+                   exp(round(ln(r.r * sum(m.n)), 9)) AS e
             FROM r JOIN masks m ON m.platform = r.platform AND (m.mask & r.mask) = r.mask
             GROUP BY r.aid, r.cid, r.k, r.kt, r.r
         )
