@@ -82,3 +82,29 @@ def test_show_unknown_operation_is_a_one_line_error(tmp_path):
     assert run.returncode == 2
     assert "nope" in run.stderr and "Traceback" not in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1
+
+
+def test_show_lists_teams_with_their_hours():
+    """Teams found in an operation (different office hours) are shown with their hours,
+    breaks and the clusters they sit in, data-derived names escaped."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from cibwatch.characterise.show import render
+
+    profile = {"assets": {"tally_text": "8 X accounts"}, "platforms": ["x"], "posts": 900,
+               "time": {"schedule": "office", "utc_offset_hours": 8.0, "teams": [
+                   {"accounts": 5, "posts": 600,
+                    "work_hours": [{"start": "09:00", "end": "11:30"}],
+                    "breaks": [{"name": "lunch", "start": "11:30", "end": "13:30"}],
+                    "clusters": {"x-c1": 4, "[red]x-c2[/]": 1}},
+                   {"accounts": 3, "posts": 300,
+                    "work_hours": [{"start": "10:00", "end": "12:30"}],
+                    "breaks": [], "clusters": {"x-c1": 3}}]}}
+    buf = StringIO()
+    render("op", profile, Console(file=buf, width=200, color_system=None))
+    out = buf.getvalue()
+    assert "team 1 (5 accounts, 600 posts): 09:00-11:30; breaks lunch 11:30-13:30" in out
+    assert "mostly in x-c1 (4), [red]x-c2[/] (1)" in out
+    assert "team 2 (3 accounts, 300 posts): 10:00-12:30; mostly in x-c1 (3)" in out

@@ -166,6 +166,8 @@ def test_html_has_every_section_and_chart(page):
         assert tid in tags
     killchain = pg.inner_text(f"{big} table.killchain")
     assert "3.1.1 Working to a regular shift pattern" in killchain
+    when = pg.inner_text(f"{big} .section-time")
+    assert "Team 2: 7 accounts, 300 posts; work 09:30–12:30" in when
     engagement = pg.inner_text(f"{big} .section-engagement")
     assert "Category One" in engagement
     assert "Authentic reach: 1 authentic account engaged with it, with 400 followers" in engagement

@@ -178,6 +178,13 @@ PROFILE = {
                    {"name": "supper", "start": "17:00", "end": "20:00"}],
         "weekend_ratio": 0.0,
         "quiet_holidays": [{"date": "2023-05-01", "name": "Labour Day", "country": "CN"}],
+        "teams": [{"accounts": 9, "posts": 400,
+                   "work_hours": [{"start": "09:00", "end": "12:00"}],
+                   "breaks": [{"name": "lunch", "start": "12:00", "end": "14:00"}],
+                   "clusters": {"c-fb": 9}},
+                  {"accounts": 7, "posts": 300,
+                   "work_hours": [{"start": "09:30", "end": "12:30"}], "breaks": [],
+                   "clusters": {"c-x": 7}}],
         "evidence": "No posts on weekends; lunch break 12:00-14:00 UTC+8.",
     },
     "engagement": {

@@ -210,6 +210,9 @@ def test_operations_list_filters_and_detail(server, world):
     assert detail["links"][0]["evidence"]["detail"] == "12 shared links, e.g. <i>x</i>"
     page = c.get("/operations/op-spam").text
     assert "12 shared links, e.g. &lt;i&gt;x&lt;/i&gt;" in page
+    # the teams keeping their own hours, names escaped
+    assert "Team (same hours)" in page and "09:30–12:00" in page
+    assert "c-fb1 (3) &lt;b&gt;c-x1&lt;/b&gt; (1)" in page
     assert '"families"' not in page
     assert c.get("/api/operations/nope").status_code == 404
 

@@ -51,6 +51,10 @@ def spam_profile() -> dict:
             "weekend_ratio": 0.04,
             "quiet_holidays": [{"date": "2023-05-01", "name": "Labour Day", "country": "CN"}],
             "clusters": {"c-fb1": {"utc_offset_hours": 8.0, "work_hours": [], "breaks": []}},
+            "teams": [{"accounts": 4, "posts": 300, "work_hours": [
+                {"start": "09:30", "end": "12:00"}], "breaks": [
+                {"name": "lunch", "start": "12:00", "end": "13:30"}],
+                "clusters": {"c-fb1": 3, "<b>c-x1</b>": 1}}],
             "evidence": "82% of posts fall in 09:00-17:30 UTC+8 on weekdays",
         },
         "engagement": {

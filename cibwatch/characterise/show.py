@@ -77,6 +77,14 @@ def render(operation_id: str, p: dict[str, Any], console: Console) -> None:
             console.print("  quiet holidays: " + ", ".join(
                 f"{ts(h['date'])} {ts(h['name'])} ({ts(h['country'])})"
                 for h in t["quiet_holidays"][:6]))
+        for i, team in enumerate(t.get("teams") or [], 1):
+            top = sorted((team.get("clusters") or {}).items(), key=lambda kv: -kv[1])[:3]
+            console.print(
+                f"  team {i} ({team.get('accounts', 0):,} accounts, {team.get('posts', 0):,} "
+                "posts): " + ", ".join(f"{w['start']}-{w['end']}" for w in team["work_hours"])
+                + ("; breaks " + ", ".join(f"{ts(b.get('name', ''))} {b['start']}-{b['end']}"
+                                           for b in team["breaks"]) if team.get("breaks") else "")
+                + ("; mostly in " + ", ".join(f"{ts(c)} ({n})" for c, n in top) if top else ""))
         for cid, c in (t.get("clusters") or {}).items():
             console.print(f"  cluster {ts(cid)}: {_offset(c.get('utc_offset_hours'))}, "
                           + ", ".join(f"{w['start']}-{w['end']}" for w in c["work_hours"]))
