@@ -114,17 +114,9 @@ def test_rerun_replaces_edges(tmp_path):
     assert con.execute("SELECT count(*) FROM edges").fetchall()[0][0] == first
 
 
-def test_every_pair_is_a_test_but_only_possible_edges_are_scored(tmp_path):
-    """Benjamini-Hochberg's m counts every pair that shares a key; only pairs with
-    `min_shared_keys` key pairs get statistics, and only their key pairs are kept. The
-    q-values of the edges are BH over the scored p-values with that m."""
-    from scipy.stats import poisson
-
-    from cibwatch.graph import duckdb_kernel
-    from cibwatch.signals.kernel import kernel_sql
-
-    ws = Workspace(tmp_path / "g.duckdb")
-    con = ws.con
+def operation_in_background(tmp_path):
+    """300 organic accounts and 5 operators re-sharing 12 rare posts within seconds."""
+    con = Workspace(tmp_path / "g.duckdb").con
     background(con, n_accounts=300, keys_per_account=20)
     con.execute(
         """
@@ -134,6 +126,19 @@ def test_every_pair_is_a_test_but_only_possible_edges_are_scored(tmp_path):
         FROM range(5) s(a), range(12) t(j)
         """
     )
+    return con
+
+
+def test_every_pair_is_a_test_but_only_possible_edges_are_scored(tmp_path):
+    """Benjamini-Hochberg's m counts every pair that shares a key; only pairs with
+    `min_shared_keys` key pairs get statistics, and only their key pairs are kept. The
+    q-values of the edges are BH over the scored p-values with that m."""
+    from scipy.stats import poisson
+
+    from cibwatch.graph import duckdb_kernel
+    from cibwatch.signals.kernel import kernel_sql
+
+    con = operation_in_background(tmp_path)
     cfg = Config()
     duckdb_kernel(con, cfg)
     n_tests = con.execute("SELECT n_tests FROM pair_tests").fetchall()[0][0]
@@ -199,17 +204,7 @@ def test_kernel_falls_back_to_sql_pair_counts_above_the_memory_bound(tmp_path):
     edges either way."""
     from cibwatch.graph import duckdb_kernel
 
-    ws = Workspace(tmp_path / "g.duckdb")
-    con = ws.con
-    background(con, n_accounts=300, keys_per_account=20)
-    con.execute(
-        """
-        INSERT INTO keys
-        SELECT 'x', 'op' || a, 'share', 'opk' || j,
-               TIMESTAMP '2024-03-02' + INTERVAL (j * 86400 + a * 5) SECOND, 'q' || a || j
-        FROM range(5) s(a), range(12) t(j)
-        """
-    )
+    con = operation_in_background(tmp_path)
     results = []
     for limit in (Config().graph.numpy_pairs_max, 0):
         cfg = Config().updated({"graph": {"numpy_pairs_max": limit}})
