@@ -886,7 +886,7 @@ def _shared_keys(con: duckdb.DuckDBPyConnection, cc: ClusterConfig) -> None:
     )
 
 
-def _cross_platform(con: duckdb.DuckDBPyConnection, config: Config) -> None:
+def _cross_platform(con: duckdb.DuckDBPyConnection, config: Config) -> int:
     """New clusters of assets whose content is that of a cluster on another platform.
 
     Clusters are built per platform, so an operation's handful of assets on a minor
@@ -994,7 +994,7 @@ def _cross_platform(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     q = benjamini_hochberg(p)
     keep = np.flatnonzero(q <= cc.attach_fdr)
     if len(keep) == 0:
-        return
+        return 0
     plat = tests.column("platform").to_pylist()
     acct = tests.column("account_id").to_pylist()
     cid = tests.column("cluster_id").to_pylist()
@@ -1036,6 +1036,7 @@ def _cross_platform(con: duckdb.DuckDBPyConnection, config: Config) -> None:
         ("score", pa.float64()), ("reason", pa.string())])))
     con.execute("INSERT INTO cluster_members SELECT * FROM _cross")
     con.unregister("_cross")
+    return len(rows["account_id"])
 
 
 def _evidence(con: duckdb.DuckDBPyConnection, config: Config) -> None:
@@ -1142,7 +1143,10 @@ def find_clusters(con: duckdb.DuckDBPyConnection, config: Config) -> int:
     for _ in range(config.cluster.attach_rounds):
         _attach(con, config)
     if config.cluster.cross_platform:
-        _cross_platform(con, config)
+        # a cluster found through another platform is itself a source for the next round
+        for _ in range(config.cluster.cross_rounds):
+            if not _cross_platform(con, config):
+                break
     _drop(con, "_actions", "_ku", "_kdeg", "_ak", "_amask", "_kk", "_pa", "_eid", "_m", "_cl",
           "_nm", "_aout", "_ain", "_atot")
     _evidence(con, config)

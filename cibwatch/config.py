@@ -198,6 +198,11 @@ class ClusterConfig:
     # own test): small_b's two Reddit accounts (30-36 of their 31-38 texts those of its
     # Facebook cluster) are a pair; one account alone may be someone quoting the texts.
     cross_min_cluster_size: int = 2
+    # Rounds of the cross-platform test: a cluster it finds on one platform is the source
+    # for the next round (persona's 8 X accounts on scale-1 seed 4 share 35-42 of their
+    # ~85 texts with its Instagram cluster, which round 1 itself finds); stops early when
+    # a round finds nothing.
+    cross_rounds: int = 3
     # Signals listed in a cluster's evidence: the strongest few say why.
     evidence_signals: int = 5
 

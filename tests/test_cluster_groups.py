@@ -195,3 +195,25 @@ def test_a_key_type_too_rare_to_rate_takes_the_pooled_rate(tmp_path):
     per_type = Config().with_overrides(["cluster.cross_min_type_uses=0"])
     cluster.find_clusters(con, per_type)
     assert not any(c.startswith("youtube-") for c in members(con).values())
+
+
+def test_a_cluster_found_through_another_platform_is_a_source_in_the_next_round(tmp_path):
+    """Three TikTok accounts post the YouTube channels' own texts and none of the X
+    cluster's: the YouTube cluster is found in the first round, the TikTok accounts only
+    against it, in the second."""
+    con = Workspace(tmp_path / "g.duckdb").con
+    operation_across_platforms(con, channels=4)
+    own = [f"y{i}{s}" for i in range(4) for s in "ab"]
+    for i in range(3):
+        add_keys(con, f"tt{i}", own[i:i + 6] + [f"tt{i}own{j}" for j in range(2)], "tiktok")
+    for i in range(100):
+        add_keys(con, f"ot{i}", [f"pool{(i * 11 + j * 17) % 700}" for j in range(10)],
+                 platform="tiktok")
+    cluster.find_clusters(con, Config().with_overrides(["cluster.cross_rounds=1"]))
+    assert not any(a.startswith("tt") for a in members(con))
+    cluster.find_clusters(con, Config())
+    found = members(con)
+    assert {a for a in found if a.startswith("tt")} == {"tt0", "tt1", "tt2"}
+    assert len({found[f"tt{i}"] for i in range(3)}) == 1
+    assert found["tt0"].startswith("tiktok-")
+    assert not any(a.startswith("ot") for a in found)
