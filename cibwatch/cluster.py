@@ -11,7 +11,9 @@ them (binomial test against the share of all such actions the cluster receives),
 share two or more independent account-level keys (creation batch, avatar, handle family,
 display name) with the cluster's members, or a large share of the keys they used are the
 cluster's, or those of the group of clusters linked to it (a large operation splits into
-many clusters). All tests go through one Benjamini-Hochberg. Engaging a cluster's posts
+many clusters). The ties and key tests go through one Benjamini-Hochberg; the shared
+account-key test's p is already a false-discovery share over every outsider looked at
+(`_shared_keys`) and stands as its q. Engaging a cluster's posts
 and assets is what its real audience does: in the key tests those keys count only when
 they and the rest make most of the asset's keys, and the asset's own engagement of the
 cluster attaches it alone only when it is a practice (`attach_min_out_ties`).
