@@ -401,6 +401,46 @@ def calibration(pairs: list[tuple[float, bool]]) -> list[str]:
     return out
 
 
+def generator_week(hours: float = 1.0):
+    """The generator's expected week of ordinary users (share per UTC quarter hour of the
+    week) at `hours` offset: its curve blurred as its sampler blurs it (per-post chronotype
+    sd 0.5 h, jitter sd 0.6 h)."""
+    import numpy as np
+
+    from cibwatch.characterise import time as T
+    from cibwatch.synth.rhythms import HUMAN_PROFILE
+
+    day = np.repeat(HUMAN_PROFILE, 4).astype(float)
+    k = np.arange(-16, 17)
+    g = np.exp(-0.5 * (k / (4 * np.hypot(0.5, 0.6))) ** 2)
+    day = sum(w * np.roll(day, s) for w, s in zip(g / g.sum(), k, strict=True))
+    return np.roll(np.tile(day, 7) / (7 * day.sum()), -int(round(hours * 4)))[: T.BINS]
+
+
+def human_expected(posts: int, offset: float = 1.0) -> None:
+    """Fit a histogram equal to the generator's expected human week (no sampling noise):
+    the best log-likelihood at each offset near the truth, its template's chronotype
+    prior, and the fitted offset's posterior. Shows what data alone can decide."""
+    import numpy as np
+
+    from cibwatch.characterise import time as T
+
+    cfg = Config().characterise
+    hist = generator_week(offset) * posts
+    quarters = np.arange(19_800 * 96, 19_863 * 96)  # nine weeks of 2024, for the zone prior
+    act = T.Activity(hist, quarters, np.ones(len(quarters)), posts, ["post"])
+    ll = T._family_loglik(hist, cfg)["human"]
+    key = T._template_key(cfg)
+    rows, meta, offs = T._families(key)["human"].rows, T._templates(key)[2], T.offsets(cfg)
+    for o in (offset - 1, offset, offset + 1):
+        i = int(np.flatnonzero(offs == o)[0])
+        j = int(np.argmax(ll[i]))
+        print(f"offset {o:+.1f}: best log-likelihood {ll[i].max():.3f}, "
+              f"its chronotype prior {meta[rows[j]]['prior']:.3f}")
+    f = T.fit(act, cfg)
+    print(f"fit: {f.offset:+.1f} confidence {f.confidence:.3f}, runner-up {f.runner_up}")
+
+
 def human_sim(n: int, sizes: tuple[int, ...] = (200, 400, 1000, 3000), offset: float = 1.0,
               seed: int = 0) -> dict:
     """Offsets of small groups of ordinary users drawn from the generator's diurnal rhythm
@@ -464,9 +504,14 @@ def main() -> None:
                     help="With --clusters detect: keep the clusters and operations a previous "
                          "run stored in the workspace and only characterise again (before and "
                          "after a characterise change on the same detection).")
+    ap.add_argument("--human-expected", type=int, default=0, metavar="POSTS",
+                    help="fit the generator's expected human week at UTC+1 (no noise)")
     ap.add_argument("--human-sim", type=int, default=0, metavar="N",
                     help="Only simulate N small human groups per size (offset calibration).")
     args = ap.parse_args()
+    if args.human_expected:
+        human_expected(args.human_expected)
+        return
     if args.human_sim:
         human_sim(args.human_sim)
         return
