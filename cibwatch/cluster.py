@@ -42,7 +42,8 @@ import pyarrow as pa
 from scipy.stats import binom, poisson
 
 from cibwatch.config import ClusterConfig, Config
-from cibwatch.graph import ADDITIVE, FAMILIES, benjamini_hochberg
+from cibwatch.graph import ADDITIVE, DICTIONARIES, FAMILIES, benjamini_hochberg
+from cibwatch.signals.kernel import run_kernel
 from cibwatch.workspace import scalar
 
 ACCOUNT_KEY_TYPES = ("avatar", "batch", "handle", "name")
@@ -294,7 +295,12 @@ def _key_users(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     the cross-platform test joins on it); among the 2 million keys of a 1M-post world two
     share a hash about once in 10 million runs, and would count as one key.
 
-    - `_kk` (kt, platform, key_type): one kt per platform and key type;
+    The uses come from the graph stage's dictionaries (`graph.DICTIONARIES`: one row
+    per distinct use of a key by an asset, with the key's number of users), so only the
+    distinct keys and assets are hashed, not the millions of string key rows; they are
+    built here when absent (clusters run on their own) and dropped once read.
+
+    - `_kk` (kt, platform, key_type): one kt per platform and key type (`key_kinds`);
     - `_pa` (ph, aid): a post's author, ph the hash of (platform, post_id);
     - `_ku` (kt, kid, aid, target): the distinct (key, asset) uses for the key tests.
       Keys above the popular-key cap are left out (they say nothing and cost the most).
@@ -308,13 +314,9 @@ def _key_users(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     cap = int(config.signals.max_key_accounts)
     posts_t = ", ".join(f"'{t}'" for t in POST_KEY_TYPES)
     account_t = ", ".join(f"'{t}'" for t in ACCOUNT_KEY_TYPES)
+    _dictionaries(con, config)
     con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _kk AS
-        SELECT CAST(row_number() OVER (ORDER BY platform, key_type) AS INT) AS kt,
-               platform, key_type
-        FROM (SELECT DISTINCT platform, key_type FROM keys)
-        """
+        "CREATE OR REPLACE TEMP TABLE _kk AS SELECT kt, platform, key_type FROM key_kinds"
     )
     con.execute(
         """
@@ -323,45 +325,54 @@ def _key_users(con: duckdb.DuckDBPyConnection, config: Config) -> None:
         FROM posts GROUP BY ALL
         """
     )
+    # per dictionary key (k): its kid and the aid its uses engage (h: the hash of the
+    # engaged account or post)
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE _kall AS
-        SELECT DISTINCT t.kt, hash(k.key_type, k.key) AS kid,
-               hash(k.platform, k.account_id) AS aid,
-               CASE WHEN k.key_type IN ('engage', 'follow') THEN hash(k.platform, k.key)
-                    END AS target
-        FROM keys k JOIN _kk t USING (platform, key_type)
-        WHERE k.key_type NOT IN ({posts_t})
-        UNION ALL
-        SELECT DISTINCT t.kt, hash(k.key_type, k.key), hash(k.platform, k.account_id), p.aid
-        FROM keys k JOIN _kk t USING (platform, key_type)
-        LEFT JOIN _pa p ON p.ph = hash(k.platform, k.key)
-        WHERE k.key_type IN ({posts_t})
+        CREATE OR REPLACE TEMP TABLE _kid AS
+        SELECT i.k, i.kid,
+               CASE WHEN i.key_type IN ('engage', 'follow') THEN i.h ELSE p.aid END
+                   AS target
+        FROM (
+            SELECT i.kid AS k, hash(k.key_type, i.key) AS kid, k.key_type,
+                   CASE WHEN k.key_type IN ('engage', 'follow', {posts_t})
+                        THEN hash(k.platform, i.key) END AS h
+            FROM key_ids i JOIN key_kinds k USING (kt)
+        ) i
+        LEFT JOIN _pa p ON p.ph = CASE WHEN i.key_type IN ({posts_t}) THEN i.h END
         """
     )
-    # the popular keys are few: leaving them out is cheaper than keeping the others
+    uses = """
+        FROM key_uses u JOIN _kid x ON x.k = u.kid
+        JOIN (SELECT aid AS a, hash(platform, account_id) AS aid FROM key_accounts) a
+          ON a.a = u.aid"""
+    # keys above the popular-key cap left out by their number of users (`n_users`)
     con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _ku AS
-        SELECT u.* FROM _kall u ANTI JOIN (
-            SELECT kt, kid FROM _kall GROUP BY ALL HAVING count(*) > {cap}
-        ) USING (kt, kid)
-        """
+        f"CREATE OR REPLACE TEMP TABLE _ku AS SELECT u.kt, x.kid, a.aid, x.target {uses} "
+        f"WHERE u.n_users <= {cap}"
     )
     con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _ak AS
-        SELECT kt, aid, kid FROM _kall
-        WHERE kt IN (SELECT kt FROM _kk WHERE key_type IN ({account_t}))
-        """
+        f"CREATE OR REPLACE TEMP TABLE _ak AS SELECT u.kt, a.aid, x.kid {uses} "
+        f"WHERE u.kt IN (SELECT kt FROM _kk WHERE key_type IN ({account_t}))"
     )
-    con.execute("DROP TABLE _kall")
+    _drop(con, "_kid", *DICTIONARIES)
     _account_masks(con)
     # per asset and kt: its d for the key test (outsiders' rows taken per round)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _kdeg AS SELECT kt, aid, count(*) AS d FROM _ku "
         "GROUP BY ALL"
     )
+
+
+def _dictionaries(con: duckdb.DuckDBPyConnection, config: Config) -> None:
+    """The graph stage's dictionaries of `keys` (`graph.DICTIONARIES`), built from `keys`
+    when the connection does not hold them all (clusters of hand-built edges, or run
+    again without the graph stage)."""
+    held = {r[0] for r in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE temporary"
+    ).fetchall()}
+    if not set(DICTIONARIES) <= held:
+        run_kernel(con, config.signals, pairs=False)
 
 
 def _account_masks(con: duckdb.DuckDBPyConnection) -> None:

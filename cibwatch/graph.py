@@ -223,6 +223,12 @@ def pair_stats_steps(min_shared_keys: int | None = None) -> list[tuple[str, str]
 # `key_uses` (integer ids, see `signals.kernel`).
 Kernel = Callable[[duckdb.DuckDBPyConnection, Config], None]
 KERNEL_RESULTS = ("pair_tests", "pair_stats", "users", "key_pairs")
+# The dictionaries `build_edges` leaves in the connection for the cluster stage, which
+# reads them instead of hashing the millions of string key rows again, and drops them
+# (`cluster._key_users`). `key_uses` is left with the columns that stage reads (kid, kt,
+# aid, n_users): its post ids would have raised the stage's peak memory (+80 MB at 1.1M
+# posts), and a copy of the four columns the graph stage's (+260 MB at 10.8M posts).
+DICTIONARIES = ("key_accounts", "key_kinds", "key_ids", "key_uses")
 
 
 # Pairs (BIGINT pair ids) sorted per bucket of `a`, so no bucket is copied twice and
@@ -393,7 +399,9 @@ def build_edges(
     dictionaries and `key_uses` as temp tables (`key_pairs` holds the candidate pairs
     only, and may be cut further to the `evidence_per_type` rarest keys per pair and
     type: all the evidence step reads).
-    Everything runs on integer ids; strings come back only for the rows written."""
+    Everything runs on integer ids; strings come back only for the rows written. The
+    dictionaries (`DICTIONARIES`) stay in the connection for the cluster stage: run
+    `build_edges` again after `keys` change (the edges would be stale too)."""
     g = config.graph
     con.execute("DELETE FROM edge_evidence")
     con.execute("DELETE FROM edges")
@@ -523,7 +531,12 @@ def build_edges(
           ON u.platform = d.platform AND u.key_type = d.key_type
         """
     )
-    for name in ("users", "engage_explained", "edge_pairs_ev", "edge_pairs", "key_pairs",
-                 "key_uses", "key_ids", "key_kinds", "key_accounts"):
+    for name in ("users", "engage_explained", "edge_pairs_ev", "edge_pairs", "key_pairs"):
         con.execute(f"DROP TABLE {name}")
+    # `key_uses` for the cluster stage: only the columns it reads (`DICTIONARIES`);
+    # dropped in place, the others are not copied
+    cols = [r[0] for r in con.execute("DESCRIBE key_uses").fetchall()]
+    for col in cols:
+        if col not in ("kid", "kt", "aid", "n_users"):
+            con.execute(f"ALTER TABLE key_uses DROP COLUMN {col}")
     return int(con.execute("SELECT count(*) FROM edges").fetchall()[0][0])

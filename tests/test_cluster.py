@@ -245,3 +245,60 @@ def test_shared_account_keys_count_every_outsider_looked_at():
     assert [a for a, _ in rows] == [101, 102, 103, 104]
     expected = 1000 * (14 / 1000) * (4 / 1000) / 4
     assert all(math.isclose(p, expected, rel_tol=1e-8) for _, p in rows)
+
+
+def _temp_tables(con) -> set[str]:
+    return {r[0] for r in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()}
+
+
+def _rows(con, sql: str) -> list[tuple]:
+    return sorted(con.execute(sql).fetchall(), key=repr)
+
+
+def test_key_uses_from_the_graph_dictionaries_equal_those_of_the_key_rows(tmp_path):
+    """The attach tables come from the graph stage's dictionaries (distinct uses on
+    integer ids), or are built from `keys` when the graph did not run: both give what
+    hashing every string row of `keys` gives (a small cap, so popular keys are left
+    out of `_ku` but not of `_ak`)."""
+    ws = Workspace(tmp_path / "c.duckdb")
+    con = ws.con
+    build_world(con)
+    cfg = Config().with_overrides(["signals.max_key_accounts=5"])
+    signals.extract_keys(con, cfg)
+    graph.build_edges(con, cfg)
+    assert set(graph.DICTIONARIES) <= _temp_tables(con)
+    posts_t = ", ".join(f"'{t}'" for t in cluster.POST_KEY_TYPES)
+    account_t = ", ".join(f"'{t}'" for t in cluster.ACCOUNT_KEY_TYPES)
+    every = f"""
+        WITH kk AS (
+            SELECT CAST(row_number() OVER (ORDER BY platform, key_type) AS INT) AS kt,
+                   platform, key_type FROM (SELECT DISTINCT platform, key_type FROM keys)
+        ),
+        pa AS (SELECT hash(platform, post_id) AS ph, hash(platform, account_id) AS aid
+               FROM posts)
+        SELECT DISTINCT t.kt, t.key_type, hash(k.key_type, k.key) AS kid,
+               hash(k.platform, k.account_id) AS aid,
+               CASE WHEN k.key_type IN ('engage', 'follow') THEN hash(k.platform, k.key)
+                    WHEN k.key_type IN ({posts_t}) THEN p.aid END AS target
+        FROM keys k JOIN kk t USING (platform, key_type)
+        LEFT JOIN pa p ON p.ph = hash(k.platform, k.key) AND k.key_type IN ({posts_t})
+        """
+    ku = f"""
+        SELECT kt, kid, aid, target FROM ({every})
+        QUALIFY count(*) OVER (PARTITION BY kt, kid) <= 5
+        """
+    ak = f"SELECT kt, aid, kid FROM ({every}) WHERE key_type IN ({account_t})"
+    want_ku, want_ak = _rows(con, ku), _rows(con, ak)
+    n_all = con.execute(f"SELECT count(*) FROM ({every})").fetchall()[0][0]
+    # the cap leaves some keys out; engaged accounts and authors are named
+    assert 0 < len(want_ku) < n_all
+    assert any(t is not None for *_, t in want_ku)
+    assert want_ak
+    for built_by in ("graph", "keys"):
+        cluster._key_users(con, cfg)
+        assert not set(graph.DICTIONARIES) & _temp_tables(con), built_by
+        assert _rows(con, "SELECT kt, kid, aid, target FROM _ku") == want_ku, built_by
+        assert _rows(con, "SELECT kt, aid, kid FROM _ak") == want_ak, built_by
+        assert _rows(con, "SELECT kt, aid, d FROM _kdeg") == _rows(
+            con, f"SELECT kt, aid, count(*) FROM ({ku}) GROUP BY ALL"), built_by
