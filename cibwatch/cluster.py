@@ -766,7 +766,8 @@ def _action_ties(con: duckdb.DuckDBPyConnection, cc: ClusterConfig) -> None:
     share of all outside actions is pi. Incoming: of the x actions an outside asset
     received, y came from C, whose share of all actions is pi. The asset's own
     engagement of the cluster needs `attach_min_out_ties`: a reader who found an
-    operation's posts engages it a few times, and mostly it."""
+    operation's posts engages it a few times, and mostly it; the cluster's engagement of
+    the asset needs `attach_min_in_ties`: an operation answers real people too."""
     # actions annotated with the cluster of actor and of target (NULL = none)
     con.execute(
         """
@@ -819,11 +820,12 @@ def _action_ties(con: duckdb.DuckDBPyConnection, cc: ClusterConfig) -> None:
     )
     con.execute("DROP TABLE _act")
     least_out = max(cc.attach_min_ties, cc.attach_min_out_ties)
+    least_in = max(cc.attach_min_ties, cc.attach_min_in_ties)
     rows = con.sql(
         f"""
         SELECT aid, cid, direction, y, x, pi FROM _ties
         WHERE y >= CASE WHEN direction = 'out' THEN {int(least_out)}
-                        ELSE {int(cc.attach_min_ties)} END
+                        ELSE {int(least_in)} END
           AND y >= {_dbl(cc.attach_min_share)} * x
         """
     ).to_arrow_table()

@@ -176,6 +176,11 @@ class ClusterConfig:
     # (organic assets attached on these alone made 3 of 4 at scale 1 and 5 of 6-8 around
     # the persona operation at scale 10); operators attached on them alone made 27-36.
     attach_min_out_ties: int = 10
+    # ... and the engagements/follows it received from the cluster at least this many:
+    # an operation answering a real person twice makes a target, not an asset (an
+    # activist attached on "2 of the 3 it received" at 10.8M posts, where a cluster's
+    # share of all actions is tiny); 3 changes nothing on 11 worlds, 5 lost a few.
+    attach_min_in_ties: int = 3
     # ... or fewest account-level key types (avatar, batch, handle, name) shared with the
     # cluster: one coincidence is common, two independent ones are not.
     attach_min_account_keys: int = 2

@@ -247,6 +247,53 @@ def test_shared_account_keys_count_every_outsider_looked_at():
     assert all(math.isclose(p, expected, rel_tol=1e-8) for _, p in rows)
 
 
+def _ties_world(con, answers: int) -> None:
+    """Cluster 1 (assets 1-10) and 100,000 outsiders (1000-100999) on one platform: each
+    outsider follows the next one, the cluster's members follow each other, and members
+    1..`answers` answer outsider 5000, whose only other received action is one follow (from 4999).
+    Beside 100,000 actions, any two of the cluster's are rare for one outsider."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _actions AS
+        SELECT 'x' AS platform, a AS actor, a + 1 AS target FROM range(1000, 101000) t(a)
+        UNION ALL SELECT 'x', a, b FROM range(1, 11) s(a), range(1, 11) t(b) WHERE a <> b
+        UNION ALL SELECT 'x', a, 5000 FROM range(1, {1 + answers}) t(a)
+        """
+    )
+    con.execute("CREATE OR REPLACE TEMP TABLE _m AS SELECT 1 AS cid, 'x' AS platform, aid "
+                "FROM range(1, 11) t(aid)")
+    for name, col in (("_aout", "actor"), ("_ain", "target")):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {col} AS aid, "
+                    f"count(*) AS x FROM _actions GROUP BY {col}")
+    con.execute("CREATE OR REPLACE TEMP TABLE _atot AS SELECT platform, count(*) AS n "
+                "FROM _actions GROUP BY platform")
+
+
+def test_an_operation_answering_a_person_twice_does_not_make_it_an_asset():
+    """The ties an outsider received from a cluster count only from
+    `attach_min_in_ties` on: an operation answering a real person twice (2 of the 3
+    actions it received: binomial p 2.5e-6 at the cluster's share of all actions,
+    9.2e-4) marks a target, not an asset; a third one is tested."""
+    con = duckdb.connect()
+    cc = Config().cluster
+    assert cc.attach_min_in_ties == 3
+    _ties_world(con, answers=2)
+    cluster._action_ties(con, cc)
+    rows = con.execute("SELECT y, x, p FROM _ties WHERE aid = 5000 AND direction = 'in'"
+                       ).fetchall()
+    assert [(y, x) for y, x, _ in rows] == [(2, 3)] and rows[0][2] == 1.0
+    looser = Config().updated({"cluster": {"attach_min_in_ties": 2}}).cluster
+    cluster._action_ties(con, looser)
+    (p,) = con.execute("SELECT p FROM _ties WHERE aid = 5000 AND direction = 'in'"
+                       ).fetchall()[0]
+    assert 1e-6 < p < 1e-5
+    _ties_world(con, answers=3)
+    cluster._action_ties(con, cc)
+    (p,) = con.execute("SELECT p FROM _ties WHERE aid = 5000 AND direction = 'in'"
+                       ).fetchall()[0]
+    assert p < 1e-8
+
+
 def _temp_tables(con) -> set[str]:
     return {r[0] for r in con.execute(
         "SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()}
