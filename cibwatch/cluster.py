@@ -209,7 +209,10 @@ def _write_core(con: duckdb.DuckDBPyConnection, config: Config,
         [dropped],
     )
     con.execute("DROP TABLE _core_t")
-    # Member score: share of its edge weight inside the cluster times 1 - its best q.
+    # Member score: share of its edge weight inside the cluster times 1 - its best q;
+    # scores are rounded to 9 digits, as the weights and p-values they come from are
+    # parallel float sums whose last bits vary run to run, and a rerun on the same data
+    # must write the same files.
     con.execute(
         """
         INSERT INTO cluster_members
@@ -218,10 +221,10 @@ def _write_core(con: duckdb.DuckDBPyConnection, config: Config,
             UNION ALL SELECT platform, b, a, weight, q_value FROM edges
         )
         SELECT m.cluster_id, m.platform, m.account_id,
-               coalesce(sum(CASE WHEN o.account_id IS NOT NULL THEN e.weight ELSE 0 END)
-                        / nullif(sum(e.weight), 0), 1.0)
-                 * (1 - coalesce(min(CASE WHEN o.account_id IS NOT NULL
-                                          THEN e.q_value END), 1.0)) AS score,
+               round(coalesce(sum(CASE WHEN o.account_id IS NOT NULL THEN e.weight ELSE 0 END)
+                              / nullif(sum(e.weight), 0), 1.0)
+                     * (1 - coalesce(min(CASE WHEN o.account_id IS NOT NULL
+                                              THEN e.q_value END), 1.0)), 9) AS score,
                'edges' AS reason
         FROM _core m
         JOIN e ON e.platform = m.platform AND e.x = m.account_id
@@ -753,7 +756,8 @@ def _attach(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     con.execute(
         """
         INSERT INTO cluster_members
-        SELECT c.cluster_id, a.platform, a.account_id, 1 - x.q, 'attached: ' || x.reason
+        SELECT c.cluster_id, a.platform, a.account_id, round(1 - x.q, 9),
+               'attached: ' || x.reason
         FROM _win x JOIN _nm a USING (aid) JOIN _cl c USING (cid)
         """
     )
@@ -1040,7 +1044,7 @@ def _cross_platform(con: duckdb.DuckDBPyConnection, config: Config) -> int:
                 rows["cluster_id"].append(new_id)
                 rows["platform"].append(platform)
                 rows["account_id"].append(a)
-                rows["score"].append(float(1 - q[i]))
+                rows["score"].append(round(float(1 - q[i]), 9))
                 rows["reason"].append(
                     f"attached: {y[i]} of its {tests.column('d')[i].as_py()} texts, links "
                     f"and media are those of cluster {cid[i]} {CROSS_REASON} "
@@ -1130,7 +1134,8 @@ def _evidence(con: duckdb.DuckDBPyConnection, config: Config) -> None:
         """
         INSERT INTO clusters
         SELECT m.cluster_id, any_value(m.platform), count(*),
-               coalesce(avg(m.score) FILTER (WHERE m.reason = 'edges'), avg(m.score)),
+               round(coalesce(avg(m.score) FILTER (WHERE m.reason = 'edges'),
+                              avg(m.score)), 9),
                any_value(ev.evidence)
         FROM cluster_members m LEFT JOIN _ev ev USING (cluster_id)
         GROUP BY m.cluster_id
