@@ -27,7 +27,7 @@ from cibwatch.config import CharacteriseConfig, Config
 MEMBERS = "cw_members"
 _TEMP = ("cw_members", "cw_engagements", "cw_follow_rows", "cw_follow_bursts",
          "cw_followers", "cw_creation_bursts", "cw_follower_flags", "cw_texts",
-         "cw_gazetteer")
+         "cw_gazetteer", "cw_engager_nodes")
 
 
 def characterise(con: duckdb.DuckDBPyConnection, config: Config) -> None:
