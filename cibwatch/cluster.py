@@ -48,6 +48,10 @@ from cibwatch.workspace import scalar
 
 ACCOUNT_KEY_TYPES = ("avatar", "batch", "handle", "name")
 CONTENT_FAMILIES = {"content", "link"}
+# Digits kept of values that come out of parallel float sums (edge weights, the shared
+# account-key test's E, member and cluster scores): their last bits vary run to run, and
+# neither Leiden's moves, nor ties between candidates, nor the files written may.
+STABLE_DIGITS = 9
 # Key types whose value means the same on every platform (text fingerprint, near-duplicate
 # group, canonical link, media hash): the cross-platform key test reads only these.
 CROSS_KEY_TYPES = ("text", "neardup", "url", "media")
@@ -131,10 +135,10 @@ def _leiden_tasks(con: duckdb.DuckDBPyConnection) -> list[tuple[str, pa.Table]]:
     ).fetchall()]
     return [
         (platform, con.sql(
-            # rounded: the weights are parallel float sums whose last bits vary from run
-            # to run, and Leiden's moves (and so the cluster ids) must not
-            "SELECT a, b, round(weight, 9) AS weight FROM edges WHERE platform = ? "
-            "ORDER BY a, b",
+            # rounded (`STABLE_DIGITS`): Leiden's moves, and so the cluster ids, must not
+            # follow the weights' last bits
+            f"SELECT a, b, round(weight, {STABLE_DIGITS}) AS weight FROM edges "
+            "WHERE platform = ? ORDER BY a, b",
             params=[platform],
         ).to_arrow_table())
         for platform in platforms
@@ -209,12 +213,10 @@ def _write_core(con: duckdb.DuckDBPyConnection, config: Config,
         [dropped],
     )
     con.execute("DROP TABLE _core_t")
-    # Member score: share of its edge weight inside the cluster times 1 - its best q;
-    # scores are rounded to 9 digits, as the weights and p-values they come from are
-    # parallel float sums whose last bits vary run to run, and a rerun on the same data
-    # must write the same files.
+    # Member score: share of its edge weight inside the cluster times 1 - its best q,
+    # rounded (`STABLE_DIGITS`): a rerun on the same data writes the same files.
     con.execute(
-        """
+        f"""
         INSERT INTO cluster_members
         WITH e AS (
             SELECT platform, a AS x, b AS y, weight, q_value FROM edges
@@ -224,7 +226,7 @@ def _write_core(con: duckdb.DuckDBPyConnection, config: Config,
                round(coalesce(sum(CASE WHEN o.account_id IS NOT NULL THEN e.weight ELSE 0 END)
                               / nullif(sum(e.weight), 0), 1.0)
                      * (1 - coalesce(min(CASE WHEN o.account_id IS NOT NULL
-                                              THEN e.q_value END), 1.0)), 9) AS score,
+                                              THEN e.q_value END), 1.0)), {STABLE_DIGITS}) AS score,
                'edges' AS reason
         FROM _core m
         JOIN e ON e.platform = m.platform AND e.x = m.account_id
@@ -754,9 +756,9 @@ def _attach(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     con.unregister("_cand")
     _names(con, "_win")
     con.execute(
-        """
+        f"""
         INSERT INTO cluster_members
-        SELECT c.cluster_id, a.platform, a.account_id, round(1 - x.q, 9),
+        SELECT c.cluster_id, a.platform, a.account_id, round(1 - x.q, {STABLE_DIGITS}),
                'attached: ' || x.reason
         FROM _win x JOIN _nm a USING (aid) JOIN _cl c USING (cid)
         """
@@ -888,12 +890,12 @@ def _shared_keys(con: duckdb.DuckDBPyConnection, cc: ClusterConfig) -> None:
             GROUP BY h.aid, h.cid
             HAVING count(*) >= {int(cc.attach_min_account_keys)}
         ),
-        -- E rounded (9 decimals of its log): the candidates that share the same types
-        -- tie, and their parallel float sums must not break the tie differently in
-        -- every run (K would change with it)
+        -- E rounded (`STABLE_DIGITS` decimals of its log): the candidates that share the
+        -- same types tie, and their parallel float sums must not break the tie
+        -- differently in every run (K would change with it)
         e AS (
             SELECT r.aid, r.cid, r.k, r.kt,
-                   exp(round(ln(r.r * sum(m.n)), 9)) AS e
+                   exp(round(ln(r.r * sum(m.n)), {STABLE_DIGITS})) AS e
             FROM r JOIN masks m ON m.platform = r.platform AND (m.mask & r.mask) = r.mask
             GROUP BY r.aid, r.cid, r.k, r.kt, r.r
         )
@@ -1044,7 +1046,7 @@ def _cross_platform(con: duckdb.DuckDBPyConnection, config: Config) -> int:
                 rows["cluster_id"].append(new_id)
                 rows["platform"].append(platform)
                 rows["account_id"].append(a)
-                rows["score"].append(round(float(1 - q[i]), 9))
+                rows["score"].append(round(float(1 - q[i]), STABLE_DIGITS))
                 rows["reason"].append(
                     f"attached: {y[i]} of its {tests.column('d')[i].as_py()} texts, links "
                     f"and media are those of cluster {cid[i]} {CROSS_REASON} "
@@ -1131,11 +1133,11 @@ def _evidence(con: duckdb.DuckDBPyConnection, config: Config) -> None:
                   "evidence": [json.dumps(v, ensure_ascii=False) for v in evidence.values()]}),
     )
     con.execute(
-        """
+        f"""
         INSERT INTO clusters
         SELECT m.cluster_id, any_value(m.platform), count(*),
                round(coalesce(avg(m.score) FILTER (WHERE m.reason = 'edges'),
-                              avg(m.score)), 9),
+                              avg(m.score)), {STABLE_DIGITS}),
                any_value(ev.evidence)
         FROM cluster_members m LEFT JOIN _ev ev USING (cluster_id)
         GROUP BY m.cluster_id
