@@ -298,7 +298,9 @@ def _key_users(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     BY runs on integers, not on string ids. An asset's aid is a 64-bit hash of (platform,
     account_id) and a key's kid one of (key_type, key) (the same key on every platform:
     the cross-platform test joins on it); among the 2 million keys of a 1M-post world two
-    share a hash about once in 10 million runs, and would count as one key.
+    share a hash about once in 10 million runs, and would count as one key (among the
+    20M keys of the 10.8M-post benchmark world, two follow keys do: two followees'
+    followers count as one key's users here; the graph stage keeps them apart).
 
     The uses come from the graph stage's dictionaries (`graph.DICTIONARIES`: one row
     per distinct use of a key by an asset, with the key's number of users), so only the

@@ -125,3 +125,27 @@ def test_integer_ids_keep_the_string_order(tmp_path):
         ("avatar", "k", "Abe", "abe"), ("avatar", "k", "Abe", "zed"),
         ("avatar", "k", "abe", "zed"),
     ]
+
+
+def test_keys_whose_hashes_clash_stay_two_keys(tmp_path):
+    """Key rows find their key id by the key's 64-bit hash; two follow keys of a
+    10.8M-post world share one, and must still be two keys, not one."""
+    ws = Workspace(tmp_path / "k.duckdb")
+    one, two = "100036401185672", "100031871185629"
+    hashes = ws.con.execute(
+        "SELECT hash('facebook', 'follow', ?), hash('facebook', 'follow', ?)", [one, two]
+    ).fetchall()[0]
+    assert hashes[0] == hashes[1], "this DuckDB hashes them apart: pick another clash"
+    add_keys(ws.con, [
+        ("facebook", "a", "follow", one, None, None),
+        ("facebook", "b", "follow", one, None, None),
+        ("facebook", "c", "follow", two, None, None),
+        ("facebook", "d", "follow", two, None, None),
+        ("facebook", "e", "follow", "other", None, None),
+        ("facebook", "f", "follow", "other", None, None),
+    ])
+    run_kernel(ws.con, Config().signals)
+    assert ws.con.execute("SELECT count(*) FROM key_clashes").fetchall()[0][0] == 1
+    assert pairs(ws.con) == [
+        ("follow", two, "c", "d"), ("follow", one, "a", "b"), ("follow", "other", "e", "f"),
+    ]

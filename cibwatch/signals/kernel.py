@@ -59,9 +59,15 @@ def encode_steps(cfg: SignalConfig, source: str = "keys") -> list[tuple[str, str
       order; hrank in md5 order, the popular-key sample order;
     - `key_kinds(kt, platform, key_type, window_s, cap)`: one per platform and key type,
       with its window and its popular-key cap;
-    - `key_ids(kid, kt, key)`: one per key (kid in no particular order: nothing sorts
-      by it);
-    - `key_rows(kid, kt, aid, hrank, ts, post_id)`: the keys table on those ids."""
+    - `key_ids(kid, kt, key, h)`: one per key (kid in no particular order: nothing sorts
+      by it), h the hash of (platform, key_type, key);
+    - `key_clashes(h)`: the hashes two keys share (almost always none; one pair among
+      the 20M keys of a 10.8M-post world);
+    - `key_rows(kid, kt, aid, hrank, ts, post_id)`: the keys table on those ids, found
+      by the key's hash (an integer join: on the key strings themselves, the join
+      took 8 s more at 10.8M posts), or by the strings for a hash in `key_clashes`.
+
+    DuckDB only (an engine takes `key_rows` from DuckDB), so DuckDB's `hash` is fine."""
     rows = ", ".join(
         f"('{k}', {'NULL' if w is None else int(w)})" for k, w in windows(cfg).items()
     )
@@ -83,16 +89,32 @@ def encode_steps(cfg: SignalConfig, source: str = "keys") -> list[tuple[str, str
             FROM (SELECT DISTINCT platform, key_type FROM {source}) t
             LEFT JOIN win w ON w.key_type = t.key_type"""),
         ("key_ids", f"""
-            SELECT CAST(row_number() OVER () AS INT) AS kid, k.kt, s.key
-            FROM (SELECT DISTINCT platform, key_type, key FROM {source}) s
+            SELECT CAST(row_number() OVER () AS INT) AS kid, k.kt, s.key, s.h
+            FROM (SELECT DISTINCT platform, key_type, key, {_key_hash()} AS h
+                  FROM {source}) s
             JOIN key_kinds k ON k.platform = s.platform AND k.key_type = s.key_type"""),
+        ("key_clashes", """
+            SELECT h FROM key_ids GROUP BY h HAVING count(*) > 1"""),
         ("key_rows", f"""
             SELECT i.kid, i.kt, a.aid, a.hrank, s.ts, s.post_id
             FROM {source} s
+            JOIN (SELECT kid, kt, h FROM key_ids ANTI JOIN key_clashes USING (h)) i
+              ON i.h = {_key_hash("s.")}
+            JOIN key_accounts a ON a.platform = s.platform AND a.account_id = s.account_id
+            UNION ALL
+            SELECT i.kid, i.kt, a.aid, a.hrank, s.ts, s.post_id
+            FROM (SELECT * FROM {source} s
+                  WHERE {_key_hash("s.")} IN (SELECT h FROM key_clashes)) s
             JOIN key_kinds k ON k.platform = s.platform AND k.key_type = s.key_type
-            JOIN key_ids i ON i.kt = k.kt AND i.key = s.key
+            JOIN (SELECT kid, kt, key FROM key_ids SEMI JOIN key_clashes USING (h)) i
+              ON i.kt = k.kt AND i.key = s.key
             JOIN key_accounts a ON a.platform = s.platform AND a.account_id = s.account_id"""),
     ]
+
+
+def _key_hash(alias: str = "") -> str:
+    """SQL: the 64-bit hash of a key row's (platform, key_type, key)."""
+    return f"hash({alias}platform, {alias}key_type, {alias}key)"
 
 
 def key_uses_sql(cfg: SignalConfig, source: str = "key_rows") -> str:
