@@ -113,7 +113,9 @@ def pair_stats_steps(min_shared_keys: int | None = None) -> list[tuple[str, str]
     read.
 
     `acct` holds per asset and type d (every use), hrank (its md5 rank) and A over its
-    sampled keys that are not popular; `pop` its sampled popular keys with the rank of
+    sampled keys that are not popular (one GROUP BY over `key_uses`: every asset of a
+    type, so `users` counts its rows; an asset all of whose keys of a type are past
+    the sample cap has a row no pair joins); `pop` its sampled popular keys with the rank of
     their last sampled user (`cut`); `extra` per candidate pair the popular keys' full
     sizes where the other asset's rank is within the cut (one step, read once: Spark's
     planner ran out of memory on the same as CTEs read twice).
@@ -140,13 +142,13 @@ def pair_stats_steps(min_shared_keys: int | None = None) -> list[tuple[str, str]
                   FROM kept GROUP BY kid, kt HAVING max(n_eff) >= 2) k
             LEFT JOIN within w ON w.kid = k.kid"""),
         ("acct", """
-            WITH all_d AS (SELECT kt, aid, count(*) AS d FROM key_uses GROUP BY kt, aid)
-            SELECT k.kt, k.aid, any_value(k.hrank) AS hrank, any_value(a.d) AS d,
-                   coalesce(sum(CASE WHEN f.kid IS NOT NULL AND f.cut IS NULL
-                                     THEN k.n_users - 1 END), 0) AS big_a
-            FROM kept k LEFT JOIN keyf f ON f.kid = k.kid
-            JOIN all_d a ON a.kt = k.kt AND a.aid = k.aid
-            GROUP BY k.kt, k.aid"""),
+            SELECT u.kt, u.aid, any_value(u.hrank) AS hrank, count(*) AS d,
+                   coalesce(sum(CASE WHEN u.sample_rank <= k.cap AND f.kid IS NOT NULL
+                                          AND f.cut IS NULL
+                                     THEN u.n_users - 1 END), 0) AS big_a
+            FROM key_uses u JOIN key_kinds k ON k.kt = u.kt
+            LEFT JOIN keyf f ON f.kid = u.kid
+            GROUP BY u.kt, u.aid"""),
         ("pop", """
             SELECT k.kt, k.aid, k.n_users, f.cut
             FROM kept k JOIN keyf f ON f.kid = k.kid WHERE f.cut IS NOT NULL"""),
@@ -165,8 +167,7 @@ def pair_stats_steps(min_shared_keys: int | None = None) -> list[tuple[str, str]
               ON t.kt = a.kt
             LEFT JOIN span sp ON sp.kt = a.kt"""),
         ("users", """
-            SELECT kt, count(*) AS n_t FROM (SELECT DISTINCT kt, aid FROM key_uses)
-            GROUP BY kt"""),
+            SELECT kt, count(*) AS n_t FROM acct GROUP BY kt"""),
         ("pair_counts", f"""
             SELECT ab, CAST(count(*) AS INT) AS n
             FROM (SELECT {_PAIR_ID} AS ab FROM ({kernel_sql(cfg)}) p) GROUP BY ab"""),
