@@ -10,7 +10,7 @@ import test_operations_world as world
 import cibwatch
 from cibwatch.config import Config
 from cibwatch.operations import history, link_operations
-from cibwatch.operations.features import build_asset_keys
+from cibwatch.operations.features import build_asset_keys, build_link_keys
 from cibwatch.operations.linking import score_links
 
 OP_TABLES = (
@@ -93,6 +93,41 @@ def test_weak_and_common_evidence_does_not_join_operations(ws):
     viral = [ex for ex in families["content"]["examples"] if ex["others"] > 0]
     assert viral and all(ex["weight"] < 0.3 for ex in viral)
     assert links[("fa", "xa")].accepted and links[("fa", "xa")].kind == "cross_platform"
+
+
+def test_link_keys_give_what_scoring_reads_of_all_asset_keys(ws):
+    """Linking reads `build_link_keys`' rows (no GROUP BY over every asset's keys): the
+    clustered assets' keys, each key's users, the rows per family and every scored link
+    are those `build_asset_keys`' table gives, duplicates and account keys included."""
+    cfg = Config()
+    con = ws.con
+    # A saved signature's keys are scored too (their users are counted as well).
+    known = {"saved": {"families": {"asset": {"facebook:fa0": 1}, "xref": {"youtube:x": 2}}}}
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _op_members AS "
+        "SELECT cluster_id AS node, platform, account_id FROM cluster_members"
+    )
+    platform_of = dict(con.execute("SELECT cluster_id, platform FROM clusters").fetchall())
+    tables = ("_op_member_keys", "_op_totals", "_op_key_users")
+    out = []
+    for key_rows in (False, True):
+        build = build_link_keys if key_rows else build_asset_keys
+        build(con, cfg.operations, with_assets=True,
+              detection_min_chars=cfg.signals.min_text_chars)
+        links = score_links(con, cfg.operations, platform_of, known, key_rows=key_rows)
+        out.append((
+            [con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in tables],
+            sorted((ln.a, ln.b, ln.strength, ln.keys, json.dumps(ln.families))
+                   for ln in links),
+        ))
+    # Assets repeating a key, and account-level keys, are both in this world.
+    repeated = con.execute(
+        "SELECT count(*) FROM (SELECT family, h FROM _op_rows GROUP BY ALL HAVING count(*) > 1)"
+    ).fetchall()[0][0]
+    families = {f for f, _ in out[0][0][1]}
+    assert repeated > 0 and {"xref", "handle", "asset", "content"} <= families
+    assert out[0][0][0] and out[0][1]
+    assert out[1] == out[0]
 
 
 def test_same_platform_clusters_join_only_on_strong_evidence(ws):

@@ -79,11 +79,116 @@ def build_asset_keys(
     the assets listed in saved signatures. `detection_min_chars`: detection's
     `SignalConfig.min_text_chars`, when its `text` keys are in `keys` (see `_content_pieces`).
     """
-    in_scope = (
+    in_scope = _in_scope(scope)
+    rows = _key_rows_sql(con, cfg, in_scope, detection_min_chars)
+    # Detection's keys and the posts' content pieces in one GROUP BY (a piece equal to
+    # detection's whole-text key is one key, not two).
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {KEYS_TABLE} AS
+        SELECT platform, account_id, family, key, min(post_id) AS post_id
+        FROM ({rows})
+        GROUP BY ALL
+        """
+    )
+    con.execute("DROP TABLE _op_pieces")
+    _add_account_keys(con, cfg, in_scope, with_assets, KEYS_TABLE)
+
+
+# `build_link_keys`' tables: every key row before grouping, the account-level keys, and
+# the number of `_op_keys` rows per family.
+ROWS_TABLE = "_op_rows"
+EXTRA_TABLE = "_op_keys_extra"
+TOTALS_TABLE = "_op_totals"
+# The (family, h) of `_op_rows` that several rows share: only their rows need grouping to
+# be one per (asset, family, key).
+REPEATED_TABLE = "_op_repeated"
+
+
+def build_link_keys(
+    con: duckdb.DuckDBPyConnection,
+    cfg: OperationsConfig,
+    with_assets: bool = False,
+    detection_min_chars: int | None = None,
+) -> None:
+    """What linking reads of `build_asset_keys`' table over every asset, without its
+    GROUP BY of every (asset, key) with its first post, the stage's largest step (20M
+    groups at 10M posts), when linking needs the first post of clustered assets only.
+
+    - `_op_rows(platform, account_id, family, key, post_id, h)`: the rows that GROUP BY
+      reads, `h` a hash of (asset, family, key);
+    - `_op_keys_extra`: the rows `build_asset_keys` adds after it (xref, handle, asset);
+    - `_op_totals(family, n)`: `_op_keys`' rows per family. Distinct (asset, family, key)
+      are counted exactly without grouping the strings: a (family, h) only one row has
+      is one distinct key of that family; the rows of the few (family, h) that several
+      rows share (one asset's key in several posts, or a hash collision) are grouped;
+    - `_op_repeated(family, h)`: those few.
+
+    `_op_keys`' rows of some assets are then `_op_rows` of those assets grouped, plus
+    their `_op_keys_extra` rows (`linking.score_links` does so for clustered assets)."""
+    in_scope = _in_scope(None)
+    rows = _key_rows_sql(con, cfg, in_scope, detection_min_chars)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {ROWS_TABLE} AS
+        SELECT platform, account_id, family, key, post_id,
+               hash(platform, account_id, family, key) AS h
+        FROM ({rows})
+        """
+    )
+    con.execute("DROP TABLE _op_pieces")
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {EXTRA_TABLE} (platform VARCHAR, account_id VARCHAR,"
+        " family VARCHAR, key VARCHAR, post_id VARCHAR)"
+    )
+    _add_account_keys(con, cfg, in_scope, with_assets, EXTRA_TABLE)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _op_hash_counts AS
+        SELECT family, h, count(*) AS n FROM {ROWS_TABLE} GROUP BY ALL
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {TOTALS_TABLE} AS
+        SELECT family, CAST(sum(n) AS BIGINT) AS n FROM (
+            SELECT family, count(*) AS n FROM _op_hash_counts WHERE n = 1 GROUP BY ALL
+            UNION ALL
+            SELECT family, count(*) FROM (
+                SELECT DISTINCT r.platform, r.account_id, r.family, r.key
+                FROM {ROWS_TABLE} r
+                SEMI JOIN (SELECT family, h FROM _op_hash_counts WHERE n > 1) d
+                  ON d.family = r.family AND d.h = r.h)
+            GROUP BY ALL
+            UNION ALL
+            SELECT family, count(*) FROM {EXTRA_TABLE} GROUP BY ALL
+        )
+        GROUP BY ALL
+        """
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {REPEATED_TABLE} AS "
+        "SELECT family, h FROM _op_hash_counts WHERE n > 1"
+    )
+    con.execute("DROP TABLE _op_hash_counts")
+
+
+def _in_scope(scope: str | None) -> str:
+    return (
         f"(platform, account_id) IN (SELECT platform, account_id FROM {scope})"
         if scope
         else "true"
     )
+
+
+def _key_rows_sql(
+    con: duckdb.DuckDBPyConnection,
+    cfg: OperationsConfig,
+    in_scope: str,
+    detection_min_chars: int | None,
+) -> str:
+    """Builds `_op_pieces` and returns the query of every (platform, account_id, family,
+    key, post_id) row from detection's keys and the posts' content pieces."""
     families = ", ".join(
         f"('{kt}', '{fam}')" for kt, fam in cfg.key_type_families
     ) or "(NULL, NULL)"
@@ -94,41 +199,41 @@ def build_asset_keys(
         and ("text", "content") in cfg.key_type_families
     )
     _content_pieces(con, cfg, in_scope, whole_from_keys)
-    # Detection's keys and the posts' content pieces in one GROUP BY (a piece equal to
-    # detection's whole-text key is one key, not two).
     min_chars = int(cfg.content_min_chars)
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE {KEYS_TABLE} AS
+    return f"""
         WITH fam(key_type, family) AS (VALUES {families}),
         p AS (SELECT platform, account_id, post_id, coalesce(text, '') AS t,
                      coalesce(title, '') AS h, text IS NULL AS no_text,
                      title IS NULL AS no_title
               FROM posts WHERE {in_scope})
-        SELECT platform, account_id, family, key, min(post_id) AS post_id
-        FROM (
-            SELECT platform, account_id, family,
-                   CASE WHEN family IN ({scoped}) THEN platform || '|' || key ELSE key END
-                       AS key,
-                   post_id
-            FROM keys JOIN fam USING (key_type) WHERE {in_scope}
-            UNION ALL
-            SELECT p.platform, p.account_id, 'content', x.key, p.post_id
-            FROM p JOIN _op_pieces x ON x.s = p.t
-            WHERE NOT p.no_text OR {min_chars} <= 0  -- '' has no piece of 1+ characters
-            UNION ALL
-            SELECT p.platform, p.account_id, 'content', x.key, p.post_id
-            FROM p JOIN _op_pieces x ON x.s = p.h AND x.whole
-            WHERE NOT p.no_title OR {min_chars} <= 0
-        )
-        GROUP BY ALL
+        SELECT platform, account_id, family,
+               CASE WHEN family IN ({scoped}) THEN platform || '|' || key ELSE key END
+                   AS key,
+               post_id
+        FROM keys JOIN fam USING (key_type) WHERE {in_scope}
+        UNION ALL
+        SELECT p.platform, p.account_id, 'content', x.key, p.post_id
+        FROM p JOIN _op_pieces x ON x.s = p.t
+        WHERE NOT p.no_text OR {min_chars} <= 0  -- '' has no piece of 1+ characters
+        UNION ALL
+        SELECT p.platform, p.account_id, 'content', x.key, p.post_id
+        FROM p JOIN _op_pieces x ON x.s = p.h AND x.whole
+        WHERE NOT p.no_title OR {min_chars} <= 0
         """
-    )
-    con.execute("DROP TABLE _op_pieces")
-    _add_xrefs(con, cfg, in_scope)
+
+
+def _add_account_keys(
+    con: duckdb.DuckDBPyConnection,
+    cfg: OperationsConfig,
+    in_scope: str,
+    with_assets: bool,
+    target: str,
+) -> None:
+    """Insert into `target` the keys read from links and accounts: xref, handle, asset."""
+    _add_xrefs(con, cfg, in_scope, target)
     con.execute(
         f"""
-        INSERT INTO {KEYS_TABLE}
+        INSERT INTO {target}
         SELECT DISTINCT platform, account_id, 'handle', h, NULL
         FROM (SELECT platform, account_id,
                      regexp_replace(lower(handle), '[^\\p{{L}}\\p{{N}}]+', '', 'g') AS h
@@ -139,7 +244,7 @@ def build_asset_keys(
     if with_assets:
         con.execute(
             f"""
-            INSERT INTO {KEYS_TABLE}
+            INSERT INTO {target}
             SELECT DISTINCT platform, account_id, 'asset', platform || ':' || account_id, NULL
             FROM (SELECT platform, account_id FROM accounts WHERE {in_scope}
                   UNION SELECT platform, account_id FROM posts WHERE {in_scope})
@@ -167,15 +272,19 @@ def _content_pieces(
     # a title, whose detection key covers both).
     # With `whole_from_keys`, only the strings that need a whole key or may hold a break
     # are kept (a fraction of them): the others have no piece of their own.
+    # The test is per row, before grouping: a string's rows all pass when it may hold a
+    # break, and those with `whole` pass anyway, so the groups and their `whole` are the
+    # same as testing per group, and far fewer rows are grouped.
     whole = "title IS NOT NULL" if whole_from_keys else "true"
-    needed = f"bool_or(whole) OR regexp_matches(s, '{MAY_BREAK}')" if whole_from_keys else "true"
+    needed = f"whole OR regexp_matches(s, '{MAY_BREAK}')" if whole_from_keys else "true"
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _op_strings AS
         SELECT s, bool_or(whole) AS whole, row_number() OVER () AS i
         FROM (SELECT coalesce(text, '') AS s, {whole} AS whole FROM posts WHERE {in_scope}
               UNION ALL SELECT coalesce(title, ''), true FROM posts WHERE {in_scope})
-        GROUP BY s HAVING {needed}
+        WHERE {needed}
+        GROUP BY s
         """
     )
     n_strings = scalar(con, "SELECT count(*) FROM _op_strings")
@@ -211,7 +320,9 @@ def _content_pieces(
     con.execute("DROP TABLE _op_strings")
 
 
-def _add_xrefs(con: duckdb.DuckDBPyConnection, cfg: OperationsConfig, in_scope: str) -> None:
+def _add_xrefs(
+    con: duckdb.DuckDBPyConnection, cfg: OperationsConfig, in_scope: str, target: str
+) -> None:
     """`platform:name` for every link naming an asset, and for every asset its names.
 
     Links are read canonical from detection's `url` keys: the host and path (and a
@@ -226,7 +337,7 @@ def _add_xrefs(con: duckdb.DuckDBPyConnection, cfg: OperationsConfig, in_scope: 
     mentions = " OR ".join(f"contains(key, {_sql_list((d,))})" for d in names)
     con.execute(
         f"""
-        INSERT INTO {KEYS_TABLE}
+        INSERT INTO {target}
         WITH dom(domain, target) AS (VALUES {domains}),
         parts AS (
             SELECT platform, account_id, post_id, key AS c,
@@ -252,7 +363,7 @@ def _add_xrefs(con: duckdb.DuckDBPyConnection, cfg: OperationsConfig, in_scope: 
     )
     con.execute(
         f"""
-        INSERT INTO {KEYS_TABLE}
+        INSERT INTO {target}
         SELECT DISTINCT platform, account_id, 'xref', platform || ':' || name, NULL
         FROM (SELECT platform, account_id, lower(account_id) AS name
               FROM accounts WHERE {in_scope}

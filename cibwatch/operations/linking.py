@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import duckdb
@@ -36,7 +37,14 @@ import pyarrow.compute as pc
 
 from cibwatch.config import Config, OperationsConfig
 from cibwatch.operations import history, signatures
-from cibwatch.operations.features import KEYS_TABLE, build_asset_keys, sample_texts
+from cibwatch.operations.features import (
+    EXTRA_TABLE,
+    KEYS_TABLE,
+    REPEATED_TABLE,
+    ROWS_TABLE,
+    build_link_keys,
+    sample_texts,
+)
 
 KNOWN_PREFIX = "known:"
 
@@ -253,8 +261,8 @@ def link_operations(con: duckdb.DuckDBPyConnection, config: Config) -> LinkSumma
     accepted: dict[tuple[str, str], Link] = {}
     samples = _Samples(con)
     if clusters:
-        build_asset_keys(con, cfg, with_assets=bool(known),
-                         detection_min_chars=config.signals.min_text_chars)
+        build_link_keys(con, cfg, with_assets=bool(known),
+                        detection_min_chars=config.signals.min_text_chars)
     con.execute("DROP TABLE IF EXISTS _op_key_users")
     for round_ in range(max(1, cfg.link_rounds) if clusters else 0):
         # Each round compares what is joined so far (an operation's clusters as one
@@ -267,7 +275,7 @@ def link_operations(con: duckdb.DuckDBPyConnection, config: Config) -> LinkSumma
         }
         merged = False
         scored = score_links(con, cfg, platform_of, known, reuse_key_users=round_ > 0,
-                             samples=samples)
+                             samples=samples, key_rows=True)
         for link in _ordered(scored):
             if not link.accepted:
                 continue
@@ -288,10 +296,9 @@ def link_operations(con: duckdb.DuckDBPyConnection, config: Config) -> LinkSumma
     members = _group_members(con, groups)
     ids = history.assign_ids(con, cfg, [members[i] for i in range(len(groups))])
     summary = _write(con, cfg, clusters, known, links, groups, members, ids)
-    history.record(con, cfg)
-    for table in ("_op_keys", "_op_node_keys", "_op_shared", "_op_key_users",
-                  "_op_group_members", "_op_current", "_op_members", "_op_member_keys",
-                  "_op_member_hours", "_op_totals"):
+    for table in (KEYS_TABLE, ROWS_TABLE, EXTRA_TABLE, REPEATED_TABLE, "_op_node_keys",
+                  "_op_shared", "_op_key_users", "_op_group_members", "_op_current",
+                  "_op_members", "_op_member_keys", "_op_member_hours", "_op_totals"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     return summary
 
@@ -303,24 +310,45 @@ def score_links(
     known: dict[str, dict],
     reuse_key_users: bool = False,
     samples: _Samples | None = None,
+    key_rows: bool = False,
 ) -> list[Link]:
     """Every candidate link between two nodes of `_op_members(node, platform,
     account_id)` or saved signatures, scored (accepted or not). Needs `_op_keys`
-    (`features.build_asset_keys`). `platform_of`: a node's one platform, or None.
+    (`features.build_asset_keys`) or, with `key_rows`, `features.build_link_keys`'
+    tables. `platform_of`: a node's one platform, or None.
     `reuse_key_users`: keep what depends only on which assets are clustered (their keys
     and hours, each key's users) from the previous call, which is right when only the
     grouping of the same clusters into nodes changed (a later linking round).
-    `samples`: where the quoted texts of the links' examples are read (one per run)."""
+    `samples`: where the quoted texts of the links' examples are read (one per run).
+    `key_rows`: the keys are `features.build_link_keys`' tables, not `_op_keys`."""
+    members = "(SELECT DISTINCT platform, account_id FROM _op_members)"
     if not reuse_key_users:
         # The clustered assets' keys and posting hours, read once from the whole tables.
-        con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE _op_member_keys AS
-            SELECT k.* FROM {KEYS_TABLE} k
-            SEMI JOIN (SELECT DISTINCT platform, account_id FROM _op_members) m
-              ON m.platform = k.platform AND m.account_id = k.account_id
-            """
-        )
+        if key_rows:
+            con.execute(
+                f"""
+                CREATE OR REPLACE TEMP TABLE _op_member_keys AS
+                WITH g AS (
+                    SELECT r.platform, r.account_id, r.family, r.key, min(r.post_id) AS post_id
+                    FROM {ROWS_TABLE} r
+                    SEMI JOIN {members} m
+                      ON m.platform = r.platform AND m.account_id = r.account_id
+                    GROUP BY ALL)
+                SELECT * FROM g
+                UNION ALL
+                SELECT e.* FROM {EXTRA_TABLE} e
+                SEMI JOIN {members} m ON m.platform = e.platform AND m.account_id = e.account_id
+                """
+            )
+        else:
+            con.execute(
+                f"""
+                CREATE OR REPLACE TEMP TABLE _op_member_keys AS
+                SELECT k.* FROM {KEYS_TABLE} k
+                SEMI JOIN {members} m
+                  ON m.platform = k.platform AND m.account_id = k.account_id
+                """
+            )
         con.execute(
             """
             CREATE OR REPLACE TEMP TABLE _op_member_hours AS
@@ -332,10 +360,11 @@ def score_links(
             GROUP BY ALL
             """
         )
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _op_totals AS "
-            f"SELECT family, count(*) AS n FROM {KEYS_TABLE} GROUP BY 1"
-        )
+        if not key_rows:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE _op_totals AS "
+                f"SELECT family, count(*) AS n FROM {KEYS_TABLE} GROUP BY 1"
+            )
     _node_keys(con, known)
     con.execute(
         f"""
@@ -348,13 +377,35 @@ def score_links(
     # family its distinct keys (m) and their popularity: the chance model. Which keys
     # the nodes hold, and which assets are clustered, do not depend on the grouping.
     if not reuse_key_users:
+        # With `key_rows`, `_op_keys`' rows of these keys: their `_op_rows`, one per
+        # (asset, family, key), and their `_op_keys_extra` rows.
+        # A row whose (family, h) no other row has is its (asset, family, key) alone.
+        keys = (
+            f"""(SELECT platform, account_id, family, key FROM hit
+                 ANTI JOIN {REPEATED_TABLE} d ON d.family = hit.family AND d.h = hit.h
+                 UNION ALL
+                 SELECT DISTINCT platform, account_id, family, key FROM hit
+                 SEMI JOIN {REPEATED_TABLE} d ON d.family = hit.family AND d.h = hit.h
+                 UNION ALL
+                 SELECT e.platform, e.account_id, e.family, e.key FROM {EXTRA_TABLE} e)"""
+            if key_rows
+            else KEYS_TABLE
+        )
+        hit = (
+            f"""WITH hit AS MATERIALIZED (
+                SELECT r.platform, r.account_id, r.family, r.key, r.h FROM {ROWS_TABLE} r
+                SEMI JOIN _op_node_keys n ON n.family = r.family AND n.key = r.key)"""
+            if key_rows
+            else ""
+        )
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE _op_key_users AS
+            {hit}
             SELECT k.family, k.key, count(*) AS users, count(c.platform) AS clustered
-            FROM {KEYS_TABLE} k
+            FROM {keys} k
             SEMI JOIN _op_node_keys n ON n.family = k.family AND n.key = k.key
-            LEFT JOIN (SELECT DISTINCT platform, account_id FROM _op_members) c
+            LEFT JOIN {members} c
               ON c.platform = k.platform AND c.account_id = k.account_id
             GROUP BY ALL
             """
@@ -660,11 +711,18 @@ def _correlation(a: tuple | None, b: tuple | None, min_posts: int) -> float | No
         return None
     if a[1] == 0 or b[1] == 0:
         return None
-    x = np.stack((a[2], b[2]))
-    c = x @ x.T
-    c *= np.true_divide(1, x.shape[1] - 1)
-    sd = np.sqrt(np.diag(c))
-    r = float(c[0, 1] / sd[0] / sd[1])
+    x = np.empty((2, len(a[2])))
+    x[0] = a[2]
+    x[1] = b[2]
+    # The same product as np.corrcoef's; the rest is the same IEEE arithmetic on floats.
+    (c00, c01), (_, c11) = (x @ x.T).tolist()
+    f = 1.0 / (x.shape[1] - 1)
+    v0, v1 = c00 * f, c11 * f
+    if v0 > 0.0 and v1 > 0.0:
+        r = c01 * f / math.sqrt(v0) / math.sqrt(v1)
+    else:  # numpy's inf and NaN, not Python's ZeroDivisionError
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = float(np.float64(c01 * f) / np.sqrt(v0) / np.sqrt(v1))
     # np.clip's result, without its per-call overhead (NaN stays NaN).
     return r if r != r else min(1.0, max(-1.0, r))
 
@@ -878,28 +936,70 @@ def _cluster_evidence(cid: str, cluster: tuple) -> list[tuple[str, float, str]]:
 
 
 def _write(con, cfg, clusters, known, links, groups, members, ids) -> LinkSummary:
+    """Fill the operations tables and record history. History is SQL over operations,
+    operation_clusters and posts alone: it runs on a second connection (`con.cursor()`,
+    which sees what `con` has committed: the stage runs in autocommit, as detect does)
+    while Python builds the links' evidence (most of this step's time at 10M posts)."""
+    op_rows, oc_rows = [], []
+    for i, nodes in enumerate(groups):
+        cids = [n for n in nodes if not n.startswith(KNOWN_PREFIX)]
+        known_nodes = [n for n in nodes if n.startswith(KNOWN_PREFIX)]
+        name = known_nodes[0][len(KNOWN_PREFIX):] if known_nodes else None
+        op_rows.append((ids[i], name, max(clusters[c][2] for c in cids), name))
+        oc_rows.extend((ids[i], c) for c in cids)
+    con.execute("DELETE FROM operation_evidence")
+    con.execute("DELETE FROM operation_links")
+    con.execute("DELETE FROM operation_clusters")
+    con.execute("DELETE FROM operations")
+    _insert(con, "operations (operation_id, name, confidence, known_operation)", op_rows,
+            [pa.string(), pa.string(), pa.float64(), pa.string()])
+    _insert(con, "operation_clusters", oc_rows, [pa.string(), pa.string()])
+    with ThreadPoolExecutor(1) as pool:
+        recorded = pool.submit(_record, con.cursor(), cfg)
+        link_rows, ev_rows, attributions = _evidence_rows(clusters, known, links, groups,
+                                                          members, ids)
+        _insert(con, "operation_links", link_rows,
+                [pa.string(), pa.string(), pa.string(), pa.float64(), pa.string()])
+        _insert(con, "operation_evidence", ev_rows,
+                [pa.string(), pa.string(), pa.float64(), pa.string()])
+        recorded.result()
+    return LinkSummary(len(op_rows), len(oc_rows), len(link_rows), attributions)
+
+
+def _record(cursor: duckdb.DuckDBPyConnection, cfg: OperationsConfig) -> None:
+    """`history.record` on a connection of its own (closed here, with its temp tables)."""
+    try:
+        history.record(cursor, cfg)
+    finally:
+        cursor.close()
+
+
+def _evidence_rows(clusters, known, links, groups, members, ids):
+    """operation_links and operation_evidence rows, and the attributions, per group."""
     by_pair = {(ln.a, ln.b): ln for ln in links}
-    op_rows, oc_rows, link_rows, ev_rows = [], [], [], []
+    # Each group's links, in pair order: one pass over the links, not one per group.
+    group_of = {n: i for i, nodes in enumerate(groups) for n in nodes}
+    links_of: dict[int, list[Link]] = {}
+    for (a, b), link in sorted(by_pair.items()):
+        g = group_of.get(a)
+        if g is not None and g == group_of.get(b):
+            links_of.setdefault(g, []).append(link)
+    link_rows, ev_rows = [], []
     attributions = []
     for i, nodes in enumerate(groups):
         op_id = ids[i]
         cids = [n for n in nodes if not n.startswith(KNOWN_PREFIX)]
         known_nodes = [n for n in nodes if n.startswith(KNOWN_PREFIX)]
         name = known_nodes[0][len(KNOWN_PREFIX):] if known_nodes else None
-        confidence = max(clusters[c][2] for c in cids)
-        op_rows.append((op_id, name, confidence, name))
-        oc_rows.extend((op_id, c) for c in cids)
         for c in cids:
             ev_rows.extend((op_id, *item) for item in _cluster_evidence(c, clusters[c]))
-        node_set = set(nodes)
-        for (a, b), link in sorted(by_pair.items()):
-            if a in node_set and b in node_set:
-                detail = link_detail(link, clusters)
-                link_rows.append(
-                    (op_id, a, b, link.strength,
-                     json.dumps({"detail": detail, **link.evidence()}, ensure_ascii=False))
-                )
-                ev_rows.append((op_id, f"{link.kind}_link", link.strength, detail))
+        for link in links_of.get(i, []):
+            detail = link_detail(link, clusters)
+            link_rows.append(
+                (op_id, link.a, link.b, link.strength,
+                 json.dumps({"detail": detail, **link.evidence()}, ensure_ascii=False))
+            )
+            ev_rows.append((op_id, f"{link.kind}_link", link.strength, detail))
         if name is not None:
             strength = max(
                 (ln.strength for (a, b), ln in by_pair.items() if known_nodes[0] in (a, b)),
@@ -911,18 +1011,7 @@ def _write(con, cfg, clusters, known, links, groups, members, ids) -> LinkSummar
             att = Attribution(name, op_id, len(assets), new, strength)
             attributions.append(att)
             ev_rows.append((op_id, "known_operation", strength, att.message()))
-    con.execute("DELETE FROM operation_evidence")
-    con.execute("DELETE FROM operation_links")
-    con.execute("DELETE FROM operation_clusters")
-    con.execute("DELETE FROM operations")
-    _insert(con, "operations (operation_id, name, confidence, known_operation)", op_rows,
-            [pa.string(), pa.string(), pa.float64(), pa.string()])
-    _insert(con, "operation_clusters", oc_rows, [pa.string(), pa.string()])
-    _insert(con, "operation_links", link_rows,
-            [pa.string(), pa.string(), pa.string(), pa.float64(), pa.string()])
-    _insert(con, "operation_evidence", ev_rows,
-            [pa.string(), pa.string(), pa.float64(), pa.string()])
-    return LinkSummary(len(op_rows), len(oc_rows), len(link_rows), attributions)
+    return link_rows, ev_rows, attributions
 
 
 def _insert(con: duckdb.DuckDBPyConnection, target: str, rows: list[tuple], types) -> None:
