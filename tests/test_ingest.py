@@ -266,8 +266,8 @@ def test_a_file_failing_midway_leaves_nothing_of_itself(ws, tmp_path, monkeypatc
     write_csv(folder / "posts.csv", [*POSTS, {**POSTS[0], "post_id": "3", "created_at": "x"}])
     real_merge = upsert.merge
 
-    def failing_merge(con, spec, patch=False):
-        counts = real_merge(con, spec, patch)
+    def failing_merge(con, spec, patch=False, **kwargs):
+        counts = real_merge(con, spec, patch, **kwargs)
         if spec.name == "posts":
             con.execute("SELECT * FROM no_such_table")  # fails after rows were inserted
         return counts
@@ -309,6 +309,79 @@ def test_overlapping_exports_update_changed_rows(ws, tmp_path):
         ("001", "t1"), ("002", "t2"), ("003", "edited"), ("004", "t4")]
 
 
+def _split_posts(folder: Path) -> Path:
+    """Split posts files (loaded in name order) of which later ones repeat keys of
+    earlier ones, and a follows file repeating a key of another."""
+    folder.mkdir()
+    write_csv(folder / "accounts.csv", ACCOUNTS)
+    rows = [{**POSTS[0], "post_id": f"{i:03d}", "text": f"t{i}"} for i in range(1, 6)]
+    write_csv(folder / "posts-a.csv", rows[:2])  # 1, 2
+    write_csv(folder / "posts-b.csv", rows[2:4])  # 3, 4: new
+    write_csv(folder / "posts-c.csv", [{**rows[3], "text": "edited"}, rows[4]])  # 4, 5
+    write_parquet(folder / "posts-d.parquet", [rows[0], rows[4]])  # both unchanged
+    follow = {"platform": "x", "follower_id": "0456", "followee_id": "00123",
+              "created_at": "2021-01-01"}
+    write_csv(folder / "follows-1.csv", [follow])
+    write_csv(folder / "follows-2.csv", [{**follow, "followee_id": "9"}, follow])
+    return folder
+
+
+def _counts(summary) -> list[tuple]:
+    return [(Path(f.file).name, f.read, f.loaded, f.updated, f.unchanged, f.quarantined)
+            for f in summary.files]
+
+
+def test_split_files_repeating_keys_of_earlier_files_of_the_same_run(ws, tmp_path):
+    """A later file's keys are matched against the rows the earlier files of the same run
+    stored (kept as key hashes for the run), then against rows of an earlier run."""
+    folder = _split_posts(tmp_path / "split")
+    expected_first = [
+        ("accounts.csv", 2, 2, 0, 0, 0),
+        ("posts-a.csv", 2, 2, 0, 0, 0),
+        ("posts-b.csv", 2, 2, 0, 0, 0),
+        ("posts-c.csv", 2, 1, 1, 0, 0),
+        ("posts-d.parquet", 2, 0, 0, 2, 0),
+        ("follows-1.csv", 1, 1, 0, 0, 0),
+        ("follows-2.csv", 2, 1, 0, 1, 0),
+    ]
+    assert _counts(ws.ingest(folder, progress=False)) == expected_first
+    assert ws.sql("SELECT post_id, text FROM posts ORDER BY 1").fetchall() == [
+        ("001", "t1"), ("002", "t2"), ("003", "t3"), ("004", "edited"), ("005", "t5")]
+    assert ws.sql("SELECT count(*) FROM follows").fetchall()[0][0] == 2
+    # again: every key is now stored before the run; c's edit of 004 is undone by b
+    again = _counts(ws.ingest(folder, progress=False))
+    assert again == [
+        ("accounts.csv", 2, 0, 0, 2, 0),
+        ("posts-a.csv", 2, 0, 0, 2, 0),
+        ("posts-b.csv", 2, 0, 1, 1, 0),
+        ("posts-c.csv", 2, 0, 1, 1, 0),
+        ("posts-d.parquet", 2, 0, 0, 2, 0),
+        ("follows-1.csv", 1, 0, 0, 1, 0),
+        ("follows-2.csv", 2, 0, 0, 2, 0),
+    ]
+    assert ws.sql("SELECT count(*) FROM posts").fetchall()[0][0] == 5
+    # the run's key hashes and scratch tables are gone
+    assert ws.sql("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchall() == [(0,)]
+
+
+def test_a_key_hash_match_is_checked_on_the_keys(tmp_path, monkeypatch):
+    """Key hashes only rule overlap out: when they say "maybe" (as a hash collision
+    would), the keys decide, and every count and row is the same."""
+    folder = _split_posts(tmp_path / "split")
+    runs = {}
+    for label in ("hashes", "always maybe"):
+        if label == "always maybe":
+            monkeypatch.setattr(upsert.KeyHashes, "may_overlap", lambda self, spec: True)
+        with cibwatch.open(tmp_path / f"{label}.duckdb") as w:
+            summary = w.ingest(folder, progress=False)
+            tables = {t: w.sql(f"SELECT * EXCLUDE (quarantined_at) FROM {t}").fetchall()
+                      if t == "quarantine" else w.sql(f"SELECT * FROM {t}").fetchall()
+                      for t in ("accounts", "posts", "follows", "quarantine")}
+            runs[label] = (_counts(summary), tables)
+    assert runs["hashes"] == runs["always maybe"]
+    assert ("posts-b.csv", 2, 2, 0, 0, 0) in runs["hashes"][0]
+
+
 def test_duplicate_keys_in_one_file_last_row_wins(ws, tmp_path):
     posts = [POSTS[0], {**POSTS[0], "text": "second"}, POSTS[1], {**POSTS[0], "text": "third"}]
     summary = ws.ingest(dataset(tmp_path / "dup", posts=posts), progress=False)
@@ -341,6 +414,28 @@ def test_naive_timestamps_are_utc_whatever_the_session_zone(ws, tmp_path):
     assert posts_of(ws) == EXPECTED_POSTS
     zone = ws.sql("SELECT current_setting('TimeZone')").fetchall()[0][0]
     assert zone == "America/New_York"  # the caller's setting is restored
+
+
+def test_timestamps_of_any_offset_and_extreme_values_are_utc(ws, tmp_path):
+    """Every text timestamp is stored as DuckDB's own UTC conversion would give it, even
+    at the ends of the range (infinity, years before 1 and after 9999)."""
+    values = ["2020-01-01 10:00:00+05:30", "2020-01-01T10:00:00-09:30", "2020-01-01 10:00",
+              "Wed Oct 10 20:19:24 +0800 2018", "infinity", "-infinity", "0001-01-01 00:00Z",
+              "-0100-06-01 12:00:00+02", "290309-12-22 00:00:00Z", "1969-12-31 23:59:59.999999"]
+    posts = [{**POSTS[0], "post_id": f"{i:03d}", "created_at": v} for i, v in enumerate(values)]
+    summary = ws.ingest(dataset(tmp_path / "ts", posts=posts), progress=False)
+    assert summary.table("posts").loaded == len(values)
+    stored = ws.sql("SELECT CAST(created_at AS VARCHAR) FROM posts ORDER BY post_id").fetchall()
+    expected = [
+        ws.sql(
+            "SELECT CAST(timezone('UTC', coalesce(TRY_CAST(? AS TIMESTAMPTZ), "
+            "try_strptime(?, '%a %b %d %H:%M:%S %z %Y'))) AS VARCHAR)", params=[v, v]
+        ).fetchall()[0]
+        for v in values
+    ]
+    assert stored == expected
+    assert stored[:4] == [("2020-01-01 04:30:00",), ("2020-01-01 19:30:00",),
+                          ("2020-01-01 10:00:00",), ("2018-10-10 12:19:24",)]
 
 
 def test_quarantine_csv_is_spreadsheet_safe(ws, tmp_path):

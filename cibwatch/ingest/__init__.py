@@ -126,7 +126,12 @@ def _stage(con: duckdb.DuckDBPyConnection, part: Part) -> None:
 
 
 def _load_part(
-    con: duckdb.DuckDBPyConnection, part: Part, job: Job, digest: str, started: datetime
+    con: duckdb.DuckDBPyConnection,
+    part: Part,
+    job: Job,
+    digest: str,
+    started: datetime,
+    keys: upsert.KeyHashes,
 ) -> FileResult:
     """Quarantine and upsert the staged rows of `part`; log the file."""
     spec = TABLES[part.table]
@@ -140,7 +145,9 @@ def _load_part(
         result.reasons["unparseable CSV line"] = rejected
     result.quarantined = sum(result.reasons.values())
     result.read = int(con.execute("SELECT count(*) FROM __checked").fetchall()[0][0]) + rejected
-    result.loaded, result.updated, result.unchanged = upsert.merge(con, spec, part.patch)
+    result.loaded, result.updated, result.unchanged = upsert.merge(
+        con, spec, part.patch, keys=keys
+    )
     con.execute(
         """
         INSERT INTO ingest_log (file, sha256, table_name, format, rows_read, rows_loaded,
@@ -190,6 +197,7 @@ def ingest_dataset(
     clock = time.perf_counter()
     previous = _settings(con, cfg)
     digests = _Digests([job.path for job in jobs])
+    keys = upsert.KeyHashes(con)
     try:
         with _Progress(progress, len(jobs)) as bar:
             for job in jobs:
@@ -210,7 +218,7 @@ def ingest_dataset(
                         for part in parts:
                             if not staged:
                                 _stage(con, part)
-                            result = _load_part(con, part, job, digest, started)
+                            result = _load_part(con, part, job, digest, started, keys)
                             summary.files.append(result)
                             for kind, n in result.reasons.items():
                                 key = (result.table, kind)
@@ -232,6 +240,7 @@ def ingest_dataset(
         summary.unknown_author_posts, summary.unknown_authors = int(rows[0][0]), int(rows[0][1])
     finally:
         digests.close()
+        keys.close()
         for name, value in previous.items():
             # RESET first: a default such as "80% of RAM" does not survive a round trip
             # through its display form ("18.8 GiB").
