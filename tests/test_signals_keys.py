@@ -9,7 +9,7 @@ import pytest
 
 from cibwatch.config import Config
 from cibwatch.signals import extract_keys
-from cibwatch.signals.links import canonical_url_sql, domain_sql
+from cibwatch.signals.links import _links_sql, canonical_url_sql, domain_sql
 from cibwatch.workspace import Workspace
 
 T0 = datetime(2024, 3, 1, 8, 0, 0)
@@ -44,6 +44,35 @@ def test_domain():
         f"SELECT {domain_sql('u')} FROM (SELECT ?::VARCHAR AS u)", ["https://WWW.Rare-News.cn:8080/x"]
     )
     assert got.fetchall()[0][0] == "rare-news.cn"
+
+
+def test_one_pass_links_equal_canonical_and_domain_sql():
+    # extract_link_keys runs the URL regex once per link; Spark runs canonical_url_sql
+    # and domain_sql: both must give every link the same url and domain keys
+    links = [
+        "HTTPS://WWW.Example.COM/News/Story/?utm_source=fb&id=7#top",
+        "http://m.example.com/a//?&&utm_x&z=1&b=2",
+        "ftp://mobile.example.org:8080",
+        "https://example.com:443?fbclid=1",
+        "http://[::1]:80/",
+        "http:///path/",
+        "https://x.com/a?b#c?d",
+        "a://",
+        "1http://x.com",
+        "  not a url ",
+        "www.example.com/no-scheme",
+    ]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE l AS SELECT unnest(?::VARCHAR[]) AS u", [links])
+    old = con.execute(
+        f"SELECT u, {canonical_url_sql('u', TRACKING)}, {domain_sql('u')} FROM l ORDER BY u"
+    ).fetchall()
+    new = con.execute(
+        f"SELECT * FROM ({_links_sql('l', TRACKING)}) ORDER BY u"
+    ).fetchall()
+    assert new == old
+    assert ("ftp://mobile.example.org:8080", "example.org:8080", "example.org") in new
+    assert ("  not a url ", "not a url", "") in new
 
 
 def _world(tmp_path):

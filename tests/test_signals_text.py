@@ -21,6 +21,20 @@ def test_normalise_nfkc_case_urls_mentions_whitespace():
     assert out == ["hello world again", None, "xii ok"]
 
 
+def test_normalise_controls_end_or_join_urls_as_before():
+    # invisible characters go before URLs are removed (a zero-width space cannot hide a
+    # URL), tab/newline/return become spaces that end a URL, \v is removed, and URLs go
+    # before mentions; U+2028 is no control character and stays
+    out = normalise(pa.array([
+        "see www\u200b.evil.com/x now",
+        "a\tb\u200b\x0bc\r\nd",
+        "go http://x.com/a\tb",
+        "@joe.www.site.com/path x",
+        "\x85z\u2028q\u00a0\u3000r",
+    ])).to_pylist()
+    assert out == ["see now", "a bc d", "go b", "x", "z\u2028q r"]
+
+
 def test_shingles_never_cross_text_boundaries():
     texts = pa.array(["abcdef", "xy", "ghij"])
     hashes, first = shingle_hashes(texts, 3)
@@ -66,3 +80,13 @@ def test_near_duplicates_grouped_in_chinese_and_english():
     assert groups[0] == groups[1]
     assert groups[3] == groups[4]
     assert len({groups[0], groups[2], groups[3], groups[5]}) == 4
+
+
+def test_rank_of_rowids_contiguous_or_not():
+    from cibwatch.signals.text import _rank_of
+
+    for base in (0, 1 << 55):  # a transaction's new rows have rowids from a large base
+        rowids = np.array([4, 0, 2, 1, 3]) + base
+        assert _rank_of(rowids)(np.array([0, 1, 2, 3, 4]) + base).tolist() == [1, 3, 2, 4, 0]
+    gaps = np.array([70, 3, 50, 4])
+    assert _rank_of(gaps)(np.array([3, 4, 50, 70])).tolist() == [1, 3, 2, 0]

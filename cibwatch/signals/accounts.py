@@ -56,13 +56,17 @@ def extract_account_keys(con: duckdb.DuckDBPyConnection, cfg: SignalConfig) -> N
     # `follow`: the followee, held by each follower and by the followee itself, so a
     # follow between two assets and a shared followee both count. The two halves never
     # share a row (a follower is never its own followee here): UNION ALL, no dedupe.
+    # DISTINCT over the id columns only, the constants added after: DuckDB groups on
+    # constant columns too (1.5 of 8 CPU s at 13.7M follows).
     con.execute(
         """
         INSERT INTO keys
-        SELECT DISTINCT platform, follower_id, 'follow', followee_id, NULL, NULL
-        FROM follows WHERE follower_id <> followee_id
+        SELECT platform, follower_id, 'follow', followee_id, NULL, NULL
+        FROM (SELECT DISTINCT platform, follower_id, followee_id
+              FROM follows WHERE follower_id <> followee_id)
         UNION ALL
-        SELECT DISTINCT platform, followee_id, 'follow', followee_id, NULL, NULL
-        FROM follows WHERE follower_id <> followee_id
+        SELECT platform, followee_id, 'follow', followee_id, NULL, NULL
+        FROM (SELECT DISTINCT platform, followee_id
+              FROM follows WHERE follower_id <> followee_id)
         """
     )

@@ -41,8 +41,8 @@ def extract_engagement_keys(con: duckdb.DuckDBPyConnection, cfg: SignalConfig) -
     con.execute(
         """
         INSERT INTO keys
-        SELECT DISTINCT platform, key, 'engage', key, NULL, NULL
-        FROM keys WHERE key_type = 'engage'
+        SELECT platform, key, 'engage', key, NULL, NULL
+        FROM (SELECT DISTINCT platform, key FROM keys WHERE key_type = 'engage')
         """
     )
     # The ordered, lower-cased hashtag list: a shared sequence of several tags is a
@@ -59,9 +59,11 @@ def extract_engagement_keys(con: duckdb.DuckDBPyConnection, cfg: SignalConfig) -
     con.execute(
         """
         INSERT INTO keys
-        SELECT DISTINCT platform, account_id, 'media', m, created_at, post_id
-        FROM (SELECT platform, account_id, created_at, post_id, unnest(media_hashes) AS m
-              FROM posts WHERE len(media_hashes) > 0)
-        WHERE m IS NOT NULL AND m <> ''
+        SELECT platform, account_id, 'media', m, created_at, post_id
+        FROM (SELECT DISTINCT platform, account_id, m, created_at, post_id
+              FROM (SELECT platform, account_id, created_at, post_id,
+                           unnest(media_hashes) AS m
+                    FROM posts WHERE len(media_hashes) > 0)
+              WHERE m IS NOT NULL AND m <> '')
         """
     )
