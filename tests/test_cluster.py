@@ -349,3 +349,27 @@ def test_key_uses_from_the_graph_dictionaries_equal_those_of_the_key_rows(tmp_pa
         assert _rows(con, "SELECT kt, aid, kid FROM _ak") == want_ak, built_by
         assert _rows(con, "SELECT kt, aid, d FROM _kdeg") == _rows(
             con, f"SELECT kt, aid, count(*) FROM ({ku}) GROUP BY ALL"), built_by
+
+
+def test_two_assets_whose_ids_clash_are_never_attached(tmp_path):
+    """The cluster stage numbers assets by a 64-bit hash of (platform, account_id); two
+    real accounts of the 10.8M-post world share one. An attached aid that two assets
+    share names neither (its keys were both assets'), and other aids keep their name."""
+    ws = Workspace(tmp_path / "w.duckdb")
+    one, two = "100036401185672", "100031871185629"
+    same = ws.con.execute(
+        "SELECT hash('facebook', ?) = hash('facebook', ?)", [one, two]
+    ).fetchall()[0][0]
+    assert same, "this DuckDB hashes them apart: pick another clash"
+    ws.con.executemany(
+        "INSERT INTO accounts (platform, account_id, handle) VALUES ('facebook', ?, ?)",
+        [(one, "op"), (two, "person"), ("42", "other")],
+    )
+    ws.con.execute(
+        "CREATE TEMP TABLE _win AS SELECT DISTINCT hash(platform, account_id) AS aid "
+        "FROM accounts"
+    )
+    cluster._names(ws.con, "_win")
+    assert ws.con.execute("SELECT platform, account_id FROM _nm").fetchall() == [
+        ("facebook", "42")
+    ]
