@@ -298,9 +298,10 @@ def _key_users(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     BY runs on integers, not on string ids. An asset's aid is a 64-bit hash of (platform,
     account_id) and a key's kid one of (key_type, key) (the same key on every platform:
     the cross-platform test joins on it); among the 2 million keys of a 1M-post world two
-    share a hash about once in 10 million runs, and would count as one key (among the
-    20M keys of the 10.8M-post benchmark world, two follow keys do: two followees'
-    followers count as one key's users here; the graph stage keeps them apart).
+    share a hash about once in 10 million runs, and would count as one key. DuckDB's
+    hash does clash on real ids (two follow keys among the 20M of the 10.8M-post world,
+    the graph stage's `key_clashes`): those keys are numbered by the hash of their md5
+    instead.
 
     The uses come from the graph stage's dictionaries (`graph.DICTIONARIES`: one row
     per distinct use of a key by an asset, with the key's number of users), so only the
@@ -341,7 +342,10 @@ def _key_users(con: duckdb.DuckDBPyConnection, config: Config) -> None:
                CASE WHEN i.key_type IN ('engage', 'follow') THEN i.h ELSE p.aid END
                    AS target
         FROM (
-            SELECT i.kid AS k, hash(k.key_type, i.key) AS kid, k.key_type,
+            SELECT i.kid AS k,
+                   CASE WHEN i.h IN (SELECT h FROM key_clashes)
+                        THEN hash(md5(k.key_type || ':' || i.key))
+                        ELSE hash(k.key_type, i.key) END AS kid, k.key_type,
                    CASE WHEN k.key_type IN ('engage', 'follow', {posts_t})
                         THEN hash(k.platform, i.key) END AS h
             FROM key_ids i JOIN key_kinds k USING (kt)

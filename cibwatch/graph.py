@@ -229,7 +229,7 @@ KERNEL_RESULTS = ("pair_tests", "pair_stats", "users", "key_pairs")
 # (`cluster._key_users`). `key_uses` is left with the columns that stage reads (kid, kt,
 # aid, n_users): its post ids would have raised the stage's peak memory (+80 MB at 1.1M
 # posts), and a copy of the four columns the graph stage's (+260 MB at 10.8M posts).
-DICTIONARIES = ("key_accounts", "key_kinds", "key_ids", "key_uses")
+DICTIONARIES = ("key_accounts", "key_kinds", "key_ids", "key_clashes", "key_uses")
 
 
 # Pairs (BIGINT pair ids) sorted per bucket of `a`, so no bucket is copied twice and

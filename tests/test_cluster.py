@@ -373,3 +373,19 @@ def test_two_assets_whose_ids_clash_are_never_attached(tmp_path):
     assert ws.con.execute("SELECT platform, account_id FROM _nm").fetchall() == [
         ("facebook", "42")
     ]
+
+
+def test_keys_whose_hashes_clash_are_two_keys_in_the_key_tests(tmp_path):
+    """The key tests number keys by a 64-bit hash of (key_type, key); two follow keys of
+    the 10.8M-post world share one and must stay two keys there too."""
+    ws = Workspace(tmp_path / "w.duckdb")
+    one, two = "100036401185672", "100031871185629"
+    ws.con.executemany(
+        "INSERT INTO keys VALUES ('facebook', ?, 'follow', ?, NULL, NULL)",
+        [("a", one), ("b", one), ("c", two), ("d", two)],
+    )
+    cluster._key_users(ws.con, Config())
+    kids = ws.con.execute(
+        "SELECT kid, count(*) FROM _ku GROUP BY kid ORDER BY 2"
+    ).fetchall()
+    assert [n for _, n in kids] == [2, 2]
