@@ -271,3 +271,38 @@ def test_char_ngrams_are_scikit_learns_char_wb_analyzer():
                  "ÀÉ Straße İstanbul", "a\u00a0b\u2003c  d\n\ne", "World ok hi there"):
         assert _char_wb(text, 2, 4) == sk(text)
         assert _char_wb(text, 2, 4, words) == sk(text)  # words met before, from the cache
+
+
+def test_clusters_take_their_operations_themes():
+    """A cluster's texts keep the theme they have in the operation; a text outside the
+    operation's clustered texts joins the nearest theme; one sharing no term with any
+    theme is left out of the themes and out of `narrative_coverage`."""
+    from cibwatch.characterise.narratives import theme_profiles
+
+    cfg = Config().characterise
+
+    def row(gid, texts, counts, total=None):
+        return (gid, texts, counts, [f"x:{gid}{i}" for i in range(len(texts))],
+                ["en"] * len(texts), [[] for _ in texts], total or sum(counts))
+
+    near = "Fort Detrick truth: investigated by nobody"
+    alone = "qwxz vbnk"
+    sample = [row("o:op", LABS + ROAD, [5, 4, 3, 2, 4, 3, 2]),
+              row("c:labs", [LABS[1], near, alone], [4, 2, 1]),
+              row("c:road", ROAD[1:], [3, 2])]
+    out = theme_profiles(sample, cfg, {"c:labs": "o:op", "c:road": "o:op"})
+    op = {t["label"]: t for t in out["o:op"]["narratives"]}
+    assert len(op) == 2
+    labs = out["c:labs"]["narratives"]
+    assert len(labs) == 1 and labs[0]["label"] in op
+    assert labs[0]["top_terms"] == op[labs[0]["label"]]["top_terms"]
+    assert set(op[labs[0]["label"]]["examples"]) <= set(LABS)
+    assert labs[0]["posts"] == 6 and labs[0]["distinct_texts"] == 2
+    assert labs[0]["examples"][:2] == [LABS[1], near]
+    assert out["c:labs"]["narrative_coverage"] == round(6 / 7, 4)
+    road = out["c:road"]["narratives"]
+    assert len(road) == 1 and road[0]["posts"] == 5 and road[0]["share"] == 1.0
+    assert road[0]["label"] != labs[0]["label"] and road[0]["label"] in op
+    # Without its operation, the same cluster finds themes of its own, all texts in.
+    alone_out = theme_profiles(sample[1:2], cfg)
+    assert alone_out["c:labs"]["narrative_coverage"] == 1.0

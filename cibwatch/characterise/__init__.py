@@ -53,6 +53,8 @@ def build_profiles(con: duckdb.DuckDBPyConnection, config: Config) -> dict[str, 
     """Profiles keyed `o:OPERATION_ID` / `c:CLUSTER_ID`, without writing them."""
     cfg = config.characterise
     _members(con)
+    operation_of = dict(con.execute(
+        "SELECT 'c:' || cluster_id, 'o:' || operation_id FROM operation_clusters").fetchall())
     try:
         # The statements run in order on two worker threads, each with its own connection
         # (`con` and a cursor of it: a connection is never used by two threads at once,
@@ -68,7 +70,7 @@ def build_profiles(con: duckdb.DuckDBPyConnection, config: Config) -> dict[str, 
             rest_f = sql.submit(_tables, con, cfg)
             fits = _TimeFits(acts_f, cfg)
             fits_f = helper.submit(fits.run)
-            themes = narratives.theme_profiles(sample_f.result(), cfg)
+            themes = narratives.theme_profiles(sample_f.result(), cfg, operation_of)
             fits.run()
             fits_f.result()
             acts, times = acts_f.result(), fits.done

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from itertools import chain
@@ -279,15 +280,41 @@ def narrative_tables(
     return dict(out)
 
 
-def theme_profiles(sample: list[tuple], cfg: CharacteriseConfig) -> dict[str, dict[str, Any]]:
+def theme_profiles(sample: list[tuple], cfg: CharacteriseConfig,
+                   operation_of: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
     """`narratives` and `narrative_coverage` of every group of `narrative_texts`' rows:
-    Python only, no database."""
+    Python only, no database.
+
+    A cluster whose operation is profiled too (`operation_of[gid]`, the operation's gid)
+    takes its operation's themes instead of finding its own: its texts among the
+    operation's keep their theme, the others join the nearest theme in the operation's
+    feature space (`_Themes.assign`). An operation's clusters then share one set of
+    labels, so a reviewer can compare what each pushes, and only operations pay for the
+    clustering (9/10 of the theme time was clusters re-clustering their operation's
+    texts)."""
     features = TextFeatures(sorted({t for row in sample for t in row[1]}), cfg)
+    operation_of = operation_of or {}
+    profiled = {row[0] for row in sample}
+    fitted: dict[str, _Themes] = {}
     out = {}
-    for gid, texts, counts, examples, langs, tags, total in sample:
-        weights = np.asarray(counts, dtype=float)
-        out[gid] = {"narratives": themes(texts, weights, examples, cfg, langs, tags, features),
-                    "narrative_coverage": round(float(weights.sum()) / float(total), 4)}
+    # Operations (and any group without a profiled operation) first, then clusters.
+    for own in (True, False):
+        for gid, texts, counts, examples, langs, tags, total in sample:
+            parent = operation_of.get(gid)
+            if (parent not in profiled) != own:
+                continue
+            weights = np.asarray(counts, dtype=float)
+            if own:
+                found = fitted[gid] = _fit(texts, weights, cfg, langs, tags, features)
+                labels = found.labels
+            else:
+                found = fitted[parent]
+                labels = found.assign(texts, features, 1.0 - cfg.narrative_message_distance)
+            placed = float(weights[labels >= 0].sum())
+            out[gid] = {
+                "narratives": _entries(found, labels, texts, weights, examples, langs, cfg),
+                "narrative_coverage": round(placed / float(total), 4),
+            }
     return out
 
 
@@ -344,6 +371,22 @@ class _TermCounts:
         self.indptr = indptr
         self.indices = rank[unique % width]
         self.values = counts.astype(np.int64)
+
+    def project(self, rows: np.ndarray, vocab: np.ndarray) -> sparse.csr_matrix:
+        """Counts of `rows` over `vocab` (term numbers: another group's vocabulary, in its
+        column order), terms outside it dropped: texts placed in that group's space."""
+        starts, ends = self.indptr[rows], self.indptr[rows + 1]
+        lengths = ends - starts
+        take = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(
+            lengths.sum())
+        column = np.full(len(self.terms), -1, dtype=np.int64)
+        column[vocab] = np.arange(len(vocab))
+        cols = column[self.indices[take]]
+        kept = cols >= 0
+        row_of = np.repeat(np.arange(len(rows)), lengths)[kept]
+        return sparse.csr_matrix(
+            (self.values[take][kept].astype(np.float64), (row_of, cols[kept])),
+            shape=(len(rows), len(vocab)))
 
     def matrix(self, rows: np.ndarray, min_df: int = 1, max_features: int | None = None,
                dtype=np.float64, sort: bool = False) -> tuple[sparse.csr_matrix, np.ndarray]:
@@ -408,12 +451,50 @@ def themes(
     `features`: the run's `TextFeatures`, holding every text (else built for these)."""
     if not texts:
         return []
+    found = _fit(texts, weights, cfg, langs, tags, features)
+    return _entries(found, found.labels, texts, weights, examples, langs, cfg)
+
+
+@dataclass
+class _Themes:
+    """A group's themes: each text's theme, each theme's label and top terms, and the
+    feature space (per block: weight, term counts, vocabulary, idf) with each theme's
+    centroid in it, where texts from outside the group find their nearest theme."""
+
+    texts: list[str]
+    labels: np.ndarray
+    names: list[tuple[str, list[str]]]
+    space: list[tuple[float, _TermCounts, np.ndarray, np.ndarray]] = field(
+        default_factory=list)
+    centroids: sparse.csr_matrix | None = None
+
+    def assign(self, texts: list[str], features: TextFeatures, min_similarity: float
+               ) -> np.ndarray:
+        """Theme of each text (-1: none): a text of the group keeps its own; another
+        joins the theme whose centroid is the most similar (cosine), if at least
+        `min_similarity` (a text that alike to a message's texts on average joins it)."""
+        own = dict(zip(self.texts, self.labels.tolist(), strict=True))
+        out = np.fromiter((own.get(t, -1) for t in texts), dtype=np.int64, count=len(texts))
+        other = np.flatnonzero(out < 0)
+        if len(other) and self.centroids is not None:
+            rows = features.rows([texts[i] for i in other])
+            x = _blend([(weight, _tfidf(counts.project(rows, vocab), idf))
+                        for weight, counts, vocab, idf in self.space])
+            sims = (x @ self.centroids.T).toarray()
+            best = sims.argmax(axis=1)
+            near = sims[np.arange(len(other)), best] >= min_similarity
+            out[other[near]] = best[near]
+        return out
+
+
+def _fit(texts: list[str], weights: np.ndarray, cfg: CharacteriseConfig,
+         langs: list[str] | None, tags: list[list[str]] | None,
+         features: TextFeatures | None) -> _Themes:
+    """Themes of one group's texts, named by class-based TF-IDF of their words."""
     features = features or TextFeatures(sorted(set(texts)), cfg)
     rows = features.rows(texts)
-    lang_of = np.asarray(langs if langs is not None else ["und"] * len(texts), dtype=object)
-    labels = _cluster(features, rows, weights, tags or [[] for _ in texts], cfg)
+    labels, space, x = _cluster(features, rows, weights, tags or [[] for _ in texts], cfg)
     k = int(labels.max()) + 1
-    total = weights.sum()
     try:
         counts, vocab = features.tokens.matrix(rows, dtype=np.int64, sort=True)
         matrix = counts.multiply(weights[:, None]).tocsr()
@@ -429,24 +510,47 @@ def themes(
     scores = tf * idf
     # Each row sorted on its own, as one call (the same sort of the same values per row).
     best = np.argsort(-scores, axis=1)[:, : cfg.narrative_label_terms * 12]
-    out = []
+    names = []
     for c in range(k):
         idx = np.flatnonzero(labels == c)
         ranked = [str(vocab[i]) for i in best[c] if scores[c, i] > 0] if len(vocab) else []
         top = _distinct_terms(ranked, cfg.narrative_label_terms * 3)
+        first = idx[np.argsort(-weights[idx], kind="stable")][0]
+        names.append((" / ".join(top[: cfg.narrative_label_terms]) or texts[first][:40], top))
+    centroids = None
+    if x is not None:
+        # Each theme's centroid: its texts' rows summed by posts, L2-normalised.
+        member = sparse.csr_matrix((weights, (labels, np.arange(len(texts)))),
+                                   shape=(k, len(texts)))
+        centroids = _l2_rows(member @ x)
+    return _Themes(list(texts), labels, names, space, centroids)
+
+
+def _entries(found: _Themes, labels: np.ndarray, texts: list[str], weights: np.ndarray,
+             examples: list[str], langs: list[str] | None, cfg: CharacteriseConfig
+             ) -> list[dict[str, Any]]:
+    """One entry per theme holding any of `texts` (`labels`: each text's theme in
+    `found`, -1 none), largest first; shares are of the posts placed in a theme."""
+    lang_of = np.asarray(langs if langs is not None else ["und"] * len(texts), dtype=object)
+    total = weights[labels >= 0].sum()
+    out = []
+    for c, (label, top) in enumerate(found.names):
+        idx = np.flatnonzero(labels == c)
+        if not len(idx):
+            continue
         order = idx[np.argsort(-weights[idx], kind="stable")]
         by_lang: dict[str, float] = defaultdict(float)
         for i in idx:
             by_lang[str(lang_of[i])] += float(weights[i])
         out.append({
-            "label": " / ".join(top[: cfg.narrative_label_terms]) or texts[order[0]][:40],
+            "label": label,
             "share": round(float(weights[idx].sum() / total), 4),
             "posts": int(weights[idx].sum()),
             "distinct_texts": len(idx),
             "language": max(sorted(by_lang), key=lambda lg: by_lang[lg]),
             "languages": {lg: round(v / float(weights[idx].sum()), 4)
                           for lg, v in sorted(by_lang.items(), key=lambda kv: -kv[1])},
-            "top_terms": top,
+            "top_terms": list(top),
             "examples": [texts[i] for i in order[: cfg.narrative_examples]],
             "example_posts": [examples[i] for i in order[: cfg.narrative_examples]],
         })
@@ -498,15 +602,11 @@ def _normalize_rows_l2(x: sparse.csr_matrix) -> None:
     data[...] = data / norms[rows]
 
 
-def _tfidf(x: sparse.csr_matrix) -> sparse.csr_matrix:
+def _tfidf(x: sparse.csr_matrix, idf: np.ndarray | None = None) -> sparse.csr_matrix:
     """`TfidfTransformer(sublinear_tf=True).fit_transform(x)` of a float64 count matrix,
-    step for step (smoothed idf, 1 + log tf, L2 rows), without its per-call checks."""
-    df = np.bincount(x.indices, minlength=x.shape[1]).astype(np.float64)
-    df += 1.0
-    idf = np.full_like(df, fill_value=x.shape[0] + 1, dtype=np.float64)
-    idf /= df
-    np.log(idf, out=idf)
-    idf += 1.0
+    step for step (smoothed idf, 1 + log tf, L2 rows), without its per-call checks;
+    with `idf` (`_idf` of another matrix), its `transform` instead."""
+    idf = _idf(x) if idf is None else idf
     x = x.copy()
     np.log(x.data, x.data)
     x.data += 1.0
@@ -515,27 +615,44 @@ def _tfidf(x: sparse.csr_matrix) -> sparse.csr_matrix:
     return x
 
 
+def _idf(x: sparse.csr_matrix) -> np.ndarray:
+    """Smoothed idf of a count matrix's columns, as `TfidfTransformer` computes it."""
+    df = np.bincount(x.indices, minlength=x.shape[1]).astype(np.float64)
+    df += 1.0
+    idf = np.full_like(df, fill_value=x.shape[0] + 1, dtype=np.float64)
+    idf /= df
+    np.log(idf, out=idf)
+    idf += 1.0
+    return idf
+
+
 def _cluster(features: TextFeatures, rows: np.ndarray, weights: np.ndarray,
-             tags: list[list[str]], cfg: CharacteriseConfig) -> np.ndarray:
+             tags: list[list[str]], cfg: CharacteriseConfig
+             ) -> tuple[np.ndarray, list[tuple[float, _TermCounts, np.ndarray, np.ndarray]],
+                        sparse.csr_matrix | None]:
     """Theme of each text: messages by what the texts say, then themes by the words and
-    hashtags messages share (module docstring)."""
+    hashtags messages share (module docstring). Also the message features' space (per
+    block: weight, term counts, vocabulary, idf) and the texts' rows in it (None when
+    there is none)."""
     n = len(rows)
     if n < 2:
-        return np.zeros(n, dtype=int)
+        return np.zeros(n, dtype=int), [], None
     min_df = 2 if n >= 50 else 1
-    blocks = []
+    blocks, space = [], []
     # TF-IDF of word stems and of character 2-4-grams (at most 6,000, the most frequent).
     for weight, counts, max_features in (
         (1.0 - cfg.narrative_char_weight, features.stems, None),
         (cfg.narrative_char_weight, features.chars, 6_000),
     ):
         try:
-            x, _ = counts.matrix(rows, min_df=min_df, max_features=max_features)
+            x, terms = counts.matrix(rows, min_df=min_df, max_features=max_features)
         except ValueError:  # nothing left after min_df / no words at all
             continue
-        blocks.append((weight, _tfidf(x)))
+        idf = _idf(x)
+        blocks.append((weight, _tfidf(x, idf)))
+        space.append((weight, counts, np.searchsorted(counts.terms, terms), idf))
     if not blocks:
-        return np.zeros(n, dtype=int)
+        return np.zeros(n, dtype=int), [], None
     x = _blend(blocks)
     message = _average_linkage(x, cfg.narrative_message_distance)
     m = int(message.max()) + 1
@@ -559,7 +676,7 @@ def _cluster(features: TextFeatures, rows: np.ndarray, weights: np.ndarray,
         tag_counts = _tfidf(tag_counts)
     theme = _average_linkage(_blend([(1.0 - tag_weight, words), (tag_weight, tag_counts)]),
                              cfg.narrative_theme_distance)
-    return theme[message]
+    return theme[message], space, x
 
 
 def _languages(con: duckdb.DuckDBPyConnection, members: str, out: dict) -> None:
