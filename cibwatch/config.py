@@ -30,6 +30,10 @@ class IngestConfig:
     max_line_size: int = 8 * 1024 * 1024
     # Rows shown per quarantine listing by default: enough to see the pattern.
     quarantine_preview: int = 20
+    # Input bytes read and checked ahead of the file being loaded (beyond the next file,
+    # which always is): small files queue up behind a big one, while at most about two
+    # files' scratch tables are held at once.
+    stage_ahead_bytes: int = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import cibwatch
+from cibwatch.config import Config
 from cibwatch.errors import InputError
 from cibwatch.ingest import ingest_dataset, quarantine_rows, upsert, write_quarantine_csv
 
@@ -364,6 +366,70 @@ def test_split_files_repeating_keys_of_earlier_files_of_the_same_run(ws, tmp_pat
     assert ws.sql("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchall() == [(0,)]
 
 
+def _scratch(ws) -> tuple:
+    """Databases and TEMP tables an ingest run may leave behind (none should be)."""
+    return (
+        ws.sql("SELECT count(*) FROM duckdb_databases() WHERE starts_with(database_name, '__cib')")
+        .fetchall()[0][0],
+        ws.sql("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchall()[0][0],
+    )
+
+
+@pytest.mark.parametrize("ahead", [0, 1 << 26])
+def test_files_staged_ahead_load_in_order_and_a_bad_one_stops_the_run(ws, tmp_path, ahead):
+    """Files are read and checked ahead of their loads (one, or all of these small ones):
+    a file that cannot be read ends the run where it stands in file order, leaving the
+    files before it loaded and nothing of itself, the files after it or the scratch."""
+    cfg = Config(ingest=replace(Config().ingest, stage_ahead_bytes=ahead))
+    folder = _split_posts(tmp_path / "split")
+    assert _counts(ingest_dataset(ws, folder, progress=False, config=cfg)) == [
+        ("accounts.csv", 2, 2, 0, 0, 0), ("posts-a.csv", 2, 2, 0, 0, 0),
+        ("posts-b.csv", 2, 2, 0, 0, 0), ("posts-c.csv", 2, 1, 1, 0, 0),
+        ("posts-d.parquet", 2, 0, 0, 2, 0), ("follows-1.csv", 1, 1, 0, 0, 0),
+        ("follows-2.csv", 2, 1, 0, 1, 0)]
+    assert _scratch(ws) == (0, 0)
+    with cibwatch.open(tmp_path / "bad.duckdb") as w:
+        (folder / "posts-c.csv").write_text("platform,text\nx,no ids\n")
+        with pytest.raises(InputError, match=r"posts-c\.csv: no header with the required"):
+            ingest_dataset(w, folder, progress=False, config=cfg)
+        assert w.sql("SELECT file FROM ingest_log ORDER BY rowid").fetchall() == [
+            (str(folder / name),) for name in ("accounts.csv", "posts-a.csv", "posts-b.csv")]
+        assert w.sql("SELECT count(*) FROM posts").fetchall()[0][0] == 4
+        assert _scratch(w) == (0, 0)
+        _split_posts(tmp_path / "again")
+        ingest_dataset(w, tmp_path / "again", progress=False, config=cfg)
+        assert _scratch(w) == (0, 0)
+        for table in ("accounts", "posts", "follows"):
+            query = f"SELECT * FROM {table} ORDER BY ALL"
+            assert w.sql(query).fetchall() == ws.sql(query).fetchall()
+
+
+def test_rows_a_file_adds_to_stored_ones_are_stored_in_file_order(ws, tmp_path):
+    """New and changed rows go in in file order, also when they are matched against
+    stored rows (a join's output order is whatever its threads made it): 300k rows, more
+    than DuckDB's row groups of 122,880, so that the join runs on several threads."""
+    con = duckdb.connect()
+    for name, n, step in (("first", 300_000, 3), ("later", 300_000, 1)):
+        (tmp_path / name).mkdir()
+        write_csv(tmp_path / name / "accounts.csv", ACCOUNTS)
+        con.execute(
+            f"""
+            COPY (SELECT 'x' AS platform, lpad(CAST(i AS VARCHAR), 7, '0') AS post_id,
+                         'a' AS account_id, '2024-01-01' AS created_at, '{name}' AS text
+                  FROM range(0, {n}, {step}) t(i) ORDER BY hash(i, '{name}'))
+            TO '{tmp_path / name / "posts.csv"}' (HEADER)
+            """
+        )
+    ws.ingest(tmp_path / "first", progress=False)
+    summary = ws.ingest(tmp_path / "later", progress=False)
+    assert (summary.table("posts").loaded, summary.table("posts").updated) == (200_000, 100_000)
+    stored = ws.sql("SELECT post_id FROM posts ORDER BY rowid").fetchall()
+    in_file = con.execute(
+        f"SELECT post_id FROM read_csv('{tmp_path / 'later' / 'posts.csv'}', all_varchar = true)"
+    ).fetchall()
+    assert stored == in_file  # every stored row was changed: all are the later file's
+
+
 def test_a_key_hash_match_is_checked_on_the_keys(tmp_path, monkeypatch):
     """Key hashes only rule overlap out: when they say "maybe" (as a hash collision
     would), the keys decide, and every count and row is the same."""
@@ -371,7 +437,7 @@ def test_a_key_hash_match_is_checked_on_the_keys(tmp_path, monkeypatch):
     runs = {}
     for label in ("hashes", "always maybe"):
         if label == "always maybe":
-            monkeypatch.setattr(upsert.KeyHashes, "may_overlap", lambda self, spec: True)
+            monkeypatch.setattr(upsert.KeyHashes, "may_overlap", lambda self, spec, checked: True)
         with cibwatch.open(tmp_path / f"{label}.duckdb") as w:
             summary = w.ingest(folder, progress=False)
             tables = {t: w.sql(f"SELECT * EXCLUDE (quarantined_at) FROM {t}").fetchall()
@@ -408,8 +474,10 @@ def test_posts_by_unknown_authors_are_ingested_and_reported(ws, tmp_path):
     assert (summary.unknown_author_posts, summary.unknown_authors) == (2, 1)
 
 
-def test_naive_timestamps_are_utc_whatever_the_session_zone(ws, tmp_path):
-    ws.con.execute("SET TimeZone = 'America/New_York'")
+@pytest.mark.parametrize("scope", ["", "GLOBAL"])
+def test_naive_timestamps_are_utc_whatever_the_session_zone(ws, tmp_path, scope):
+    # GLOBAL: the zone a new connection (such as the one that stages files) starts in
+    ws.con.execute(f"SET {scope} TimeZone = 'America/New_York'")
     ws.ingest(dataset(tmp_path / "tz"), progress=False)
     assert posts_of(ws) == EXPECTED_POSTS
     zone = ws.sql("SELECT current_setting('TimeZone')").fetchall()[0][0]

@@ -6,13 +6,15 @@ Each file is read by DuckDB in bulk and loaded in one transaction: its rows are
 converted to the canonical types, rows that break the contract go to the quarantine
 with file, row and reason, the rest are upserted by key (nothing stored twice). A file
 that cannot be read at all raises `InputError` and leaves nothing of itself behind.
+Reading and checking runs ahead on a second connection (`_Stager`): the next file is
+read while the current one is upserted.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -86,9 +88,10 @@ class IngestSummary:
         return sum(f.quarantined for f in self.files)
 
 
-# Scratch tables of one file's load, dropped after it whatever happened.
-TEMP_TABLES = ("__checked", "__dups", "__merged", "__rejected", "__rejected_rank",
-               REJECTS_TABLE, REJECTS_SCAN)
+# The attached in-memory database holding each file's scratch tables (see `_Stager`).
+STAGE_DB = "__cib_stage"
+# Scratch tables of the staging connection, dropped after each file.
+STAGE_TEMP_TABLES = ("__dups", "__rejected_rank", REJECTS_TABLE, REJECTS_SCAN)
 
 
 def sha256(path: Path) -> str:
@@ -119,34 +122,63 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _stage(con: duckdb.DuckDBPyConnection, part: Part) -> None:
-    """Read, convert and check a part's rows into the scratch table `__checked`."""
-    con.execute(f"DROP TABLE IF EXISTS {REJECTS_TABLE}")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE __checked AS {checked_sql(con, part)}")
+@dataclass
+class _Staged:
+    """A part read, converted and checked into the scratch table `checked` before its
+    file's transaction; `rejected` holds its unparseable CSV lines (if any) and
+    `duplicates` counts its rows superseded by a later row of the same key."""
+
+    part: Part
+    checked: str
+    rejected: str | None = None
+    n_rejected: int = 0
+    duplicates: int = 0
+
+
+def _stage(con: duckdb.DuckDBPyConnection, part: Part, name: str) -> _Staged:
+    """Read, convert and check a part's rows into scratch tables `{name}_checked` (and
+    `{name}_rejected`), marking the rows that duplicates and unparseable lines make
+    quarantine rows. Nothing here touches the workspace: it runs ahead of the file's
+    transaction. The table is committed before anything reads it, so the rows of an
+    unnumbered part are numbered 0.. in file order (rowid), which `Part` relies on."""
+    for t in STAGE_TEMP_TABLES:
+        con.execute(f"DROP TABLE IF EXISTS {t}")
+    staged = _Staged(part, f"{name}_checked")
+    con.execute(f"CREATE OR REPLACE TABLE {staged.checked} AS {checked_sql(con, part)}")
+    if part.csv_rejects:
+        rejected = f"{name}_rejected"
+        staged.n_rejected = quarantine.stage_csv_rejects(con, staged.checked, rejected)
+        if staged.n_rejected:
+            staged.rejected = rejected
+        else:
+            con.execute(f"DROP TABLE IF EXISTS {rejected}")
+    staged.duplicates = upsert.supersede_duplicates(con, TABLES[part.table], staged.checked)
+    return staged
 
 
 def _load_part(
     con: duckdb.DuckDBPyConnection,
-    part: Part,
+    staged: _Staged,
     job: Job,
     digest: str,
     started: datetime,
     keys: upsert.KeyHashes,
 ) -> FileResult:
-    """Quarantine and upsert the staged rows of `part`; log the file."""
+    """Quarantine and upsert the staged rows of a part; log the file."""
+    part, checked = staged.part, staged.checked
     spec = TABLES[part.table]
     result = FileResult(file=str(job.path), table=part.table, format=job.format)
-    rejected = (
-        quarantine.from_csv_rejects(con, part.table, str(job.path)) if part.csv_rejects else 0
-    )
-    result.duplicates = upsert.supersede_duplicates(con, spec, str(job.path))
-    result.reasons = quarantine.from_checked(con, part.table, str(job.path))
+    rejected = 0
+    if staged.rejected:
+        rejected = quarantine.from_csv_rejects(con, part.table, str(job.path), staged.rejected)
+    result.duplicates = staged.duplicates
+    result.reasons = quarantine.from_checked(con, part.table, str(job.path), checked)
     if rejected:
         result.reasons["unparseable CSV line"] = rejected
     result.quarantined = sum(result.reasons.values())
-    result.read = int(con.execute("SELECT count(*) FROM __checked").fetchall()[0][0]) + rejected
+    result.read = int(con.execute(f"SELECT count(*) FROM {checked}").fetchall()[0][0]) + rejected
     result.loaded, result.updated, result.unchanged = upsert.merge(
-        con, spec, part.patch, keys=keys
+        con, spec, part.patch, keys=keys, checked=checked
     )
     con.execute(
         """
@@ -158,6 +190,88 @@ def _load_part(
          result.updated, result.unchanged, result.quarantined, started, _now()],
     )
     return result
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+class _Stager:
+    """Stages files (`_stage`) on a second connection and thread ahead of their loads:
+    file k+1 is read and checked while file k is upserted, so that both cores work.
+
+    Its scratch tables live in an attached in-memory database (`STAGE_DB`), which every
+    connection of the workspace sees (TEMP tables are private to one), and which spills
+    to disk beyond the memory limit like TEMP tables do. Loads stay in file order: a
+    file's transaction starts after the one before it committed."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, jobs: list[Job], cfg: IngestConfig):
+        self.jobs, self.cfg = jobs, cfg
+        con.execute(f"DETACH DATABASE IF EXISTS {STAGE_DB}")
+        con.execute(f"ATTACH ':memory:' AS {STAGE_DB}")
+        self.owner = con
+        self.con = con.cursor()
+        # session settings (memory limit and threads are the database's, already set)
+        self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute("SET enable_progress_bar = false")
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cibwatch-stage")
+        self.futures: dict[int, Future[list[_Staged]]] = {}
+        self.next = 0
+        self.sizes = [_size(job.path) for job in jobs]
+
+    def _stage_job(self, k: int) -> list[_Staged]:
+        job, staged = self.jobs[k], []
+        try:
+            parts = job.parts(self.con, job.path, self.cfg)
+            if len(parts) > 1 and not all(part.numbered for part in parts):
+                raise ValueError("an unnumbered part must be alone in its file")
+            for i, part in enumerate(parts):
+                staged.append(_stage(self.con, part, f"{STAGE_DB}.__f{k}_{i}"))
+            return staged
+        except Exception:
+            self._drop(staged, self.con, k)
+            raise
+        finally:
+            for t in STAGE_TEMP_TABLES:
+                self.con.execute(f"DROP TABLE IF EXISTS {t}")
+
+    def _submit(self) -> None:
+        self.futures[self.next] = self.pool.submit(self._stage_job, self.next)
+        self.next += 1
+
+    def get(self, k: int) -> list[_Staged]:
+        """The staged parts of file k (raising what staging it raised); queues the files
+        after it up to `stage_ahead_bytes`, at least one."""
+        while self.next <= k:
+            self._submit()
+        staged = self.futures.pop(k).result()
+        while self.next < len(self.jobs) and (
+            not self.futures
+            or sum(self.sizes[i] for i in self.futures) < self.cfg.stage_ahead_bytes
+        ):
+            self._submit()
+        return staged
+
+    def _drop(self, staged: list[_Staged], con: duckdb.DuckDBPyConnection, k: int) -> None:
+        for s in staged:
+            con.execute(f"DROP TABLE IF EXISTS {s.checked}")
+            if s.rejected:
+                con.execute(f"DROP TABLE IF EXISTS {s.rejected}")
+        n = len(staged)  # a part that failed midway may have left its own tables
+        con.execute(f"DROP TABLE IF EXISTS {STAGE_DB}.__f{k}_{n}_checked")
+        con.execute(f"DROP TABLE IF EXISTS {STAGE_DB}.__f{k}_{n}_rejected")
+
+    def drop(self, staged: list[_Staged], k: int) -> None:
+        """Free file k's scratch tables once it is loaded."""
+        self._drop(staged, self.owner, k)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.con.close()
+        self.owner.execute(f"DETACH DATABASE IF EXISTS {STAGE_DB}")
 
 
 class _Digests:
@@ -198,26 +312,19 @@ def ingest_dataset(
     previous = _settings(con, cfg)
     digests = _Digests([job.path for job in jobs])
     keys = upsert.KeyHashes(con)
+    stager = None
     try:
+        stager = _Stager(con, jobs, cfg)
         with _Progress(progress, len(jobs)) as bar:
-            for job in jobs:
+            for k, job in enumerate(jobs):
                 bar.start(job.path)
                 started = _now()
                 digest = digests.get(job.path)
+                staged: list[_Staged] = []
                 try:
-                    parts = job.parts(con, job.path, cfg)
-                    # A file of one part is staged before its transaction: rows of a
-                    # committed scratch table are numbered 0.. in file order (rowid),
-                    # which an unnumbered part relies on (see `Part`).
-                    staged = len(parts) == 1
-                    if staged:
-                        _stage(con, parts[0])
-                    elif not all(part.numbered for part in parts):
-                        raise ValueError("an unnumbered part must be alone in its file")
+                    staged = stager.get(k)
                     with ws.transaction():
-                        for part in parts:
-                            if not staged:
-                                _stage(con, part)
+                        for part in staged:
                             result = _load_part(con, part, job, digest, started, keys)
                             summary.files.append(result)
                             for kind, n in result.reasons.items():
@@ -227,8 +334,8 @@ def ingest_dataset(
                 except duckdb.Error as exc:
                     raise InputError(f"{job.path}: cannot load: {_one_line(exc)}") from exc
                 finally:
-                    for t in TEMP_TABLES:
-                        con.execute(f"DROP TABLE IF EXISTS {t}")
+                    con.execute("DROP TABLE IF EXISTS __merged")
+                    stager.drop(staged, k)
                 bar.done()
         summary.reasons = dict(sorted(summary.reasons.items(), key=lambda kv: -kv[1]))
         rows = con.execute(
@@ -239,6 +346,8 @@ def ingest_dataset(
         ).fetchall()
         summary.unknown_author_posts, summary.unknown_authors = int(rows[0][0]), int(rows[0][1])
     finally:
+        if stager is not None:
+            stager.close()
         digests.close()
         keys.close()
         for name, value in previous.items():

@@ -37,24 +37,28 @@ def _insert_new(con: duckdb.DuckDBPyConnection, table: str, file: str, select: s
     )
 
 
-def from_checked(con: duckdb.DuckDBPyConnection, table: str, file: str) -> dict[str, int]:
-    """Copy the rows of `__checked` that have a reason into the quarantine; returns the
-    number of rows per kind of reason."""
+def from_checked(
+    con: duckdb.DuckDBPyConnection, table: str, file: str, checked: str
+) -> dict[str, int]:
+    """Copy the rows of the scratch table `checked` that have a reason into the
+    quarantine; returns the number of rows per kind of reason."""
     _insert_new(
         con, table, file,
-        f"SELECT {ROW} AS row_number, _raw AS raw_row, reason FROM __checked "
+        f"SELECT {ROW} AS row_number, _raw AS raw_row, reason FROM {checked} "
         "WHERE reason IS NOT NULL",
     )
     rows = con.execute(
-        f"SELECT {REASON_CLASS}, count(*) FROM __checked WHERE reason IS NOT NULL GROUP BY 1"
+        f"SELECT {REASON_CLASS}, count(*) FROM {checked} WHERE reason IS NOT NULL GROUP BY 1"
     ).fetchall()
     return {kind: int(n) for kind, n in rows}
 
 
-def from_csv_rejects(con: duckdb.DuckDBPyConnection, table: str, file: str) -> int:
+def stage_csv_rejects(con: duckdb.DuckDBPyConnection, checked: str, rejected: str) -> int:
     """CSV rows DuckDB could not split into the header's columns (too many fields,
-    unterminated quote, bad UTF-8). DuckDB numbers records from the header, so the data
-    row is its `line` minus one."""
+    unterminated quote, bad UTF-8), from the rejects table of the read that filled
+    `checked` (on the same connection), into the scratch table `rejected`; the rows of
+    `checked` are renumbered around them. Returns their number. DuckDB numbers records
+    from the header, so the data row is its `line` minus one."""
     exists = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [REJECTS_TABLE]
     ).fetchall()[0][0]
@@ -62,36 +66,49 @@ def from_csv_rejects(con: duckdb.DuckDBPyConnection, table: str, file: str) -> i
         return 0
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE __rejected AS
+        CREATE OR REPLACE TABLE {rejected} AS
         SELECT line - 1 AS data_row, any_value(csv_line) AS csv_line,
                string_agg(DISTINCT error_message, '; ') AS message
         FROM {REJECTS_TABLE} GROUP BY line
         """
     )
-    _insert_new(
-        con, table, file,
-        "SELECT data_row AS row_number, csv_line AS raw_row, "
-        "'unparseable CSV line (' || message || ')' AS reason FROM __rejected",
-    )
-    n = int(con.execute("SELECT count(*) FROM __rejected").fetchall()[0][0])
+    n = int(con.execute(f"SELECT count(*) FROM {rejected}").fetchall()[0][0])
     if n:
         # Rows that parsed were numbered without the rejected ones: shift them back to
         # their place in the file (rejected data rows r_1 < r_2 < ...: accepted row i
-        # sits after reject j when r_j - j < i).
-        con.execute(
-            """
-            CREATE OR REPLACE TEMP TABLE __rejected_rank AS
-            SELECT data_row - row_number() OVER (ORDER BY data_row) AS before FROM __rejected
-            """
-        )
-        row = "coalesce(__checked._row, __checked.rowid + 1)"
+        # sits after reject j when r_j - j < i). r_j - j never decreases, so the count
+        # of such j is the largest j with r_j - j < i: one ASOF join, not a count per row.
         con.execute(
             f"""
-            UPDATE __checked SET _row = {row} + (
-                SELECT count(*) FROM __rejected_rank WHERE before < {row})
+            CREATE OR REPLACE TEMP TABLE __rejected_rank AS
+            SELECT before, max(j) AS n FROM (
+                SELECT data_row - row_number() OVER (ORDER BY data_row) AS before,
+                       row_number() OVER (ORDER BY data_row) AS j
+                FROM {rejected})
+            GROUP BY before
+            """
+        )
+        con.execute(
+            f"""
+            UPDATE {checked} c SET _row = s.i + coalesce(s.n, 0) FROM (
+                SELECT x.rid, x.i, r.n
+                FROM (SELECT rowid AS rid, {ROW} AS i FROM {checked}) x
+                ASOF LEFT JOIN __rejected_rank r ON x.i > r.before
+            ) s
+            WHERE c.rowid = s.rid
             """
         )
     return n
+
+
+def from_csv_rejects(con: duckdb.DuckDBPyConnection, table: str, file: str, rejected: str) -> int:
+    """Copy the rows of `rejected` (see `stage_csv_rejects`) into the quarantine."""
+    _insert_new(
+        con, table, file,
+        "SELECT data_row AS row_number, csv_line AS raw_row, "
+        f"'unparseable CSV line (' || message || ')' AS reason FROM {rejected}",
+    )
+    return int(con.execute(f"SELECT count(*) FROM {rejected}").fetchall()[0][0])
 
 
 def quarantine_rows(ws, table: str | None = None, limit: int = 20):

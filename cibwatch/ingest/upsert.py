@@ -39,8 +39,9 @@ class KeyHashes:
     def _name(spec: TableSpec) -> str:
         return ident(f"__keys_{spec.name}")
 
-    def may_overlap(self, spec: TableSpec) -> bool:
-        """False when no good row of `__checked` shares a key with a stored row."""
+    def may_overlap(self, spec: TableSpec, checked: str) -> bool:
+        """False when no good row of the scratch table `checked` shares a key with a
+        stored row."""
         if spec.name not in self.tables:
             self.con.execute(
                 f"CREATE OR REPLACE TEMP TABLE {self._name(spec)} AS "
@@ -52,7 +53,7 @@ class KeyHashes:
                 f"""
                 SELECT count(*) FROM (
                     SELECT 1 FROM {self._name(spec)} s SEMI JOIN (
-                        SELECT {KEY_HASH} AS h FROM __checked WHERE reason IS NULL
+                        SELECT {KEY_HASH} AS h FROM {checked} WHERE reason IS NULL
                     ) c ON s.h = c.h
                     LIMIT 1)
                 """
@@ -70,11 +71,12 @@ class KeyHashes:
         self.tables.clear()
 
 
-def supersede_duplicates(con: duckdb.DuckDBPyConnection, spec: TableSpec, file: str) -> int:
-    """Move all but the last row of each key in `__checked` to the quarantine."""
+def supersede_duplicates(con: duckdb.DuckDBPyConnection, spec: TableSpec, checked: str) -> int:
+    """Mark all but the last row of each key in the scratch table `checked` for the
+    quarantine."""
     # rows whose key hashes all differ have keys that all differ
     distinct = con.execute(
-        f"SELECT count(*) = count(DISTINCT {KEY_HASH}) FROM __checked WHERE reason IS NULL"
+        f"SELECT count(*) = count(DISTINCT {KEY_HASH}) FROM {checked} WHERE reason IS NULL"
     ).fetchall()[0][0]
     if distinct:
         return 0
@@ -83,7 +85,7 @@ def supersede_duplicates(con: duckdb.DuckDBPyConnection, spec: TableSpec, file: 
         f"""
         CREATE OR REPLACE TEMP TABLE __dups AS
         SELECT {keys}, max({ORD}) AS keep_ord, arg_max({ROW}, {ORD}) AS keep_row
-        FROM __checked WHERE reason IS NULL GROUP BY ALL HAVING count(*) > 1
+        FROM {checked} WHERE reason IS NULL GROUP BY ALL HAVING count(*) > 1
         """
     )
     if not con.execute("SELECT count(*) FROM __dups").fetchall()[0][0]:
@@ -91,7 +93,7 @@ def supersede_duplicates(con: duckdb.DuckDBPyConnection, spec: TableSpec, file: 
     cols = ", ".join(f"{ident(c)} := c.{ident(c)}" for c in spec.names)
     con.execute(
         f"""
-        UPDATE __checked c SET
+        UPDATE {checked} c SET
             reason = 'duplicate key in file (superseded by row ' || d.keep_row || ')',
             _raw = CAST(to_json(struct_pack({cols})) AS VARCHAR)
         FROM __dups d
@@ -101,7 +103,7 @@ def supersede_duplicates(con: duckdb.DuckDBPyConnection, spec: TableSpec, file: 
     )
     return int(
         con.execute(
-            "SELECT count(*) FROM __checked WHERE reason LIKE 'duplicate key in file%'"
+            f"SELECT count(*) FROM {checked} WHERE reason LIKE 'duplicate key in file%'"
         ).fetchall()[0][0]
     )
 
@@ -111,8 +113,11 @@ def merge(
     spec: TableSpec,
     patch: bool = False,
     keys: KeyHashes | None = None,
+    *,
+    checked: str,
 ) -> tuple[int, int, int]:
-    """Upsert the good rows of `__checked` into `spec.name`: (loaded, updated, unchanged).
+    """Upsert the good rows of the scratch table `checked` into `spec.name`: (loaded,
+    updated, unchanged).
 
     A `patch` row fills only the fields the stored row leaves empty. `keys`, when given,
     holds the hashes of the stored keys (see `KeyHashes`) and is kept up to date."""
@@ -126,19 +131,19 @@ def merge(
         # compare, the rows go straight in
         overlap = f"""
             SELECT count(*) FROM (
-                SELECT 1 FROM __checked c SEMI JOIN {table} t ON {_on(spec, "c", "t")}
+                SELECT 1 FROM {checked} c SEMI JOIN {table} t ON {_on(spec, "c", "t")}
                 WHERE c.reason IS NULL LIMIT 1)"""
-        empty = (keys is not None and not keys.may_overlap(spec)) or not con.execute(
+        empty = (keys is not None and not keys.may_overlap(spec, checked)) or not con.execute(
             overlap
         ).fetchall()[0][0]
     if empty and not patch:
         con.execute(
             f"INSERT INTO {table} ({col_list}) "
-            f"SELECT {col_list} FROM __checked WHERE reason IS NULL"
+            f"SELECT {col_list} FROM {checked} WHERE reason IS NULL"
         )
         if keys is not None:
-            keys.add(spec, f"SELECT {KEY_HASH} FROM __checked WHERE reason IS NULL")
-        n = con.execute("SELECT count(*) FROM __checked WHERE reason IS NULL").fetchall()[0][0]
+            keys.add(spec, f"SELECT {KEY_HASH} FROM {checked} WHERE reason IS NULL")
+        n = con.execute(f"SELECT count(*) FROM {checked} WHERE reason IS NULL").fetchall()[0][0]
         return int(n), 0, 0
 
     def value(c: str) -> str:
@@ -157,8 +162,9 @@ def merge(
         CREATE OR REPLACE TEMP TABLE __merged AS
         SELECT {', '.join(f'{value(c)} AS {ident(c)}' for c in cols)},
                CASE WHEN t.{first_key} IS NULL THEN 'new'
-                    WHEN {same} THEN 'unchanged' ELSE 'changed' END AS status
-        FROM __checked c LEFT JOIN {table} t ON {_on(spec, "c", "t")}
+                    WHEN {same} THEN 'unchanged' ELSE 'changed' END AS status,
+               coalesce(c._ord, c.rowid) AS __ord
+        FROM {checked} c LEFT JOIN {table} t ON {_on(spec, "c", "t")}
         WHERE c.reason IS NULL
         """
     )
@@ -170,9 +176,11 @@ def merge(
             WHERE {_on(spec, "t", "c")}
             """
         )
+    # in file order, as the rows of a file with nothing stored go in (a join's output
+    # order is whatever its threads made it)
     con.execute(
         f"INSERT INTO {table} ({col_list}) SELECT {col_list} FROM __merged "
-        "WHERE status IN ('new', 'changed')"
+        "WHERE status IN ('new', 'changed') ORDER BY __ord"
     )
     if keys is not None and counts.get("new"):
         keys.add(spec, f"SELECT {key_hash(spec.key)} FROM __merged WHERE status = 'new'")

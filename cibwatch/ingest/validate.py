@@ -17,12 +17,12 @@ from cibwatch.ingest.contract import DEFAULTS, TABLES, Column, Part
 EXTRA_TIMESTAMP_FORMATS = ["%a %b %d %H:%M:%S %z %Y"]
 
 
-# SQL over the scratch table `__checked`: a row's number in its file (what a person looks
+# SQL over a scratch table of checked rows: a row's number in its file (what a person looks
 # up) and its order. Rows of a source that is not `numbered` (see `Part`) take both from
 # their place in the table, which keeps file order.
 ROW = "coalesce(_row, rowid + 1)"
 ORD = "coalesce(_ord, rowid)"
-# Column of `__checked`: a 64-bit hash of the row's key (see `key_hash`), which `upsert`
+# Column of the checked rows: a 64-bit hash of the row's key (see `key_hash`), which `upsert`
 # compares before the keys themselves.
 KEY_HASH = "_key_hash"
 
