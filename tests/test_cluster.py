@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 import duckdb
 import pandas as pd
+import pytest
 
 from cibwatch import cluster, graph, signals
 from cibwatch.config import Config
@@ -155,6 +156,37 @@ def test_cluster_evidence_and_stable_ids(tmp_path):
     before = members(ws.con)
     detect_clusters(ws.con)
     assert members(ws.con) == before
+
+
+def test_the_stage_leaves_the_connection_as_it_found_it(tmp_path):
+    """The stage works on three cursors and an attached scratch database: once done,
+    or failed, none of it is left (no database, no temp table but the graph's), and a
+    run after a failed one gives the same clusters."""
+    ws = Workspace(tmp_path / "c.duckdb")
+    build_world(ws.con)
+    cfg = Config()
+    signals.extract_keys(ws.con, cfg)
+    graph.build_edges(ws.con, cfg)
+
+    def databases() -> set[str]:
+        return {r[0] for r in ws.con.execute(
+            "SELECT database_name FROM duckdb_databases()").fetchall()}
+
+    before, temp = databases(), _temp_tables(ws.con) - set(graph.DICTIONARIES)
+    cluster.find_clusters(ws.con, cfg)
+    found = members(ws.con)
+    assert found and databases() == before and _temp_tables(ws.con) == temp
+    # a failure in the attach rounds (the action table missing from its cursor)
+    real = cluster._actions
+    cluster._actions = lambda con: None
+    try:
+        with pytest.raises(duckdb.Error):
+            cluster.find_clusters(ws.con, cfg)
+    finally:
+        cluster._actions = real
+    assert databases() == before
+    cluster.find_clusters(ws.con, cfg)
+    assert members(ws.con) == found
 
 
 def test_min_cluster_size_respected(tmp_path):
@@ -342,6 +374,8 @@ def test_key_uses_from_the_graph_dictionaries_equal_those_of_the_key_rows(tmp_pa
     assert 0 < len(want_ku) < n_all
     assert any(t is not None for *_, t in want_ku)
     assert want_ak
+    cluster._open_scratch(con)
+    cluster._post_authors(con)
     for built_by in ("graph", "keys"):
         cluster._key_users(con, cfg)
         assert not set(graph.DICTIONARIES) & _temp_tables(con), built_by
@@ -384,6 +418,8 @@ def test_keys_whose_hashes_clash_are_two_keys_in_the_key_tests(tmp_path):
         "INSERT INTO keys VALUES ('facebook', ?, 'follow', ?, NULL, NULL)",
         [("a", one), ("b", one), ("c", two), ("d", two)],
     )
+    cluster._open_scratch(ws.con)
+    cluster._post_authors(ws.con)
     cluster._key_users(ws.con, Config())
     kids = ws.con.execute(
         "SELECT kid, count(*) FROM _ku GROUP BY kid ORDER BY 2"
