@@ -11,7 +11,7 @@ import cibwatch
 from cibwatch.config import Config
 from cibwatch.operations import history, link_operations
 from cibwatch.operations.features import build_asset_keys, build_link_keys
-from cibwatch.operations.linking import score_links
+from cibwatch.operations.linking import _write_members, score_links
 
 OP_TABLES = (
     "operations", "operation_clusters", "operation_links", "operation_evidence",
@@ -127,6 +127,37 @@ def test_link_keys_give_what_scoring_reads_of_all_asset_keys(ws):
     families = {f for f, _ in out[0][0][1]}
     assert repeated > 0 and {"xref", "handle", "asset", "content"} <= families
     assert out[0][0][0] and out[0][1]
+    assert out[1] == out[0]
+
+
+def test_a_later_round_sums_the_previous_rounds_node_keys(ws):
+    """With no asset in two clusters, a later round adds up the previous round's node
+    keys (`merged_nodes`): the same `_op_node_keys` and scored links as regrouping every
+    clustered asset's keys for the merged nodes."""
+    cfg = Config()
+    con = ws.con
+    single = {c: [c] for c in ("fa", "fb", "xa", "xb", "ya")}
+    merged = {"fa": ["fa", "xa", "ya"], "fb": ["fb"], "xb": ["xb"]}
+    platform_of = {"fa": None, "fb": "facebook", "xb": "x"}
+    build_link_keys(con, cfg.operations, detection_min_chars=cfg.signals.min_text_chars)
+    out = []
+    for sum_previous in (False, True):
+        _write_members(con, single)
+        score_links(con, cfg.operations, dict(con.execute(
+            "SELECT cluster_id, platform FROM clusters").fetchall()), {}, key_rows=True)
+        _write_members(con, merged)
+        links = score_links(con, cfg.operations, platform_of, {}, reuse_key_users=True,
+                            key_rows=True, merged_nodes=sum_previous)
+        out.append((
+            con.execute("SELECT * FROM _op_node_keys ORDER BY ALL").fetchall(),
+            con.execute("SELECT typeof(n) FROM _op_node_keys LIMIT 1").fetchall(),
+            sorted((ln.a, ln.b, ln.strength, ln.keys, json.dumps(ln.families))
+                   for ln in links),
+        ))
+    nodes = {row[0] for row in out[0][0]}
+    assert nodes == {"fa", "fb", "xb"} and out[0][2]
+    # fa's keys come from three clusters: some key is held by assets of several.
+    assert max(row[4] for row in out[0][0] if row[0] == "fa") > 1
     assert out[1] == out[0]
 
 

@@ -19,6 +19,7 @@ Everything is SQL over whole tables (plus Arrow compute for text normalisation).
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import duckdb
 import pyarrow as pa
@@ -58,6 +59,8 @@ MAY_BREAK = (
 # Distinct post texts and titles normalised per batch: bounds the Arrow copies held at
 # once (about 1 GB at a few hundred bytes a text) whatever the number of posts.
 _NORMALISE_BATCH = 1_000_000
+# Rows per Arrow batch of normalised strings handed to DuckDB to split into sentences.
+_SPLIT_BATCH = 50_000
 
 
 def _sql_list(items: tuple[str, ...]) -> str:
@@ -127,21 +130,34 @@ def build_link_keys(
     `_op_keys`' rows of some assets are then `_op_rows` of those assets grouped, plus
     their `_op_keys_extra` rows (`linking.score_links` does so for clustered assets)."""
     in_scope = _in_scope(None)
-    rows = _key_rows_sql(con, cfg, in_scope, detection_min_chars)
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE {ROWS_TABLE} AS
-        SELECT platform, account_id, family, key, post_id,
-               hash(platform, account_id, family, key) AS h
-        FROM ({rows})
-        """
-    )
-    con.execute("DROP TABLE _op_pieces")
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {EXTRA_TABLE} (platform VARCHAR, account_id VARCHAR,"
-        " family VARCHAR, key VARCHAR, post_id VARCHAR)"
-    )
-    _add_account_keys(con, cfg, in_scope, with_assets, EXTRA_TABLE)
+    # The account-level keys read only the workspace's tables: a second connection
+    # (`con.cursor()`) builds them while this one splits the posts' texts (Python and
+    # Arrow glue, partly on one core) and reads the rows. Temp tables are per connection,
+    # so it writes them to an in-memory database both see (an ATTACH is per instance),
+    # copied here after and detached.
+    con.execute(f"ATTACH ':memory:' AS {_SCRATCH_DB}")
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            extra = pool.submit(_account_keys_aside, con.cursor(), cfg, in_scope, with_assets)
+            try:
+                rows = _key_rows_sql(con, cfg, in_scope, detection_min_chars)
+                con.execute(
+                    f"""
+                    CREATE OR REPLACE TEMP TABLE {ROWS_TABLE} AS
+                    SELECT platform, account_id, family, key, post_id,
+                           hash(platform, account_id, family, key) AS h
+                    FROM ({rows})
+                    """
+                )
+                con.execute("DROP TABLE _op_pieces")
+            finally:
+                extra.result()
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {EXTRA_TABLE} AS "
+            f"SELECT * FROM {_SCRATCH_DB}.{EXTRA_TABLE}"
+        )
+    finally:
+        con.execute(f"DETACH DATABASE IF EXISTS {_SCRATCH_DB}")
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _op_hash_counts AS
@@ -171,6 +187,25 @@ def build_link_keys(
         "SELECT family, h FROM _op_hash_counts WHERE n > 1"
     )
     con.execute("DROP TABLE _op_hash_counts")
+
+
+# The in-memory database `build_link_keys`' two connections share while it runs.
+_SCRATCH_DB = "_op_scratch"
+
+
+def _account_keys_aside(
+    cursor: duckdb.DuckDBPyConnection, cfg: OperationsConfig, in_scope: str, with_assets: bool
+) -> None:
+    """`_add_account_keys` into `_SCRATCH_DB`, on a connection of its own (closed here)."""
+    target = f"{_SCRATCH_DB}.{EXTRA_TABLE}"
+    try:
+        cursor.execute(
+            f"CREATE TABLE {target} (platform VARCHAR, account_id VARCHAR,"
+            " family VARCHAR, key VARCHAR, post_id VARCHAR)"
+        )
+        _add_account_keys(cursor, cfg, in_scope, with_assets, target)
+    finally:
+        cursor.close()
 
 
 def _in_scope(scope: str | None) -> str:
@@ -300,7 +335,11 @@ def _content_pieces(
         wholes = batch.column("whole").combine_chunks()
         del batch
         normalised = normalise_parallel(strings, min(os.cpu_count() or 1, 8))
-        con.register("_op_norm", pa.table({"s": strings, "whole": wholes, "n": normalised}))
+        # In batches, so DuckDB splits the sentences on every core (one Arrow batch is
+        # one scan task).
+        norm = pa.table({"s": strings, "whole": wholes, "n": normalised})
+        con.register("_op_norm", pa.Table.from_batches(
+            norm.to_batches(max_chunksize=_SPLIT_BATCH), norm.schema))
         # Per distinct string: its whole normalised form (a title's only piece) and, as
         # a post's text, its sentences too (a sentence that is the whole text is that key).
         con.execute(
@@ -316,7 +355,7 @@ def _content_pieces(
             """
         )
         con.unregister("_op_norm")
-        del strings, wholes, normalised
+        del strings, wholes, normalised, norm
     con.execute("DROP TABLE _op_strings")
 
 

@@ -71,9 +71,36 @@ def assign_ids(
     return [i for i in ids if i is not None]
 
 
-def record(con: duckdb.DuckDBPyConnection, cfg: OperationsConfig) -> None:
+ASSET_WEEKS = "_op_asset_weeks_all"
+
+
+def asset_weeks(con: duckdb.DuckDBPyConnection) -> None:
+    """Temp table `ASSET_WEEKS(platform, account_id, wk, n, first_at, last_at)`: the
+    posts per week of every asset `record` can count (clustered now, or attributed
+    before), which does not depend on how clusters join into operations, so it can be
+    read from `posts` while they are being joined. Call before `record` changes
+    operation_assets."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {ASSET_WEEKS} AS
+        SELECT p.platform, p.account_id,
+               CAST(date_trunc('week', p.created_at) AS DATE) AS wk, count(*) AS n,
+               min(p.created_at) AS first_at, max(p.created_at) AS last_at
+        FROM posts p
+        SEMI JOIN (SELECT platform, account_id FROM cluster_members
+                   UNION SELECT platform, account_id FROM operation_assets) a
+          ON a.platform = p.platform AND a.account_id = p.account_id
+        GROUP BY ALL
+        """
+    )
+
+
+def record(
+    con: duckdb.DuckDBPyConnection, cfg: OperationsConfig, weeks: str | None = None
+) -> None:
     """Remember the current members of each operation, then rebuild operation_history
-    and operations.first_seen/last_seen from the posts of all its assets."""
+    and operations.first_seen/last_seen from the posts of all its assets. `weeks`: the
+    table `asset_weeks` made on this connection, else the posts are read here."""
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE _op_current AS
@@ -100,19 +127,27 @@ def record(con: duckdb.DuckDBPyConnection, cfg: OperationsConfig) -> None:
         """
     )
     con.execute("DELETE FROM operation_history")
+    # Each asset's posts per week, read from `posts` once for both statements below.
+    if weeks is None:
+        asset_weeks(con)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _op_asset_weeks AS
+        SELECT o.operation_id, o.platform, o.account_id, w.wk,
+               -- an asset listed twice counts its posts twice, as joining posts did
+               sum(w.n) AS n, min(w.first_at) AS first_at, max(w.last_at) AS last_at
+        FROM operation_assets o
+        JOIN {weeks or ASSET_WEEKS} w USING (platform, account_id)
+        WHERE o.operation_id IN (SELECT operation_id FROM operations)
+        GROUP BY ALL
+        """
+    )
     con.execute(
         """
         INSERT INTO operation_history
-        WITH a AS (
-            SELECT o.operation_id, o.platform, o.account_id,
-                   CAST(date_trunc('week', p.created_at) AS DATE) AS wk
-            FROM operation_assets o
-            JOIN posts p USING (platform, account_id)
-            WHERE o.operation_id IN (SELECT operation_id FROM operations)
-        ),
-        life AS (
+        WITH life AS (
             SELECT operation_id, platform, account_id, min(wk) AS first_wk, max(wk) AS last_wk
-            FROM a GROUP BY ALL
+            FROM _op_asset_weeks GROUP BY ALL
         ),
         weeks AS (
             SELECT operation_id,
@@ -122,9 +157,8 @@ def record(con: duckdb.DuckDBPyConnection, cfg: OperationsConfig) -> None:
             FROM life GROUP BY operation_id
         ),
         act AS (
-            SELECT operation_id, wk AS week, count(DISTINCT (platform, account_id)) AS assets,
-                   count(*) AS posts
-            FROM a GROUP BY ALL
+            SELECT operation_id, wk AS week, count(*) AS assets, sum(n) AS posts
+            FROM _op_asset_weeks GROUP BY ALL
         ),
         born AS (SELECT operation_id, first_wk AS week, count(*) AS n FROM life GROUP BY ALL),
         ended AS (SELECT operation_id, last_wk AS week, count(*) AS n FROM life GROUP BY ALL)
@@ -143,10 +177,10 @@ def record(con: duckdb.DuckDBPyConnection, cfg: OperationsConfig) -> None:
     con.execute(
         """
         UPDATE operations SET first_seen = s.first_seen, last_seen = s.last_seen
-        FROM (SELECT o.operation_id, min(p.created_at) AS first_seen,
-                     max(p.created_at) AS last_seen
-              FROM operation_assets o JOIN posts p USING (platform, account_id)
-              GROUP BY 1) s
+        FROM (SELECT operation_id, min(first_at) AS first_seen, max(last_at) AS last_seen
+              FROM _op_asset_weeks GROUP BY 1) s
         WHERE operations.operation_id = s.operation_id
         """
     )
+    con.execute("DROP TABLE _op_asset_weeks")
+    con.execute(f"DROP TABLE IF EXISTS {ASSET_WEEKS}")

@@ -162,6 +162,8 @@ class Link:
     nodes_b: list[str] = field(default_factory=list)
     samples: _Samples | None = field(default=None, repr=False)
     _families: list[dict] | None = field(default=None, repr=False)
+    # (detail, evidence JSON) as `operation_links` stores them, once `_render`ed.
+    rendered: tuple[str, str] | None = field(default=None, repr=False)
 
     @property
     def accepted(self) -> bool:
@@ -264,41 +266,66 @@ def link_operations(con: duckdb.DuckDBPyConnection, config: Config) -> LinkSumma
         build_link_keys(con, cfg, with_assets=bool(known),
                         detection_min_chars=config.signals.min_text_chars)
     con.execute("DROP TABLE IF EXISTS _op_key_users")
-    for round_ in range(max(1, cfg.link_rounds) if clusters else 0):
-        # Each round compares what is joined so far (an operation's clusters as one
-        # node), so fragments too weak to link pairwise join the operation they belong to.
-        nodes = groups_uf.nodes()
-        _write_members(con, nodes)
-        platform_of = {
-            rep: (p.pop() if len(p := {clusters[c][0] for c in cs}) == 1 else None)
-            for rep, cs in nodes.items()
-        }
-        merged = False
-        scored = score_links(con, cfg, platform_of, known, reuse_key_users=round_ > 0,
-                             samples=samples, key_rows=True)
-        for link in _ordered(scored):
-            if not link.accepted:
-                continue
-            link.nodes_a = nodes.get(link.a, [link.a])
-            link.nodes_b = nodes.get(link.b, [link.b])
-            if groups_uf.union(link.a, link.b):
-                merged = True
-                accepted.setdefault((link.a, link.b), link)
-            elif len(link.nodes_a) == 1 and len(link.nodes_b) == 1:
-                accepted.setdefault((link.a, link.b), link)
-        if not merged:
-            break
-    groups = groups_uf.groups()
-    links = list(accepted.values())
-    _load_examples(links)
-    for link in links:
-        samples.want(link)
-    members = _group_members(con, groups)
-    ids = history.assign_ids(con, cfg, [members[i] for i in range(len(groups))])
-    summary = _write(con, cfg, clusters, known, links, groups, members, ids)
+    # An asset in one cluster only: a node's keys are then its parts' keys added up.
+    disjoint = bool(clusters) and bool(con.execute(
+        "SELECT count(*) = count(DISTINCT (platform, account_id)) FROM cluster_members"
+    ).fetchall()[0][0])
+    # A second connection works beside this one on what does not depend on how the
+    # clusters join: each asset's posts per week for the history (while round one
+    # scores, largely in Python), then the evidence of the links accepted in round one
+    # (most of them, while the later rounds run, largely in SQL), then the history.
+    aside = con.cursor()
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            weeks = pool.submit(history.asset_weeks, aside)
+            rendering = None
+            for round_ in range(max(1, cfg.link_rounds) if clusters else 0):
+                # Each round compares what is joined so far (an operation's clusters as
+                # one node), so fragments too weak to link pairwise join the operation
+                # they belong to.
+                nodes = groups_uf.nodes()
+                _write_members(con, nodes)
+                platform_of = {
+                    rep: (p.pop() if len(p := {clusters[c][0] for c in cs}) == 1 else None)
+                    for rep, cs in nodes.items()
+                }
+                merged = False
+                scored = score_links(con, cfg, platform_of, known,
+                                     reuse_key_users=round_ > 0, samples=samples,
+                                     key_rows=True, merged_nodes=disjoint and round_ > 0)
+                for link in _ordered(scored):
+                    if not link.accepted:
+                        continue
+                    link.nodes_a = nodes.get(link.a, [link.a])
+                    link.nodes_b = nodes.get(link.b, [link.b])
+                    if groups_uf.union(link.a, link.b):
+                        merged = True
+                        accepted.setdefault((link.a, link.b), link)
+                    elif len(link.nodes_a) == 1 and len(link.nodes_b) == 1:
+                        accepted.setdefault((link.a, link.b), link)
+                if not merged:
+                    break
+                if rendering is None:
+                    rendering = pool.submit(_render, list(accepted.values()), clusters,
+                                            _Samples(aside))
+            weeks.result()
+            if rendering is not None:
+                rendering.result()
+        groups = groups_uf.groups()
+        links = list(accepted.values())
+        rest = [link for link in links if link.rendered is None]
+        _load_examples(rest)
+        for link in rest:
+            samples.want(link)
+        members = _group_members(con, groups)
+        ids = history.assign_ids(con, cfg, [members[i] for i in range(len(groups))])
+        summary = _write(con, cfg, clusters, known, links, groups, members, ids, aside)
+    finally:
+        aside.close()
     for table in (KEYS_TABLE, ROWS_TABLE, EXTRA_TABLE, REPEATED_TABLE, "_op_node_keys",
                   "_op_shared", "_op_key_users", "_op_group_members", "_op_current",
-                  "_op_members", "_op_member_keys", "_op_member_hours", "_op_totals"):
+                  "_op_members", "_op_member_keys", "_op_member_hours", "_op_totals",
+                  "_op_node_map"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     return summary
 
@@ -311,6 +338,7 @@ def score_links(
     reuse_key_users: bool = False,
     samples: _Samples | None = None,
     key_rows: bool = False,
+    merged_nodes: bool = False,
 ) -> list[Link]:
     """Every candidate link between two nodes of `_op_members(node, platform,
     account_id)` or saved signatures, scored (accepted or not). Needs `_op_keys`
@@ -320,7 +348,10 @@ def score_links(
     and hours, each key's users) from the previous call, which is right when only the
     grouping of the same clusters into nodes changed (a later linking round).
     `samples`: where the quoted texts of the links' examples are read (one per run).
-    `key_rows`: the keys are `features.build_link_keys`' tables, not `_op_keys`."""
+    `key_rows`: the keys are `features.build_link_keys`' tables, not `_op_keys`.
+    `merged_nodes`: each node is a union of the previous call's nodes (`_op_node_map`
+    maps their clusters to it) and no asset is in two clusters, so the nodes' keys are
+    the previous call's added up, not regrouped from every clustered asset's keys."""
     members = "(SELECT DISTINCT platform, account_id FROM _op_members)"
     if not reuse_key_users:
         # The clustered assets' keys and posting hours, read once from the whole tables.
@@ -365,7 +396,7 @@ def score_links(
                 f"CREATE OR REPLACE TEMP TABLE _op_totals AS "
                 f"SELECT family, count(*) AS n FROM {KEYS_TABLE} GROUP BY 1"
             )
-    _node_keys(con, known)
+    _node_keys(con, known, merged_nodes)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _op_shared AS
@@ -599,13 +630,14 @@ def _chance(shared: _Shared, profile: dict, totals: dict) -> list[tuple[float, f
         bounds = _starts(np.append(sizes, 0)).tolist()
         fsum = math.fsum
         for j, i in enumerate(here_rows.tolist()):
-            c = lo + j
             a, b = bounds[j], bounds[j + 1]
             p, q = b_bounds[j], b_bounds[j + 1]
             mean = fsum(b_mean[p:q]) - fsum(s_mean[a:b])
             var = fsum(b_var[p:q]) - fsum(s_var[a:b])
-            here = (max(mean, 0.0), max(var, 0.0))
-            out[i] = here if c % 2 == 0 else max(out[i], here)
+            # max(mean, 0.0) and max(out[i], here), without the calls' overhead.
+            here = (0.0 if mean < 0.0 else mean, 0.0 if var < 0.0 else var)
+            if (lo + j) % 2 == 0 or here > out[i]:
+                out[i] = here
     return out
 
 
@@ -661,20 +693,38 @@ def _exact_terms(
     return flat.tolist(), (2 * starts).tolist()
 
 
-def _node_keys(con: duckdb.DuckDBPyConnection, known: dict[str, dict]) -> None:
+def _node_keys(
+    con: duckdb.DuckDBPyConnection, known: dict[str, dict], merged: bool = False
+) -> None:
     """`_op_node_keys(node, known, family, key, n, platform, post_id)`: the keys of every
     cluster (n = its assets using the key) and every saved signature (n as saved).
     Reads `_op_member_keys` (the clustered assets' rows of `_op_keys`, a fraction of
-    it), built by `score_links` once for all linking rounds."""
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _op_node_keys AS
-        SELECT m.node, false AS known, k.family, k.key, count(*) AS n,
-               min(k.platform) AS platform, min(k.post_id) AS post_id
-        FROM _op_member_keys k JOIN _op_members m USING (platform, account_id)
-        GROUP BY m.node, k.family, k.key
-        """
-    )
+    it), built by `score_links` once for all linking rounds. `merged`: the nodes are
+    unions of the previous `_op_node_keys`' nodes over disjoint assets (see `score_links`),
+    whose counts then add up and whose first platform and post are the least of theirs."""
+    if merged:
+        con.execute("ALTER TABLE _op_node_keys RENAME TO _op_node_keys_before")
+        con.execute(
+            """
+            CREATE TEMP TABLE _op_node_keys AS
+            SELECT m.node, false AS known, k.family, k.key, CAST(sum(k.n) AS BIGINT) AS n,
+                   min(k.platform) AS platform, min(k.post_id) AS post_id
+            FROM _op_node_keys_before k JOIN _op_node_map m ON m.cluster_id = k.node
+            WHERE NOT k.known
+            GROUP BY m.node, k.family, k.key
+            """
+        )
+        con.execute("DROP TABLE _op_node_keys_before")
+    else:
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE _op_node_keys AS
+            SELECT m.node, false AS known, k.family, k.key, count(*) AS n,
+                   min(k.platform) AS platform, min(k.post_id) AS post_id
+            FROM _op_member_keys k JOIN _op_members m USING (platform, account_id)
+            GROUP BY m.node, k.family, k.key
+            """
+        )
     rows: dict[str, list] = {"node": [], "family": [], "key": [], "n": []}
     for name, sig in known.items():
         for family, keys in sig["families"].items():
@@ -839,7 +889,10 @@ def _write_members(con: duckdb.DuckDBPyConnection, nodes: dict[str, list[str]]) 
         },
         schema=pa.schema([("cluster_id", pa.string()), ("node", pa.string())]),
     )
-    con.register("_op_node_map", table)
+    # Kept as a table: the next round's `_node_keys` maps this round's nodes through it.
+    con.register("_op_node_arrow", table)
+    con.execute("CREATE OR REPLACE TEMP TABLE _op_node_map AS SELECT * FROM _op_node_arrow")
+    con.unregister("_op_node_arrow")
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE _op_members AS
@@ -847,7 +900,6 @@ def _write_members(con: duckdb.DuckDBPyConnection, nodes: dict[str, list[str]]) 
         FROM cluster_members m JOIN _op_node_map n USING (cluster_id)
         """
     )
-    con.unregister("_op_node_map")
 
 
 def _group_members(con: duckdb.DuckDBPyConnection, groups: list[list[str]]) -> dict:
@@ -935,11 +987,11 @@ def _cluster_evidence(cid: str, cluster: tuple) -> list[tuple[str, float, str]]:
     return items
 
 
-def _write(con, cfg, clusters, known, links, groups, members, ids) -> LinkSummary:
+def _write(con, cfg, clusters, known, links, groups, members, ids, aside) -> LinkSummary:
     """Fill the operations tables and record history. History is SQL over operations,
-    operation_clusters and posts alone: it runs on a second connection (`con.cursor()`,
-    which sees what `con` has committed: the stage runs in autocommit, as detect does)
-    while Python builds the links' evidence (most of this step's time at 10M posts)."""
+    operation_clusters and `history.asset_weeks` alone: it runs on the second connection
+    `aside` (a `con.cursor()`, which sees what `con` has committed: the stage runs in
+    autocommit, as detect does) while Python builds the rest of the links' evidence."""
     op_rows, oc_rows = [], []
     for i, nodes in enumerate(groups):
         cids = [n for n in nodes if not n.startswith(KNOWN_PREFIX)]
@@ -955,7 +1007,7 @@ def _write(con, cfg, clusters, known, links, groups, members, ids) -> LinkSummar
             [pa.string(), pa.string(), pa.float64(), pa.string()])
     _insert(con, "operation_clusters", oc_rows, [pa.string(), pa.string()])
     with ThreadPoolExecutor(1) as pool:
-        recorded = pool.submit(_record, con.cursor(), cfg)
+        recorded = pool.submit(history.record, aside, cfg, history.ASSET_WEEKS)
         link_rows, ev_rows, attributions = _evidence_rows(clusters, known, links, groups,
                                                           members, ids)
         _insert(con, "operation_links", link_rows,
@@ -964,14 +1016,6 @@ def _write(con, cfg, clusters, known, links, groups, members, ids) -> LinkSummar
                 [pa.string(), pa.string(), pa.float64(), pa.string()])
         recorded.result()
     return LinkSummary(len(op_rows), len(oc_rows), len(link_rows), attributions)
-
-
-def _record(cursor: duckdb.DuckDBPyConnection, cfg: OperationsConfig) -> None:
-    """`history.record` on a connection of its own (closed here, with its temp tables)."""
-    try:
-        history.record(cursor, cfg)
-    finally:
-        cursor.close()
 
 
 def _evidence_rows(clusters, known, links, groups, members, ids):
@@ -994,11 +1038,8 @@ def _evidence_rows(clusters, known, links, groups, members, ids):
         for c in cids:
             ev_rows.extend((op_id, *item) for item in _cluster_evidence(c, clusters[c]))
         for link in links_of.get(i, []):
-            detail = link_detail(link, clusters)
-            link_rows.append(
-                (op_id, link.a, link.b, link.strength,
-                 json.dumps({"detail": detail, **link.evidence()}, ensure_ascii=False))
-            )
+            detail, evidence = link.rendered or _rendered(link, clusters)
+            link_rows.append((op_id, link.a, link.b, link.strength, evidence))
             ev_rows.append((op_id, f"{link.kind}_link", link.strength, detail))
         if name is not None:
             strength = max(
@@ -1012,6 +1053,23 @@ def _evidence_rows(clusters, known, links, groups, members, ids):
             attributions.append(att)
             ev_rows.append((op_id, "known_operation", strength, att.message()))
     return link_rows, ev_rows, attributions
+
+
+def _rendered(link: Link, clusters: dict[str, tuple]) -> tuple[str, str]:
+    """A link's sentence and its `operation_links.evidence` JSON."""
+    detail = link_detail(link, clusters)
+    return detail, json.dumps({"detail": detail, **link.evidence()}, ensure_ascii=False)
+
+
+def _render(links: list[Link], clusters: dict[str, tuple], samples: _Samples) -> None:
+    """Set `rendered` on these links, their quoted texts read through `samples` (on a
+    connection this thread alone uses meanwhile)."""
+    _load_examples(links)
+    for link in links:
+        samples.want(link)
+    for link in links:
+        link.samples = samples
+        link.rendered = _rendered(link, clusters)
 
 
 def _insert(con: duckdb.DuckDBPyConnection, target: str, rows: list[tuple], types) -> None:
