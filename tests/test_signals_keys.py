@@ -143,3 +143,26 @@ def test_rerun_replaces_keys(tmp_path):
     ws = _world(tmp_path)
     first = extract_keys(ws.con, Config())
     assert extract_keys(ws.con, Config()) == first
+
+
+@pytest.mark.parametrize("failing", ["extract_text_keys", "extract_account_keys"])
+def test_a_failure_on_either_side_keeps_the_old_keys(tmp_path, monkeypatch, failing):
+    """Text keys and the other keys are two transactions on two connections; a failure
+    in either, after the other side has inserted, rolls both back."""
+    import cibwatch.signals as signals
+
+    ws = _world(tmp_path)
+    extract_keys(ws.con, Config())
+    before = ws.con.execute("SELECT * FROM keys ORDER BY ALL").fetchall()
+    real = getattr(signals, failing)
+
+    def fail(con, cfg):
+        real(con, cfg)  # its rows are inserted, then it fails
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(signals, failing, fail)
+    with pytest.raises(RuntimeError, match="disk full"):
+        extract_keys(ws.con, Config())
+    assert ws.con.execute("SELECT * FROM keys ORDER BY ALL").fetchall() == before
+    monkeypatch.setattr(signals, failing, real)
+    assert extract_keys(ws.con, Config()) == len(before)

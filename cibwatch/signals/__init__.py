@@ -3,9 +3,11 @@ key, ts, post_id)`, the input of the one co-activity kernel (`signals.kernel`)."
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import duckdb
 
-from cibwatch.config import Config
+from cibwatch.config import Config, SignalConfig
 from cibwatch.signals.accounts import extract_account_keys
 from cibwatch.signals.engagement import extract_engagement_keys
 from cibwatch.signals.links import extract_link_keys
@@ -17,24 +19,40 @@ __all__ = ["extract_keys"]
 def extract_keys(con: duckdb.DuckDBPyConnection, config: Config) -> int:
     """Replace the rows of `keys` with every key of the workspace; returns the row count.
 
-    One transaction: committed one by one, the dozen inserts pass DuckDB's WAL
-    threshold again and again and each time checkpoint the database (about 1 CPU s of
-    12 at 1.1M posts); one commit checkpoints once, and a failure keeps the old keys."""
+    Two transactions at once, each committed whole: the text keys on `con`
+    (normalising, MinHash and grouping leave a core free much of the time) and every
+    other key, SQL only, on a cursor in a worker thread. DuckDB appends to one table
+    from two transactions without conflict. One commit each: committed statement by
+    statement, the dozen inserts pass DuckDB's WAL threshold again and again and each
+    time checkpoint the database. A failure before the commits keeps the old keys; the
+    text side commits first, so only a failing commit of the other side (after the
+    first succeeded) would leave the text keys alone, and the next run replaces them."""
     cfg = config.signals
-    con.execute("BEGIN TRANSACTION")
+    others = con.cursor()
     try:
-        con.execute("DELETE FROM keys")
+        others.execute("SET enable_progress_bar = false")
+        con.execute("BEGIN TRANSACTION")
+        others.execute("BEGIN TRANSACTION")
+        try:
+            con.execute("DELETE FROM keys")
+            with ThreadPoolExecutor(1, thread_name_prefix="cibwatch-keys") as pool:
+                rest = pool.submit(_other_keys, others, cfg)
+                try:
+                    extract_text_keys(con, cfg)
+                finally:
+                    rest.result()
+        except BaseException:
+            con.execute("ROLLBACK")
+            others.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+        others.execute("COMMIT")
+    finally:
+        others.close()
+    return int(con.execute("SELECT count(*) FROM keys").fetchall()[0][0])
 
-        def the_others() -> None:
-            extract_link_keys(con, cfg)
-            extract_engagement_keys(con, cfg)
-            extract_account_keys(con, cfg)
 
-        # the others run while a worker groups near-duplicate texts (pure NumPy)
-        extract_text_keys(con, cfg, meanwhile=the_others)
-        rows = con.execute("SELECT count(*) FROM keys").fetchall()
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    con.execute("COMMIT")
-    return int(rows[0][0])
+def _other_keys(con: duckdb.DuckDBPyConnection, cfg: SignalConfig) -> None:
+    extract_link_keys(con, cfg)
+    extract_engagement_keys(con, cfg)
+    extract_account_keys(con, cfg)

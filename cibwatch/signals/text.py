@@ -347,15 +347,8 @@ def _distinct_signatures(
     return fps, sig
 
 
-def extract_text_keys(
-    con: duckdb.DuckDBPyConnection, cfg: SignalConfig,
-    meanwhile: Callable[[], None] | None = None,
-) -> None:
-    """Insert `text` (exact fingerprint) and `neardup` (MinHash group) keys.
-
-    `meanwhile` (other key extractors, on the same connection) runs on this thread
-    while a worker forms the near-duplicate groups (NumPy, which releases the GIL);
-    the connection is never used by two threads at once."""
+def extract_text_keys(con: duckdb.DuckDBPyConnection, cfg: SignalConfig) -> None:
+    """Insert `text` (exact fingerprint) and `neardup` (MinHash group) keys."""
     _fingerprint_table(con, cfg)
     pa.default_memory_pool().release_unused()
     con.execute(
@@ -365,15 +358,8 @@ def extract_text_keys(
     pa.default_memory_pool().release_unused()
     if len(fps) < 2:
         con.execute("DROP TABLE text_fp")
-        if meanwhile is not None:
-            meanwhile()
         return
-    with ThreadPoolExecutor(1, thread_name_prefix="cibwatch-neardup") as pool:
-        grouped = pool.submit(
-            near_duplicate_groups, sig, cfg.minhash_bands, cfg.minhash_min_similarity)
-        if meanwhile is not None:
-            meanwhile()
-        groups = grouped.result()
+    groups = near_duplicate_groups(sig, cfg.minhash_bands, cfg.minhash_min_similarity)
     del sig
     mapping = pa.table({"fp": fps, "grp": pa.array(groups.astype(np.int64))})
     del groups
