@@ -156,8 +156,8 @@ def test_a_failure_on_either_side_keeps_the_old_keys(tmp_path, monkeypatch, fail
     before = ws.con.execute("SELECT * FROM keys ORDER BY ALL").fetchall()
     real = getattr(signals, failing)
 
-    def fail(con, cfg):
-        real(con, cfg)  # its rows are inserted, then it fails
+    def fail(con, cfg, **kwargs):
+        real(con, cfg, **kwargs)  # its rows are inserted, then it fails
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(signals, failing, fail)

@@ -19,9 +19,9 @@ __all__ = ["extract_keys"]
 def extract_keys(con: duckdb.DuckDBPyConnection, config: Config) -> int:
     """Replace the rows of `keys` with every key of the workspace; returns the row count.
 
-    Two transactions at once, each committed whole: the text keys on `con`
-    (normalising, MinHash and grouping leave a core free much of the time) and every
-    other key, SQL only, on a cursor in a worker thread. DuckDB appends to one table
+    Two transactions at once, each committed whole: the text keys on `con` and every
+    other key, SQL only, on a cursor in a worker thread, started once the texts are
+    normalised (MinHash and grouping, after that, mostly use one core). DuckDB appends to one table
     from two transactions without conflict. One commit each: committed statement by
     statement, the dozen inserts pass DuckDB's WAL threshold again and again and each
     time checkpoint the database. A failure before the commits keeps the old keys; the
@@ -36,11 +36,13 @@ def extract_keys(con: duckdb.DuckDBPyConnection, config: Config) -> int:
         try:
             con.execute("DELETE FROM keys")
             with ThreadPoolExecutor(1, thread_name_prefix="cibwatch-keys") as pool:
-                rest = pool.submit(_other_keys, others, cfg)
+                rest = []
                 try:
-                    extract_text_keys(con, cfg)
+                    extract_text_keys(con, cfg, fingerprinted=lambda: rest.append(
+                        pool.submit(_other_keys, others, cfg)))
                 finally:
-                    rest.result()
+                    for started in rest:
+                        started.result()
         except BaseException:
             con.execute("ROLLBACK")
             others.execute("ROLLBACK")

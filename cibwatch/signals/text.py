@@ -347,13 +347,22 @@ def _distinct_signatures(
     return fps, sig
 
 
-def extract_text_keys(con: duckdb.DuckDBPyConnection, cfg: SignalConfig) -> None:
-    """Insert `text` (exact fingerprint) and `neardup` (MinHash group) keys."""
+def extract_text_keys(
+    con: duckdb.DuckDBPyConnection, cfg: SignalConfig,
+    fingerprinted: Callable[[], None] | None = None,
+) -> None:
+    """Insert `text` (exact fingerprint) and `neardup` (MinHash group) keys.
+
+    `fingerprinted` is called once the exact keys are in: normalising keeps both cores
+    busy, MinHash and the grouping after it mostly one, so that is when other work
+    (on another connection) fits beside it."""
     _fingerprint_table(con, cfg)
     pa.default_memory_pool().release_unused()
     con.execute(
         "INSERT INTO keys SELECT platform, account_id, 'text', fp, ts, post_id FROM text_fp"
     )
+    if fingerprinted is not None:
+        fingerprinted()
     fps, sig = _distinct_signatures(con, cfg)
     pa.default_memory_pool().release_unused()
     if len(fps) < 2:
