@@ -21,12 +21,13 @@ def extract_keys(con: duckdb.DuckDBPyConnection, config: Config) -> int:
 
     Two transactions at once, each committed whole: the text keys on `con` and every
     other key, SQL only, on a cursor in a worker thread, started once the texts are
-    normalised (MinHash and grouping, after that, mostly use one core). DuckDB appends to one table
-    from two transactions without conflict. One commit each: committed statement by
-    statement, the dozen inserts pass DuckDB's WAL threshold again and again and each
-    time checkpoint the database. A failure before the commits keeps the old keys; the
-    text side commits first, so only a failing commit of the other side (after the
-    first succeeded) would leave the text keys alone, and the next run replaces them."""
+    normalised (MinHash and grouping, after that, mostly use one core). DuckDB appends
+    to one table from two transactions without conflict. One commit each: committed
+    statement by statement, the dozen inserts pass DuckDB's WAL threshold again and
+    again and each time checkpoint the database. A failure before the commits keeps the
+    old keys; the text side commits first, so only a failing commit of the other side
+    (after the first succeeded) would leave the text keys alone, and the next run
+    replaces them."""
     cfg = config.signals
     others = con.cursor()
     try:
@@ -55,6 +56,7 @@ def extract_keys(con: duckdb.DuckDBPyConnection, config: Config) -> int:
 
 
 def _other_keys(con: duckdb.DuckDBPyConnection, cfg: SignalConfig) -> None:
+    """Every key that is not a text key: SQL over the posts, accounts and follows."""
     extract_link_keys(con, cfg)
     extract_engagement_keys(con, cfg)
     extract_account_keys(con, cfg)
